@@ -1,0 +1,79 @@
+/* Internals of the public API (include/wsio.h): the server object and raw WebSocket endpoints. */
+#ifndef WSIO_API_API_H
+#define WSIO_API_API_H
+
+#include <uv.h>
+
+#include "http/parser.h"
+#include "net/net.h"
+#include "ws/deflate.h"
+#include "ws/handshake.h"
+#include "ws/session.h"
+#include "wsio.h"
+
+#define API_MAX_ENDPOINTS 32
+
+typedef struct api_endpoint {
+  char *path;
+  wsio_server *server;
+  wsio_ws_handlers h;
+  wsio_ws_config cfg;          /* strings point at the copies below */
+  char *subprotocols, *origins;
+  ws_session_limits limits;
+  ws_handshake_config hs;
+  wsio_ws *members;            /* open connections, for publish and shutdown */
+  size_t count;
+} api_endpoint;
+
+struct wsio_ws {
+  net_conn *conn;
+  ws_session *sess;
+  api_endpoint *ep;
+  wsio_ws *next, *prev;        /* the endpoint's member list */
+  void *data;
+  char *protocol;              /* NULL: none */
+  char *remote;                /* made on first wsio_ws_remote() */
+  uint16_t close_code;         /* what we sent, if we closed first */
+  uint8_t ping_sent;           /* a keepalive ping is unanswered */
+  uint8_t open;                /* on_open ran and on_close has not */
+};
+
+/* An in-tree HTTP handler tried before static files (the program's pages, later Engine.IO). Returns the
+ * status it wrote into out, or 0 when the request is not its own. */
+typedef int (*api_http_hook)(wsio_server *s, const http_request *req, buf *out, int keep_alive, void *arg);
+
+struct wsio_server {
+  api_http_hook hook;
+  void *hook_arg;
+  uv_loop_t uv;
+  net_loop net;
+  wsio_server_config cfg;
+  char *web_root;
+  http_limits hlimits;
+  api_endpoint *endpoints[API_MAX_ENDPOINTS];
+  int nendpoints;
+  ws_deflate_shared *deflate;
+  net_tls_ctx *tls;
+  uv_signal_t sigint, sigterm;
+  uv_async_t stop_async;
+  uv_timer_t stop_timer;
+  uint64_t stop_deadline;
+  uint32_t stop_timeout_ms;
+  int signals_on;
+  int stopping;
+  wsio_stats stats;            /* the counters net does not keep */
+};
+
+/* The HTTP protocol of fresh connections (src/api/http.c). */
+extern const net_proto api_http_proto;
+/* Upgrades c to a WebSocket of ep after req was accepted (src/api/ws.c). rest: bytes after the request. */
+void api_ws_upgrade(net_conn *c, api_endpoint *ep, const ws_handshake_result *res, uint8_t *rest, size_t rest_len);
+/* The endpoint serving path, or NULL. */
+api_endpoint *api_endpoint_find(wsio_server *s, const char *path, size_t len);
+/* Sends close 1001 to every WebSocket and ends every other connection (shutdown). */
+void api_ws_shutdown_all(wsio_server *s);
+void api_endpoint_free(api_endpoint *ep);
+/* Installs the in-tree HTTP hook (one). */
+void api_server_set_hook(wsio_server *s, api_http_hook hook, void *arg);
+
+#endif

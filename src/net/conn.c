@@ -1,0 +1,239 @@
+/* net_conn: reading into the loop's shared buffer, the coalescing write path, graceful and hard close. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/conn_internal.h"
+#include "net/net.h"
+#include "util/log.h"
+#include "wsio.h"
+
+/* Seconds a closing connection may take to drain its output and see the peer's FIN. */
+#define NET_END_TIMEOUT 5
+
+static void on_closed(uv_handle_t *h) {
+  net_conn *c = h->data;
+  net_loop *l = c->loop;
+  if (c->proto && c->proto->on_close) c->proto->on_close(c);
+  if (c->prev) c->prev->next = c->next;
+  else l->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  l->stats.connections--;
+  buf_free(&c->out);
+  buf_free(&c->inflight);
+  free(c->wreq);
+  if (c->tls) net_tls_free(c->tls);
+  free(c);
+}
+
+net_conn *net_conn_new(net_loop *l) {
+  net_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (l->tls && !(c->tls = net_tls_new(l->tls))) {
+    free(c);
+    return NULL;
+  }
+  uv_tcp_init(l->uv, &c->tcp);
+  c->tcp.data = c;
+  c->loop = l;
+  c->proto = l->accept_proto;
+  c->timeout = l->accept_timeout;
+  c->next = l->conns;
+  if (l->conns) l->conns->prev = c;
+  l->conns = c;
+  l->stats.connections++;
+  return c;
+}
+
+void net_conn_close(net_conn *c) {
+  if (c->flags & NET_CONN_CLOSING) return;
+  c->flags |= NET_CONN_CLOSING;
+  uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  (void)suggested;
+  net_conn *c = h->data;
+  b->base = (char *)c->loop->rbuf;
+  b->len = NET_READ_BUFFER;
+}
+
+static void deliver(net_conn *c, uint8_t *data, size_t len) {
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return;
+  c->proto->on_data(c, data, len);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  net_conn *c = s->data;
+  if (c->flags & NET_CONN_CLOSING) return;
+  if (n > 0) {
+    c->loop->stats.bytes_in += (uint64_t)n;
+    c->active = 1;
+    if (c->flags & NET_CONN_ENDING) return; /* draining towards close: input is discarded */
+    if (c->tls) {
+      if (net_tls_read(c, (uint8_t *)b->base, (size_t)n, deliver) != 0) net_conn_close(c);
+    } else {
+      c->proto->on_data(c, (uint8_t *)b->base, (size_t)n);
+    }
+    return;
+  }
+  if (n == 0) return;
+  /* EOF or error. With output still queued (a reply to a half-closed request) send it, then close. */
+  if (n == UV_EOF && net_conn_buffered(c) > 0 && !(c->flags & NET_CONN_ENDING)) {
+    uv_read_stop(s);
+    c->flags &= ~NET_CONN_READING;
+    net_conn_end(c);
+    return;
+  }
+  net_conn_close(c);
+}
+
+void net_conn_start(net_conn *c) {
+  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->flags |= NET_CONN_READING;
+  else net_conn_close(c);
+}
+
+void net_conn_mark_dirty(net_conn *c) {
+  if (c->flags & NET_CONN_DIRTY) return;
+  c->flags |= NET_CONN_DIRTY;
+  c->next_dirty = c->loop->dirty;
+  c->loop->dirty = c;
+}
+
+int net_conn_write(net_conn *c, const void *data, size_t len) {
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
+  if (buf_append(&c->out, data, len) != 0) return WSIO_ENOMEM;
+  c->active = 1;
+  net_conn_mark_dirty(c);
+  return 0;
+}
+
+size_t net_conn_buffered(const net_conn *c) {
+  return c->out.len + c->inflight.len + (c->tls ? net_tls_wire(c->tls)->len : 0);
+}
+
+void net_conn_set_over(net_conn *c) { c->flags |= NET_CONN_OVER; }
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  net_conn *c = req->data;
+  free(req);
+  /* Wait for the peer's FIN (read_cb sees EOF) so no reset destroys what we sent; the sweep bounds it. */
+  if (status < 0 || !(c->flags & NET_CONN_READING)) net_conn_close(c);
+}
+
+static void shutdown_now(net_conn *c) {
+  if (c->flags & NET_CONN_SHUT) return;
+  c->flags |= NET_CONN_SHUT;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req) {
+    net_conn_close(c);
+    return;
+  }
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(req);
+    net_conn_close(c);
+  }
+}
+
+static void on_write(uv_write_t *req, int status);
+
+static void drained(net_conn *c) {
+  if (c->flags & NET_CONN_ENDING) {
+    shutdown_now(c);
+    return;
+  }
+  if ((c->flags & NET_CONN_OVER) && c->out.len == 0) {
+    c->flags &= ~NET_CONN_OVER;
+    if (c->proto->on_drain) c->proto->on_drain(c);
+  }
+}
+
+void net_conn_flush(net_conn *c) {
+  if (c->flags & NET_CONN_CLOSING) return;
+  buf *wire = &c->out;
+  if (c->tls) {
+    wire = net_tls_wire(c->tls);
+    if (c->out.len) {
+      if (net_tls_encrypt(c->tls, c->out.data, c->out.len, wire) != 0) {
+        net_conn_close(c);
+        return;
+      }
+      c->out.len = 0;
+    }
+  }
+  if (c->flags & NET_CONN_WRITING) return; /* on_write continues with what is staged now */
+  if (wire->len == 0) {
+    drained(c);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)wire->data, (unsigned)wire->len);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (n == UV_EAGAIN) n = 0;
+  if (n < 0) {
+    net_conn_close(c);
+    return;
+  }
+  c->loop->stats.bytes_out += (uint64_t)n;
+  if ((size_t)n == wire->len) {
+    wire->len = 0;
+    drained(c);
+    return;
+  }
+  /* The kernel took part of it: the rest goes with uv_write, and later writes wait behind it. */
+  buf_consume(wire, (size_t)n);
+  buf tmp = c->inflight;
+  c->inflight = *wire;
+  *wire = tmp;
+  wire->len = 0;
+  if (!c->wreq && !(c->wreq = malloc(sizeof *c->wreq))) {
+    net_conn_close(c);
+    return;
+  }
+  c->wreq->data = c;
+  b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
+  if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    net_conn_close(c);
+    return;
+  }
+  c->flags |= NET_CONN_WRITING;
+}
+
+static void on_write(uv_write_t *req, int status) {
+  net_conn *c = req->data;
+  c->flags &= ~NET_CONN_WRITING;
+  if (c->flags & NET_CONN_CLOSING) return;
+  if (status < 0) {
+    net_conn_close(c);
+    return;
+  }
+  c->loop->stats.bytes_out += c->inflight.len;
+  c->inflight.len = 0;
+  net_conn_flush(c);
+}
+
+void net_conn_end(net_conn *c) {
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return;
+  c->flags |= NET_CONN_ENDING;
+  c->timeout = NET_END_TIMEOUT;
+  c->idle = 0;
+  net_conn_mark_dirty(c);
+}
+
+int net_conn_peer(const net_conn *c, char *out, size_t cap) {
+  struct sockaddr_storage addr;
+  int len = sizeof addr;
+  int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len);
+  if (rc) return rc;
+  char ip[64];
+  int port;
+  if (addr.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&addr, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    snprintf(out, cap, "[%s]:%d", ip, port);
+  } else {
+    uv_ip4_name((struct sockaddr_in *)&addr, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    snprintf(out, cap, "%s:%d", ip, port);
+  }
+  return 0;
+}

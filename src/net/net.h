@@ -1,0 +1,141 @@
+/*
+ * net — the network core on libuv: listeners, connections, the coalescing write path, backpressure,
+ * timeouts from one sweep timer, TLS. The layers above (http, ws) see a connection as bytes in (on_data) and
+ * bytes out (net_conn_write); they never touch libuv or OpenSSL.
+ *
+ * Ownership: a net_loop owns its connections. net_conn_close() marks a connection closed; its memory is freed
+ * by libuv's close callback in a later loop phase, never inside the callback that closed it, and
+ * proto->on_close runs then. Everything here belongs to the loop's thread.
+ */
+#ifndef WSIO_NET_NET_H
+#define WSIO_NET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/buf.h"
+
+typedef struct net_loop net_loop;
+typedef struct net_conn net_conn;
+typedef struct net_tls_ctx net_tls_ctx;
+typedef struct net_tls net_tls;
+
+/* What a protocol (HTTP, WebSocket, ...) implements for the connections it drives. */
+typedef struct net_proto {
+  /* Received bytes; data is the loop's shared read buffer, borrowed and writable for this call only. */
+  void (*on_data)(net_conn *c, uint8_t *data, size_t len);
+  /* The connection's buffered output fell to zero after having passed its limit. Optional. */
+  void (*on_drain)(net_conn *c);
+  /* The sweep found the connection idle for c->timeout seconds. The protocol closes it or re-arms. */
+  void (*on_timeout)(net_conn *c);
+  /* The peer closed, an I/O error happened, or net_conn_close() was called: last call for c. */
+  void (*on_close)(net_conn *c);
+} net_proto;
+
+enum {
+  NET_CONN_CLOSING = 1u << 0,  /* net_conn_close() called; no more callbacks but on_close */
+  NET_CONN_DIRTY = 1u << 1,    /* on the loop's flush list */
+  NET_CONN_ENDING = 1u << 2,   /* flush, then shut down and close */
+  NET_CONN_OVER = 1u << 3,     /* passed the output limit; on_drain when it empties */
+  NET_CONN_READING = 1u << 4,
+  NET_CONN_WRITING = 1u << 5,  /* a uv_write is in flight */
+  NET_CONN_SHUT = 1u << 6      /* the write side is shut down */
+};
+
+struct net_conn {
+  uv_tcp_t tcp;                /* first: the handle's address is the connection's */
+  net_loop *loop;
+  const net_proto *proto;
+  void *ud;                    /* the protocol's per-connection state */
+  buf out;                     /* bytes staged this iteration, or waiting behind an in-flight write */
+  buf inflight;                /* bytes handed to uv_write */
+  uv_write_t *wreq;            /* allocated on the first write that could not finish at once */
+  net_tls *tls;                /* NULL for plain TCP */
+  net_conn *next, *prev;       /* every connection of the loop, for the sweep */
+  net_conn *next_dirty;
+  uint32_t flags;
+  uint16_t idle;               /* seconds since the protocol last saw progress (it resets this) */
+  uint16_t timeout;            /* on_timeout when idle reaches it; 0: never */
+  uint8_t active;              /* wrote or read since the last sweep: keep buffers */
+};
+
+typedef struct net_stats {
+  uint64_t connections, accepted, rejected;
+  uint64_t bytes_in, bytes_out;
+} net_stats;
+
+typedef void (*net_accept_cb)(net_loop *l, net_conn *c, void *arg);
+
+struct net_loop {
+  uv_loop_t *uv;
+  uv_check_t flush;            /* writes staged during an iteration go out here, one writev per socket */
+  uv_timer_t sweep;            /* one timer for every connection's timeouts */
+  uint8_t *rbuf;               /* the shared read buffer */
+  uint8_t *tbuf;               /* the shared TLS plaintext buffer */
+  net_conn *conns;             /* list of all connections */
+  net_conn *dirty;             /* connections with staged output */
+  net_tls_ctx *tls;            /* set: accepted connections speak TLS */
+  const net_proto *accept_proto; /* protocol of newly accepted connections */
+  net_accept_cb on_accept;
+  void *accept_arg;
+  size_t max_connections;
+  uint16_t accept_timeout;     /* initial c->timeout for new connections, seconds */
+  uv_tcp_t *listeners[8];
+  int nlisteners;
+  net_stats stats;
+  void *data;                  /* the owner's */
+};
+
+#define NET_READ_BUFFER (64 * 1024)
+
+/* Initialises l on uv. Returns 0 or a negative code. */
+int net_loop_init(net_loop *l, uv_loop_t *uv);
+/* Closes listeners, the sweep and flush handles; connections must be closed first. Run the uv loop once more
+ * after this so the close callbacks run, then call net_loop_free. */
+void net_loop_close(net_loop *l);
+void net_loop_free(net_loop *l);
+
+/* Listens on host:port. Returns 0 or a negative libuv code / WSIO_EADDR. */
+int net_listen(net_loop *l, const char *host, int port);
+/* The bound port of listener i, or a negative code. */
+int net_listener_port(const net_loop *l, int i);
+/* Stops accepting (closes the listeners). */
+void net_stop_listening(net_loop *l);
+
+/* Queues bytes to send (copied). They go out in one write per socket when the loop iteration's I/O is done.
+ * Returns 0, WSIO_ECLOSED, WSIO_ENOMEM. */
+int net_conn_write(net_conn *c, const void *data, size_t len);
+/* Bytes queued and not yet accepted by the kernel (TLS records included). */
+size_t net_conn_buffered(const net_conn *c);
+/* Marks c over its output limit: on_drain is called once its buffer empties. */
+void net_conn_set_over(net_conn *c);
+
+/* Closes now: staged output is discarded, on_close runs from libuv's close callback. */
+void net_conn_close(net_conn *c);
+/* Graceful end: sends what is queued, then shuts the write side and closes. Used after a close frame or a
+ * Connection: close response. A peer that never reads is closed by the sweep after c->timeout. */
+void net_conn_end(net_conn *c);
+
+/* Switches the protocol driving c (HTTP -> WebSocket). */
+static inline void net_conn_set_proto(net_conn *c, const net_proto *p, void *ud) { c->proto = p; c->ud = ud; }
+
+/* Writes "ip:port" of the peer into out. Returns 0 or a negative code. */
+int net_conn_peer(const net_conn *c, char *out, size_t cap);
+
+/* TLS (src/net/tls.c). A context loads a PEM certificate chain and key; every connection accepted by a loop
+ * with l->tls set speaks TLS transparently to the protocol above. */
+net_tls_ctx *net_tls_ctx_new(const char *cert_file, const char *key_file);
+void net_tls_ctx_free(net_tls_ctx *ctx);
+net_tls *net_tls_new(net_tls_ctx *ctx);
+void net_tls_free(net_tls *t);
+/* Decrypts ciphertext; calls deliver(c, plaintext, len) for each chunk, queues handshake bytes on c.
+ * Returns 0, or a negative code when the TLS session failed (the caller closes). */
+int net_tls_read(net_conn *c, const uint8_t *data, size_t len,
+                 void (*deliver)(net_conn *c, uint8_t *data, size_t len));
+/* Encrypts plaintext into cipher. Returns 0 or a negative code. */
+int net_tls_encrypt(net_tls *t, const uint8_t *data, size_t len, buf *cipher);
+/* Moves pending TLS output (handshake, alerts) into cipher. */
+int net_tls_pending(net_tls *t, buf *cipher);
+
+#endif

@@ -1,0 +1,25 @@
+#include "server/page.h"
+
+/* A self-contained WebSocket console for the echo endpoint: proof in a browser that the server works. */
+const char server_page_html[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\"><title>wsio</title>\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<style>body{font:15px system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#222}\n"
+    "#log{border:1px solid #ccc;border-radius:6px;height:18rem;overflow:auto;padding:.5rem;font:13px monospace}\n"
+    ".in{color:#075}.out{color:#046}.sys{color:#888}form{display:flex;gap:.5rem;margin-top:.5rem}\n"
+    "input{flex:1;padding:.4rem}button{padding:.4rem 1rem}</style></head><body>\n"
+    "<h1>wsio</h1><p>A WebSocket echo at <code>/echo</code>: what you send comes back.</p>\n"
+    "<div id=\"log\"></div><form id=\"f\"><input id=\"m\" autocomplete=\"off\" placeholder=\"message\" autofocus>"
+    "<button>Send</button></form>\n"
+    "<script>\n"
+    "const log=document.getElementById('log');\n"
+    "function line(cls,t){const d=document.createElement('div');d.className=cls;d.textContent=t;"
+    "log.appendChild(d);log.scrollTop=log.scrollHeight;}\n"
+    "const ws=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+'/echo');\n"
+    "ws.onopen=()=>line('sys','connected');\n"
+    "ws.onclose=e=>line('sys','closed '+e.code+(e.reason?' '+e.reason:''));\n"
+    "ws.onmessage=e=>line('in','< '+e.data);\n"
+    "document.getElementById('f').onsubmit=e=>{e.preventDefault();const m=document.getElementById('m');"
+    "if(!m.value)return;ws.send(m.value);line('out','> '+m.value);m.value='';};\n"
+    "</script></body></html>\n";
