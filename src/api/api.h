@@ -7,6 +7,7 @@
 #include "http/parser.h"
 #include "net/net.h"
 #include "ws/deflate.h"
+#include "ws/conn.h"
 #include "ws/handshake.h"
 #include "ws/session.h"
 #include "wsio.h"
@@ -20,22 +21,19 @@ typedef struct api_endpoint {
   wsio_ws_config cfg;          /* strings point at the copies below */
   char *subprotocols, *origins;
   ws_session_limits limits;
+  ws_conn_params params;
   ws_handshake_config hs;
   wsio_ws *members;            /* open connections, for publish and shutdown */
   size_t count;
 } api_endpoint;
 
+/* The ext area of a ws_conn (one allocation). */
 struct wsio_ws {
-  net_conn *conn;
-  ws_session *sess;
   api_endpoint *ep;
   wsio_ws *next, *prev;        /* the endpoint's member list */
   void *data;
   char *protocol;              /* NULL: none */
   char *remote;                /* made on first wsio_ws_remote() */
-  uint16_t close_code;         /* what we sent, if we closed first */
-  uint8_t ping_sent;           /* a keepalive ping is unanswered */
-  uint8_t open;                /* on_open ran and on_close has not */
 };
 
 /* An in-tree HTTP handler tried before static files (the program's pages, later Engine.IO). Returns the

@@ -37,6 +37,10 @@ int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, 
   ep->cfg.subprotocols = ep->subprotocols;
   ep->cfg.origins = ep->origins;
   ep->limits.max_message = ep->cfg.max_message_size;
+  ep->params.limits = &ep->limits;
+  ep->params.deflate = s->deflate;
+  ep->params.ping_interval_s = (ep->cfg.ping_interval_ms + 999) / 1000;
+  ep->params.send_limit = ep->cfg.send_buffer_limit;
   ep->hs.subprotocols = ep->subprotocols;
   ep->hs.origins = ep->origins;
   ep->hs.deflate_mode = (int)ep->cfg.deflate;
@@ -60,127 +64,66 @@ api_endpoint *api_endpoint_find(wsio_server *s, const char *path, size_t len) {
   return NULL;
 }
 
-/* ---- session callbacks ---- */
+/* ---- the endpoint's ws_conn handler ---- */
 
-static void sess_write(void *ud, const uint8_t *data, size_t len) {
-  wsio_ws *ws = ud;
-  net_conn_write(ws->conn, data, len);
-}
+static ws_conn *conn_of(const wsio_ws *ws) { return ws_conn_from_ext((void *)ws); }
 
-static void sess_message(void *ud, int opcode, uint8_t *data, size_t len) {
-  wsio_ws *ws = ud;
+static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
+  wsio_ws *ws = ws_conn_ext(wc);
   ws->ep->server->stats.messages_in++;
   if (ws->ep->h.on_message) ws->ep->h.on_message(ws, opcode == WS_OP_TEXT ? WSIO_TEXT : WSIO_BINARY, data, len);
 }
 
-static void sess_pong(void *ud, const uint8_t *data, size_t len) {
-  (void)data;
-  (void)len;
-  ((wsio_ws *)ud)->ping_sent = 0;
+static void h_drain(ws_conn *wc) {
+  wsio_ws *ws = ws_conn_ext(wc);
+  if (ws->ep->h.on_drain) ws->ep->h.on_drain(ws);
 }
 
-static const ws_session_cbs api_session_cbs = {
-    .on_message = sess_message,
-    .on_pong = sess_pong,
-    .write = sess_write,
-};
-
-/* ---- the WebSocket protocol on a net_conn ---- */
-
-static void ws_on_data(net_conn *c, uint8_t *data, size_t len) {
-  wsio_ws *ws = c->ud;
-  c->idle = 0;
-  ws->ping_sent = 0; /* any traffic proves the peer alive */
-  int rc = ws_session_feed(ws->sess, data, len);
-  if (rc != WS_SESSION_OK && !(c->flags & NET_CONN_CLOSING)) {
-    if (rc > WS_SESSION_CLOSED && !ws->close_code) ws->close_code = (uint16_t)rc;
-    net_conn_end(c);
-  }
-}
-
-static void ws_on_timeout(net_conn *c) {
-  wsio_ws *ws = c->ud;
-  if (ws->ping_sent || ws_session_close_sent(ws->sess)) {
-    log_debug("closing a WebSocket that did not answer a ping");
-    net_conn_close(c);
-    return;
-  }
-  ws->ping_sent = 1;
-  c->idle = 0;
-  ws_session_ping(ws->sess, NULL, 0);
-}
-
-static void ws_on_drain(net_conn *c) {
-  wsio_ws *ws = c->ud;
-  if (ws->open && ws->ep->h.on_drain) ws->ep->h.on_drain(ws);
-}
-
-static void ws_on_close(net_conn *c) {
-  wsio_ws *ws = c->ud;
+static void h_close(ws_conn *wc, unsigned code, const char *reason, size_t reason_len) {
+  wsio_ws *ws = ws_conn_ext(wc);
   api_endpoint *ep = ws->ep;
-  wsio_server *s = ep->server;
-  if (ws->open) {
-    ws->open = 0;
-    const char *reason = "";
-    size_t reason_len = 0;
-    unsigned code = ws_session_peer_code(ws->sess, &reason, &reason_len);
-    if (!code) code = ws->close_code ? ws->close_code : 1006;
-    if (ep->h.on_close) ep->h.on_close(ws, (int)code, reason, reason_len);
-  }
+  if (ep->h.on_close) ep->h.on_close(ws, (int)code, reason, reason_len);
   if (ws->prev) ws->prev->next = ws->next;
   else ep->members = ws->next;
   if (ws->next) ws->next->prev = ws->prev;
   ep->count--;
-  s->stats.websockets--;
-  ws_session_free(ws->sess);
+  ep->server->stats.websockets--;
   free(ws->protocol);
   free(ws->remote);
-  free(ws);
 }
 
-static const net_proto api_ws_proto = {
-    .on_data = ws_on_data,
-    .on_drain = ws_on_drain,
-    .on_timeout = ws_on_timeout,
-    .on_close = ws_on_close,
+static const ws_conn_handler api_ws_handler = {
+    .on_message = h_message,
+    .on_drain = h_drain,
+    .on_close = h_close,
 };
 
 void api_ws_upgrade(net_conn *c, api_endpoint *ep, const ws_handshake_result *res, uint8_t *rest, size_t rest_len) {
-  wsio_server *s = ep->server;
-  wsio_ws *ws = calloc(1, sizeof *ws);
-  if (!ws) {
+  char *protocol = NULL;
+  if (res->protocol[0] && !(protocol = strdup(res->protocol))) {
     net_conn_close(c);
     return;
   }
-  ws->conn = c;
+  ws_conn *wc = ws_conn_upgrade(c, &api_ws_handler, sizeof(wsio_ws), res, &ep->params);
+  if (!wc) {
+    free(protocol);
+    return;
+  }
+  wsio_ws *ws = ws_conn_ext(wc);
   ws->ep = ep;
-  ws->sess = ws_session_new(&api_session_cbs, ws, &ep->limits, res->deflate ? &res->pmd : NULL, s->deflate);
-  if (!ws->sess || (res->protocol[0] && !(ws->protocol = strdup(res->protocol)))) {
-    ws_session_free(ws->sess);
-    free(ws);
-    net_conn_close(c);
-    return;
-  }
+  ws->protocol = protocol;
   ws->next = ep->members;
   if (ep->members) ep->members->prev = ws;
   ep->members = ws;
   ep->count++;
-  s->stats.websockets++;
-  net_conn_set_proto(c, &api_ws_proto, ws);
-  c->idle = 0;
-  c->timeout = (uint16_t)((ep->cfg.ping_interval_ms + 999) / 1000);
-  ws->open = 1;
+  ep->server->stats.websockets++;
   if (ep->h.on_open) ep->h.on_open(ws);
-  if (rest_len && ws->open && !(c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING))) ws_on_data(c, rest, rest_len);
+  if (rest_len) ws_conn_feed(wc, rest, rest_len);
 }
 
 void api_ws_shutdown_all(wsio_server *s) {
-  for (int i = 0; i < s->nendpoints; i++) {
-    for (wsio_ws *ws = s->endpoints[i]->members; ws; ws = ws->next) {
-      if (ws->conn->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) continue;
-      wsio_ws_close(ws, 1001, "server shutting down");
-    }
-  }
+  for (int i = 0; i < s->nendpoints; i++)
+    for (wsio_ws *ws = s->endpoints[i]->members; ws; ws = ws->next) wsio_ws_close(ws, 1001, "server shutting down");
 }
 
 /* ---- sending ---- */
@@ -188,10 +131,9 @@ void api_ws_shutdown_all(wsio_server *s) {
 /* Backpressure check before a send: over the limit, a droppable message is dropped, anything else closes
  * the connection with 1008. A single message larger than the limit still goes to an empty buffer. */
 static int send_admit(wsio_ws *ws, unsigned flags) {
-  net_conn *c = ws->conn;
-  if (!ws->open || (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) || ws_session_close_sent(ws->sess))
-    return WSIO_ECLOSED;
-  size_t buffered = net_conn_buffered(c);
+  ws_conn *wc = conn_of(ws);
+  if (!ws_conn_writable(wc)) return WSIO_ECLOSED;
+  size_t buffered = ws_conn_buffered(wc);
   if (buffered <= ws->ep->cfg.send_buffer_limit) return 0;
   wsio_server *s = ws->ep->server;
   if (flags & WSIO_SEND_DROPPABLE) {
@@ -207,7 +149,8 @@ static int send_admit(wsio_ws *ws, unsigned flags) {
 
 static void send_done(wsio_ws *ws) {
   ws->ep->server->stats.messages_out++;
-  if (net_conn_buffered(ws->conn) > ws->ep->cfg.send_buffer_limit) net_conn_set_over(ws->conn);
+  ws_conn *wc = conn_of(ws);
+  if (ws_conn_over(wc)) ws_conn_want_drain(wc);
 }
 
 int wsio_ws_send(wsio_ws *ws, wsio_opcode op, const void *data, size_t len, unsigned flags) {
@@ -215,28 +158,18 @@ int wsio_ws_send(wsio_ws *ws, wsio_opcode op, const void *data, size_t len, unsi
   int rc = send_admit(ws, flags);
   if (rc) return rc;
   int compress = !(flags & WSIO_SEND_NOCOMPRESS) && len >= ws->ep->cfg.deflate_min_size;
-  rc = ws_session_send(ws->sess, op == WSIO_TEXT ? WS_OP_TEXT : WS_OP_BINARY, data, len, compress);
+  rc = ws_conn_send(conn_of(ws), op == WSIO_TEXT ? WS_OP_TEXT : WS_OP_BINARY, data, len, compress);
   if (rc) return rc;
   send_done(ws);
   return 0;
 }
 
 int wsio_ws_close(wsio_ws *ws, int code, const char *reason) {
-  if (!ws) return WSIO_EINVAL;
-  net_conn *c = ws->conn;
-  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING) || ws_session_close_sent(ws->sess)) return WSIO_ECLOSED;
-  if (code != 0 && !ws_close_code_valid((unsigned)code)) return WSIO_EINVAL;
-  size_t rlen = reason ? strlen(reason) : 0;
-  int rc = ws_session_close(ws->sess, (unsigned)code, reason ? reason : "", rlen);
-  if (rc) return rc;
-  ws->close_code = code ? (uint16_t)code : 1005;
-  /* Wait (bounded) for the peer's close frame; the session reports CLOSED when it comes. */
-  c->timeout = 5;
-  c->idle = 0;
-  return 0;
+  if (!ws || code < 0 || code > 4999) return WSIO_EINVAL;
+  return ws_conn_close(conn_of(ws), (unsigned)code, reason);
 }
 
-size_t wsio_ws_buffered(const wsio_ws *ws) { return ws ? net_conn_buffered(ws->conn) : 0; }
+size_t wsio_ws_buffered(const wsio_ws *ws) { return ws ? ws_conn_buffered(conn_of(ws)) : 0; }
 void wsio_ws_set_data(wsio_ws *ws, void *data) { ws->data = data; }
 void *wsio_ws_data(const wsio_ws *ws) { return ws->data; }
 void *wsio_ws_endpoint_user(const wsio_ws *ws) { return ws->ep->cfg.user; }
@@ -246,7 +179,7 @@ const char *wsio_ws_remote(const wsio_ws *ws) {
   wsio_ws *m = (wsio_ws *)ws;
   if (!m->remote) {
     char tmp[80];
-    if (net_conn_peer(ws->conn, tmp, sizeof tmp) != 0) return "?";
+    if (net_conn_peer(conn_of(ws)->conn, tmp, sizeof tmp) != 0) return "?";
     m->remote = strdup(tmp);
     if (!m->remote) return "?";
   }
@@ -317,14 +250,14 @@ int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags) {
   if (rc) return rc;
   api_endpoint *ep = ws->ep;
   int compress = !(flags & WSIO_SEND_NOCOMPRESS) && m->payload_len >= ep->cfg.deflate_min_size &&
-                 ws_session_deflate(ws->sess);
+                 ws_session_deflate(conn_of(ws)->sess);
   if (compress && ep->cfg.deflate == WSIO_DEFLATE_CONTEXT) {
     /* Per-connection context: the compressed bytes differ per receiver. */
-    rc = ws_session_send(ws->sess, m->op, msg_payload(m), m->payload_len, 1);
+    rc = ws_conn_send(conn_of(ws), m->op, msg_payload(m), m->payload_len, 1);
   } else {
     if (compress && !m->ztried) msg_compress(m, ep->server->deflate);
-    if (compress && m->zframe) rc = net_conn_write(ws->conn, m->zframe, m->zframe_len);
-    else rc = net_conn_write(ws->conn, m->frame, m->frame_len);
+    if (compress && m->zframe) rc = ws_conn_send_frame(conn_of(ws), m->zframe, m->zframe_len);
+    else rc = ws_conn_send_frame(conn_of(ws), m->frame, m->frame_len);
   }
   if (rc) return rc;
   send_done(ws);
