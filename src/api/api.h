@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include "http/conn.h"
 #include "http/parser.h"
 #include "net/net.h"
 #include "ws/deflate.h"
@@ -48,6 +49,7 @@ struct wsio_server {
   wsio_server_config cfg;
   char *web_root;
   http_limits hlimits;
+  http_server_cfg http;
   api_endpoint *endpoints[API_MAX_ENDPOINTS];
   int nendpoints;
   ws_deflate_shared *deflate;
@@ -62,8 +64,8 @@ struct wsio_server {
   wsio_stats stats;            /* the counters net does not keep */
 };
 
-/* The HTTP protocol of fresh connections (src/api/http.c). */
-extern const net_proto api_http_proto;
+/* Points the loop's HTTP connections at the router (src/api/http.c). */
+void api_http_configure(wsio_server *s);
 /* Upgrades c to a WebSocket of ep after req was accepted (src/api/ws.c). rest: bytes after the request. */
 void api_ws_upgrade(net_conn *c, api_endpoint *ep, const ws_handshake_result *res, uint8_t *rest, size_t rest_len);
 /* The endpoint serving path, or NULL. */

@@ -56,9 +56,8 @@ wsio_server *wsio_server_new(const wsio_server_config *config) {
   /* Neither keeps the loop alive: listeners and connections do. */
   uv_unref((uv_handle_t *)&s->stop_timer);
   uv_unref((uv_handle_t *)&s->stop_async);
-  s->net.accept_proto = &api_http_proto;
   s->net.max_connections = s->cfg.max_connections;
-  s->net.accept_timeout = (uint16_t)((s->cfg.handshake_timeout_ms + 999) / 1000);
+  api_http_configure(s);
   if (!(s->deflate = ws_deflate_shared_new())) goto fail_loop;
   if (config && config->tls_cert && config->tls_key) {
     if (!(s->tls = net_tls_ctx_new(config->tls_cert, config->tls_key))) goto fail_loop;
@@ -110,12 +109,13 @@ static void on_stop_poll(uv_timer_t *t) {
 static void begin_stop(wsio_server *s) {
   if (s->stopping) return;
   s->stopping = 1;
+  s->http.stopping = 1;
   log_info("stopping: closing %llu connections", (unsigned long long)s->net.stats.connections);
   net_stop_listening(&s->net);
   api_ws_shutdown_all(s);
   /* Connections that are not WebSockets finish their current response and close. */
   for (net_conn *c = s->net.conns; c; c = c->next) {
-    if (c->proto == &api_http_proto) net_conn_end(c);
+    if (c->proto == &http_conn_proto && !(c->ud && http_conn_held(c->ud))) net_conn_end(c);
   }
   s->stop_deadline = uv_now(&s->uv) + s->stop_timeout_ms;
   uv_timer_start(&s->stop_timer, on_stop_poll, 0, STOP_POLL_MS);

@@ -77,6 +77,7 @@ struct net_loop {
   net_conn *dirty;             /* connections with staged output */
   net_tls_ctx *tls;            /* set: accepted connections speak TLS */
   const net_proto *accept_proto; /* protocol of newly accepted connections */
+  const void *http_cfg;        /* the HTTP layer's configuration (http_conn_configure) */
   net_accept_cb on_accept;
   void *accept_arg;
   size_t max_connections;

@@ -1,0 +1,171 @@
+/* http_conn: HTTP/1.1 request handling on a net_conn. */
+#include "http/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/response.h"
+#include "util/log.h"
+#include "wsio.h"
+
+/* Output queued on a connection past which pipelined requests are no longer read: the connection ends. */
+#define HTTP_OUT_LIMIT (8u << 20)
+
+struct http_conn {
+  net_conn *conn;
+  const http_server_cfg *cfg;
+  http_parser *parser;
+  http_abort_cb on_abort;
+  void *owner;
+  uint8_t held;
+  uint8_t between;   /* waiting between keep-alive requests */
+  uint8_t detached;  /* taken over by another protocol during routing */
+  uint8_t responded; /* the routed request got its response */
+  uint8_t close_after;
+};
+
+static const http_server_cfg *loop_cfg(net_loop *l) { return l->http_cfg; }
+
+void http_conn_configure(net_loop *l, const http_server_cfg *cfg) {
+  l->http_cfg = cfg;
+  l->accept_proto = &http_conn_proto;
+  l->accept_timeout = cfg->request_timeout_s;
+}
+
+net_conn *http_conn_net(const http_conn *hc) { return hc->conn; }
+
+static void fail(http_conn *hc, int status) {
+  buf out = {0};
+  http_response_simple(&out, status, 0);
+  net_conn_write(hc->conn, out.data, out.len);
+  buf_free(&out);
+  net_conn_end(hc->conn);
+}
+
+void http_conn_respond(http_conn *hc, const void *data, size_t len, int keep_alive) {
+  net_conn *c = hc->conn;
+  net_conn_write(c, data, len);
+  hc->responded = 1;
+  if (!keep_alive) hc->close_after = 1;
+  if (hc->held) {
+    /* A long-poll answered: the connection goes back to waiting for the next request. */
+    hc->held = 0;
+    hc->on_abort = NULL;
+    hc->owner = NULL;
+    if (hc->close_after) {
+      net_conn_end(c);
+      return;
+    }
+    http_parser_reset(hc->parser);
+    hc->between = 1;
+    c->idle = 0;
+    c->timeout = hc->cfg->idle_timeout_s;
+  }
+}
+
+void http_conn_hold(http_conn *hc, http_abort_cb on_abort, void *owner) {
+  hc->held = 1;
+  hc->on_abort = on_abort;
+  hc->owner = owner;
+  hc->conn->timeout = 0; /* the owner answers in time (Engine.IO's ping does) */
+}
+
+int http_conn_held(const http_conn *hc) { return hc->held; }
+
+int http_conn_keep_alive(const http_conn *hc, const http_request *req) {
+  return req->keep_alive && !hc->cfg->stopping;
+}
+
+net_conn *http_conn_detach(http_conn *hc) {
+  net_conn *c = hc->conn;
+  hc->detached = 1;
+  c->ud = NULL;
+  return c;
+}
+
+static void http_conn_free(http_conn *hc) {
+  if (hc->parser) http_parser_free(hc->parser);
+  free(hc);
+}
+
+static void on_data(net_conn *c, uint8_t *data, size_t len) {
+  http_conn *hc = c->ud;
+  if (!hc) {
+    const http_server_cfg *cfg = loop_cfg(c->loop);
+    hc = calloc(1, sizeof *hc);
+    if (!hc || !(hc->parser = http_parser_new(&cfg->limits))) {
+      free(hc);
+      net_conn_close(c);
+      return;
+    }
+    hc->conn = c;
+    hc->cfg = cfg;
+    c->ud = hc;
+  }
+  if (hc->held) {
+    /* Nothing may follow a held request (one long-poll per connection at a time). */
+    fail(hc, 400);
+    return;
+  }
+  if (hc->between) {
+    /* The first bytes of the next request: it gets the request timeout, counted from now. */
+    hc->between = 0;
+    c->idle = 0;
+    c->timeout = hc->cfg->request_timeout_s;
+  }
+  while (len > 0) {
+    http_request req;
+    size_t used = 0;
+    int rc = http_parser_feed(hc->parser, data, len, &used, &req);
+    if (rc == HTTP_PARSE_NEED_MORE) return;
+    if (rc != HTTP_PARSE_REQUEST) {
+      log_debug("HTTP request refused with %d", rc);
+      fail(hc, rc);
+      return;
+    }
+    data += used;
+    len -= used;
+    hc->responded = 0;
+    hc->close_after = !http_conn_keep_alive(hc, &req);
+    hc->cfg->on_request(hc, &req, data, len, hc->cfg->arg);
+    if (hc->detached) {
+      http_conn_free(hc);
+      return;
+    }
+    if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return;
+    if (hc->held) return;
+    if (!hc->responded) {
+      log_error("HTTP router left a request unanswered");
+      fail(hc, 500);
+      return;
+    }
+    if (hc->close_after || net_conn_buffered(c) > HTTP_OUT_LIMIT) {
+      net_conn_end(c);
+      return;
+    }
+    http_parser_reset(hc->parser);
+    /* Between requests the idle timeout applies. */
+    hc->between = 1;
+    c->idle = 0;
+    c->timeout = hc->cfg->idle_timeout_s;
+  }
+}
+
+static void on_timeout(net_conn *c) {
+  log_debug("closing an HTTP connection: %s", c->ud && ((http_conn *)c->ud)->between ? "idle" : "request too slow");
+  net_conn_close(c);
+}
+
+static void on_close(net_conn *c) {
+  http_conn *hc = c->ud;
+  if (!hc) return;
+  if (hc->held && hc->on_abort) hc->on_abort(hc, hc->owner);
+  http_conn_free(hc);
+  c->ud = NULL;
+}
+
+const net_proto http_conn_proto = {
+    .on_data = on_data,
+    .on_timeout = on_timeout,
+    .on_close = on_close,
+};
