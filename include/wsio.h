@@ -40,7 +40,8 @@ const char *wsio_version(void);
   X(PROTO, -10, "protocol error")                                             \
   X(EXISTS, -11, "already exists")                                            \
   X(NOTFOUND, -12, "not found")                                               \
-  X(LIMIT, -13, "a configured limit was reached")
+  X(LIMIT, -13, "a configured limit was reached")                            \
+  X(TIMEDOUT, -14, "timed out")
 
 enum {
 #define WSIO_ERR_ENUM_(name, code, msg) WSIO_E##name = code,
@@ -87,6 +88,10 @@ wsio_server *wsio_server_new(const wsio_server_config *config);
 /* Starts listening on host:port (IPv4 or IPv6 literal or name). May be called several times.
  * Returns 0 or WSIO_EADDR / a negative libuv code. */
 int wsio_server_listen(wsio_server *s, const char *host, int port);
+
+/* Serves body (copied) with content_type at path for GET and HEAD, with an ETag. Replaces an earlier page
+ * at the same path. Returns 0, WSIO_EINVAL, WSIO_ENOMEM. */
+int wsio_server_set_page(wsio_server *s, const char *path, const char *content_type, const void *body, size_t len);
 
 /* The port of the first listener (useful after listening on port 0), or a negative code. */
 int wsio_server_port(const wsio_server *s);
@@ -169,6 +174,229 @@ int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags);
 /* Sends m to every open connection of the endpoint at path, except `except` (may be NULL).
  * Returns the number of connections it was queued to, or a negative code. */
 int wsio_server_publish(wsio_server *s, const char *path, wsio_msg *m, const wsio_ws *except, unsigned flags);
+
+/* ---- Socket.IO ------------------------------------------------------------------------------------
+ *
+ * A Socket.IO v5 server (over Engine.IO v4: HTTP long-polling and WebSocket) attached to a wsio_server.
+ * The functions map one-to-one onto the JavaScript server API: see the table in README.md.
+ *
+ * Lifetimes: a wsio_socket is valid from its connection callback until its disconnect callbacks have
+ * returned. Arguments (wsio_args) and acks (wsio_ack) handed to a callback are borrowed for the call, except
+ * an ack kept with wsio_ack_keep(). JSON passed in (json_args) is copied; it must be a JSON array of the
+ * event's arguments ("[1,\"two\"]"), or NULL for none, and is validated (WSIO_EINVAL when it is not).
+ */
+
+typedef struct wsio_io wsio_io;
+typedef struct wsio_nsp wsio_nsp;
+typedef struct wsio_socket wsio_socket;
+typedef struct wsio_args wsio_args;
+typedef struct wsio_ack wsio_ack;
+typedef struct wsio_next wsio_next;
+
+#define WSIO_TRANSPORT_POLLING 1
+#define WSIO_TRANSPORT_WEBSOCKET 2
+
+typedef struct wsio_io_config {
+  const char *path;              /* default "/socket.io/" */
+  uint32_t ping_interval_ms;     /* default 25000 */
+  uint32_t ping_timeout_ms;      /* default 20000 */
+  uint32_t upgrade_timeout_ms;   /* default 10000 */
+  uint32_t connect_timeout_ms;   /* a client must join a namespace within it; default 45000 */
+  uint32_t ack_timeout_ms;       /* default wait for acks, also for broadcasts; default 30000 */
+  size_t max_http_buffer_size;   /* bytes per message or POST body; default 1000000 */
+  int transports;                /* WSIO_TRANSPORT_* bits; 0: both */
+  int no_upgrades;               /* set: polling sessions never move to WebSocket */
+  const char *cors_origin;       /* NULL: no CORS; "*": any origin; else a comma list of origins */
+  int cors_credentials;
+  const char *cookie;            /* NULL: none; else the cookie's name (socket.io's cookie: true is "io") */
+  wsio_deflate_mode per_message_deflate; /* default off, as socket.io */
+  uint32_t recovery_ms;          /* connection state recovery window; 0: off */
+  const char *client_dir;        /* where socket.io.js and friends are; NULL: not served */
+  size_t max_rooms_per_socket;   /* default 1000 */
+  size_t max_pending_acks;       /* acks awaited per socket; default 1000 */
+} wsio_io_config;
+
+/* Attaches a Socket.IO server to s (new Server(httpServer, opts)). The io lives as long as s.
+ * Returns NULL on ENOMEM or if s already has one. */
+wsio_io *wsio_io_new(wsio_server *s, const wsio_io_config *cfg);
+
+/* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */
+wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
+/* io.sockets: the main namespace "/". */
+wsio_nsp *wsio_io_sockets(wsio_io *io);
+/* io.of(regex|function): namespaces created on demand for names the matcher accepts (returns 1). Returns
+ * the parent whose handlers and middlewares every child gets. */
+typedef int (*wsio_nsp_matcher)(const char *name, void *ud);
+wsio_nsp *wsio_io_of_match(wsio_io *io, wsio_nsp_matcher match, void *ud);
+/* The namespace's name, e.g. "/chat". */
+const char *wsio_nsp_name(const wsio_nsp *n);
+/* Number of connected sockets in the namespace. */
+size_t wsio_nsp_count(const wsio_nsp *n);
+
+/* io.on("connection", cb) for namespace n. */
+typedef void (*wsio_connection_cb)(wsio_socket *s, void *ud);
+void wsio_nsp_on_connection(wsio_nsp *n, wsio_connection_cb cb, void *ud);
+
+/* io.use((socket, next) => ...): middlewares run in order on every connection to n; each calls
+ * wsio_next_ok() or wsio_next_error() once, now or later. Returns 0 or WSIO_ELIMIT. */
+typedef void (*wsio_middleware)(wsio_socket *s, wsio_next *next, void *ud);
+int wsio_nsp_use(wsio_nsp *n, wsio_middleware mw, void *ud);
+void wsio_next_ok(wsio_next *next);
+/* next(new Error(message)) with err.data = data_json (NULL: none): the client gets CONNECT_ERROR. */
+void wsio_next_error(wsio_next *next, const char *message, const char *data_json);
+
+/* Event handlers: socket.on(event, (...args, ack) => ...). ack is NULL when the client asked for none. */
+typedef void (*wsio_event_cb)(wsio_socket *s, const wsio_args *args, wsio_ack *ack, void *ud);
+int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud);
+/* socket.onAny(cb): every event, after the named handlers. */
+int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud);
+/* The same handler for every socket of n (no per-socket registration: the fast path). */
+int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud);
+
+/* socket.on("disconnecting" / "disconnect", reason). Reasons are socket.io's: "server namespace
+ * disconnect", "client namespace disconnect", "transport close", "transport error", "ping timeout",
+ * "parse error", "forced close", "server shutting down". In disconnecting the rooms are still joined. */
+typedef void (*wsio_disconnect_cb)(wsio_socket *s, const char *reason, void *ud);
+void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud);
+void wsio_socket_on_disconnect(wsio_socket *s, wsio_disconnect_cb cb, void *ud);
+
+/* Arguments of an event or ack. */
+typedef enum wsio_arg_type {
+  WSIO_ARG_NONE = 0, WSIO_ARG_STRING, WSIO_ARG_NUMBER, WSIO_ARG_OBJECT, WSIO_ARG_ARRAY,
+  WSIO_ARG_TRUE, WSIO_ARG_FALSE, WSIO_ARG_NULL, WSIO_ARG_BINARY
+} wsio_arg_type;
+
+/* The event's name (NUL-terminated; "" for an ack). */
+const char *wsio_args_event(const wsio_args *a);
+size_t wsio_args_count(const wsio_args *a);
+/* WSIO_ARG_NONE past the end. */
+wsio_arg_type wsio_args_type(const wsio_args *a, size_t i);
+/* The JSON text of argument i (not NUL-terminated; *len set), or NULL for a binary or past the end. */
+const char *wsio_args_json(const wsio_args *a, size_t i, size_t *len);
+/* Decodes string argument i into out (NUL-terminated). Returns its length, WSIO_EINVAL if not a string,
+ * WSIO_ETOOBIG if it does not fit in cap. */
+long wsio_args_string(const wsio_args *a, size_t i, char *out, size_t cap);
+/* Number argument i, or 0 with *ok = 0. ok may be NULL. */
+double wsio_args_number(const wsio_args *a, size_t i, int *ok);
+/* Binary argument i (borrowed), or NULL. */
+const void *wsio_args_binary(const wsio_args *a, size_t i, size_t *len);
+/* Argument i as a jansson tree (a new reference the caller json_decref()s), or NULL for binaries. */
+struct json_t *wsio_args_tree(const wsio_args *a, size_t i);
+
+/* Emitting. A value for the *v functions: JSON text or binary bytes (both copied). */
+typedef struct wsio_value {
+  int binary;
+  const void *data;
+  size_t len;
+} wsio_value;
+#define WSIO_JSON(text) ((wsio_value){0, (text), sizeof(text) - 1})
+
+/* socket.emit(event, ...args). Returns 0, WSIO_EINVAL (bad JSON or reserved event name), WSIO_ECLOSED. */
+int wsio_socket_emit(wsio_socket *s, const char *event, const char *json_args);
+int wsio_socket_emitv(wsio_socket *s, const char *event, const wsio_value *vals, size_t n);
+/* Forwards received arguments as they are, binaries included. */
+int wsio_socket_emit_args(wsio_socket *s, const char *event, const wsio_args *args);
+
+/* socket.timeout(ms).emit(event, ...args, (err, ...responses) => ...): err is 0, or WSIO_ETIMEDOUT when
+ * the client did not answer in timeout_ms (0: the io's ack_timeout_ms), or WSIO_ECLOSED when it left.
+ * args is NULL unless err is 0. Returns 0 or a negative code (then cb is never called). */
+typedef void (*wsio_ack_cb)(wsio_socket *s, int err, const wsio_args *args, void *ud);
+int wsio_socket_emit_ack(wsio_socket *s, const char *event, const char *json_args, uint32_t timeout_ms,
+                         wsio_ack_cb cb, void *ud);
+
+/* Answers the client's ack (the callback it passed to emit). Each ack is answered at most once. */
+int wsio_ack_send(wsio_ack *ack, const char *json_args);
+int wsio_ack_sendv(wsio_ack *ack, const wsio_value *vals, size_t n);
+/* Keeps ack past the callback: the caller then owns it and must wsio_ack_send() or wsio_ack_drop() it. */
+wsio_ack *wsio_ack_keep(wsio_ack *ack);
+void wsio_ack_drop(wsio_ack *ack);
+
+/* Rooms: socket.join(room), socket.leave(room). Every socket is in the room named by its id. */
+int wsio_socket_join(wsio_socket *s, const char *room);
+int wsio_socket_leave(wsio_socket *s, const char *room);
+int wsio_socket_in(const wsio_socket *s, const char *room);
+/* socket.rooms: fills out with up to cap room names (borrowed), the socket's id first. Returns the count. */
+size_t wsio_socket_rooms(const wsio_socket *s, const char **out, size_t cap);
+
+/* socket.id, socket.nsp, socket.data, socket.connected, socket.recovered, socket.conn.transport.name. */
+const char *wsio_socket_id(const wsio_socket *s);
+wsio_nsp *wsio_socket_nsp(const wsio_socket *s);
+void wsio_socket_set_data(wsio_socket *s, void *data);
+void *wsio_socket_data(const wsio_socket *s);
+int wsio_socket_connected(const wsio_socket *s);
+int wsio_socket_recovered(const wsio_socket *s);
+const char *wsio_socket_transport(const wsio_socket *s);
+
+/* socket.handshake. Strings are borrowed for the socket's life. */
+typedef struct wsio_handshake {
+  const char *url;      /* the request target of the first request */
+  const char *query;    /* its raw query string */
+  const char *address;  /* the peer, "ip:port" */
+  const char *auth;     /* the CONNECT payload as JSON ("{}" when none) */
+  int64_t time;         /* ms since the epoch */
+  int secure;           /* over TLS */
+} wsio_handshake;
+const wsio_handshake *wsio_socket_handshake(const wsio_socket *s);
+/* A request header of the handshake (case-insensitive name), or NULL. */
+const char *wsio_socket_header(const wsio_socket *s, const char *name);
+
+/* socket.disconnect(close): leaves the namespace; close also ends the underlying connection. */
+void wsio_socket_disconnect(wsio_socket *s, int close);
+
+/* Broadcast operators: io.to(room).except(room).volatile.emit(...) and friends. A wsio_op is a value built
+ * on the stack; the room names it holds are borrowed until the emit. */
+#define WSIO_OP_MAX_ROOMS 16
+typedef struct wsio_op {
+  wsio_nsp *nsp;
+  const wsio_socket *except_socket;   /* socket.broadcast: everyone but the sender */
+  const char *rooms[WSIO_OP_MAX_ROOMS];
+  unsigned nrooms;
+  const char *except[WSIO_OP_MAX_ROOMS];
+  unsigned nexcept;
+  unsigned flags;
+  uint32_t timeout_ms;
+  int err;                            /* WSIO_ELIMIT once too many rooms were added */
+} wsio_op;
+
+#define WSIO_OP_VOLATILE 1u
+#define WSIO_OP_LOCAL 2u
+#define WSIO_OP_NOCOMPRESS 4u
+
+/* io.of(n) / io.sockets as a target: every socket of the namespace. */
+wsio_op wsio_nsp_op(wsio_nsp *n);
+/* socket.broadcast: every socket of the namespace but s. */
+wsio_op wsio_socket_broadcast(wsio_socket *s);
+/* io.to(room) and socket.to(room) (the latter excludes the sender). */
+wsio_op wsio_nsp_to(wsio_nsp *n, const char *room);
+wsio_op wsio_socket_to(wsio_socket *s, const char *room);
+/* Chainable modifiers; each returns op. */
+wsio_op *wsio_op_to(wsio_op *op, const char *room);
+wsio_op *wsio_op_except(wsio_op *op, const char *room);
+wsio_op *wsio_op_volatile(wsio_op *op);
+wsio_op *wsio_op_local(wsio_op *op);
+wsio_op *wsio_op_compress(wsio_op *op, int on);
+wsio_op *wsio_op_timeout(wsio_op *op, uint32_t ms);
+
+/* Emits to every target, encoded once. Returns the number of sockets it was queued to, or a negative code. */
+int wsio_op_emit(const wsio_op *op, const char *event, const char *json_args);
+int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, size_t n);
+int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args);
+
+/* io.timeout(ms).emit(event, ...args, (err, responses) => ...): cb runs once, when every target answered
+ * (err 0) or at the timeout (err WSIO_ETIMEDOUT, with the answers that came). responses[i] are borrowed. */
+typedef void (*wsio_bcast_ack_cb)(int err, const wsio_args *const *responses, size_t n, void *ud);
+int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args, wsio_bcast_ack_cb cb, void *ud);
+
+/* io.in(room).socketsJoin(r) / socketsLeave(r) / disconnectSockets(close) / fetchSockets(). */
+int wsio_op_sockets_join(const wsio_op *op, const char *room);
+int wsio_op_sockets_leave(const wsio_op *op, const char *room);
+int wsio_op_disconnect_sockets(const wsio_op *op, int close);
+/* Fills out with up to cap matching sockets (valid until the loop runs again). Returns the total count. */
+size_t wsio_op_fetch_sockets(const wsio_op *op, wsio_socket **out, size_t cap);
+
+/* Shortcuts: io.emit(event, ...) on "/" and socket.broadcast.emit(event, ...). */
+int wsio_io_emit(wsio_io *io, const char *event, const char *json_args);
+int wsio_socket_broadcast_emit(wsio_socket *s, const char *event, const char *json_args);
 
 /* ---- Statistics ---------------------------------------------------------------------------------- */
 

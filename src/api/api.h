@@ -41,7 +41,17 @@ struct wsio_ws {
  * status it wrote into out, or 0 when the request is not its own. */
 typedef int (*api_http_hook)(wsio_server *s, const http_request *req, buf *out, int keep_alive, void *arg);
 
+typedef struct api_page {
+  struct api_page *next;
+  char *path, *type;
+  char etag[24];
+  size_t len;
+  uint8_t *body;
+} api_page;
+
 struct wsio_server {
+  api_page *pages;
+  wsio_io *io;                 /* the Socket.IO server, if attached */
   api_http_hook hook;
   void *hook_arg;
   uv_loop_t uv;
@@ -73,6 +83,11 @@ api_endpoint *api_endpoint_find(wsio_server *s, const char *path, size_t len);
 /* Sends close 1001 to every WebSocket and ends every other connection (shutdown). */
 void api_ws_shutdown_all(wsio_server *s);
 void api_endpoint_free(api_endpoint *ep);
+/* Socket.IO (src/sio/io.c): routes its HTTP requests (1 if handled), closes every client, frees. */
+int sio_io_http(wsio_io *io, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len);
+void sio_io_shutdown(wsio_io *io);
+void sio_io_free(wsio_io *io);
+void api_page_free(api_page *p);
 /* Installs the in-tree HTTP hook (one). */
 void api_server_set_hook(wsio_server *s, api_http_hook hook, void *arg);
 

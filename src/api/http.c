@@ -15,6 +15,71 @@ static void send_buf(http_conn *hc, buf *out, int keep_alive) {
   buf_free(out);
 }
 
+int wsio_server_set_page(wsio_server *s, const char *path, const char *content_type, const void *body, size_t len) {
+  if (!s || !path || path[0] != '/' || !content_type || (!body && len)) return WSIO_EINVAL;
+  api_page *p = calloc(1, sizeof *p);
+  if (!p || !(p->path = strdup(path)) || !(p->type = strdup(content_type)) || !(p->body = malloc(len ? len : 1))) {
+    if (p) {
+      free(p->path);
+      free(p->type);
+    }
+    free(p);
+    return WSIO_ENOMEM;
+  }
+  if (len) memcpy(p->body, body, len);
+  p->len = len;
+  /* FNV-1a of the body: the page changes only when the program changes it. */
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ p->body[i]) * 1099511628211ull;
+  snprintf(p->etag, sizeof p->etag, "\"%016llx\"", (unsigned long long)h);
+  for (api_page **pp = &s->pages; *pp; pp = &(*pp)->next) {
+    if (strcmp((*pp)->path, path) == 0) {
+      api_page *old = *pp;
+      p->next = old->next;
+      *pp = p;
+      api_page_free(old);
+      return 0;
+    }
+  }
+  p->next = s->pages;
+  s->pages = p;
+  return 0;
+}
+
+void api_page_free(api_page *p) {
+  free(p->path);
+  free(p->type);
+  free(p->body);
+  free(p);
+}
+
+static int serve_page(wsio_server *s, const http_request *req, buf *out, int keep_alive) {
+  for (api_page *p = s->pages; p; p = p->next) {
+    if (strlen(p->path) != req->path_len || memcmp(p->path, req->path, req->path_len) != 0) continue;
+    if (req->method != 1 && req->method != 2) { /* GET, HEAD */
+      http_response_start(out, 405);
+      http_response_header(out, "Allow", "GET, HEAD");
+      http_response_end(out, NULL, 0, keep_alive);
+      return 1;
+    }
+    const http_header *inm = http_request_header(req, "If-None-Match");
+    if (inm && inm->value_len == strlen(p->etag) && memcmp(inm->value, p->etag, inm->value_len) == 0) {
+      http_response_start(out, 304);
+      http_response_header(out, "ETag", p->etag);
+      http_response_end(out, NULL, 0, keep_alive);
+      return 1;
+    }
+    http_response_start(out, 200);
+    http_response_header(out, "Content-Type", p->type);
+    http_response_header(out, "ETag", p->etag);
+    http_response_header(out, "Cache-Control", "no-cache");
+    /* HEAD announces the real length and sends no body. */
+    http_response_end(out, req->method == 2 ? NULL : p->body, p->len, keep_alive);
+    return 1;
+  }
+  return 0;
+}
+
 static void upgrade(wsio_server *s, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len) {
   api_endpoint *ep = api_endpoint_find(s, req->path, req->path_len);
   if (!ep || s->stopping) {
@@ -38,6 +103,7 @@ static void upgrade(wsio_server *s, http_conn *hc, const http_request *req, uint
 
 static void route(http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len, void *arg) {
   wsio_server *s = arg;
+  if (s->io && sio_io_http(s->io, hc, req, rest, rest_len)) return;
   if (req->upgrade && ws_handshake_is_upgrade(req)) {
     upgrade(s, hc, req, rest, rest_len);
     return;
@@ -48,7 +114,9 @@ static void route(http_conn *hc, const http_request *req, uint8_t *rest, size_t 
     http_response_start(&out, 200);
     http_response_header(&out, "Content-Type", "text/plain; charset=utf-8");
     http_response_header(&out, "Cache-Control", "no-store");
-    http_response_end(&out, "ok\n", req->method == 2 /* HEAD */ ? 0 : 3, keep_alive);
+    http_response_end(&out, req->method == 2 /* HEAD */ ? NULL : "ok\n", 3, keep_alive);
+  } else if (serve_page(s, req, &out, keep_alive)) {
+    /* an in-memory page */
   } else if (s->hook && s->hook(s, req, &out, keep_alive, s->hook_arg)) {
     /* answered by the hook */
   } else if (s->web_root) {

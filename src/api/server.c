@@ -112,6 +112,7 @@ static void begin_stop(wsio_server *s) {
   s->http.stopping = 1;
   log_info("stopping: closing %llu connections", (unsigned long long)s->net.stats.connections);
   net_stop_listening(&s->net);
+  if (s->io) sio_io_shutdown(s->io);
   api_ws_shutdown_all(s);
   /* Connections that are not WebSockets finish their current response and close. */
   for (net_conn *c = s->net.conns; c; c = c->next) {
@@ -159,12 +160,18 @@ void wsio_server_stop(wsio_server *s, uint32_t timeout_ms) {
 
 void wsio_server_free(wsio_server *s) {
   if (!s) return;
+  if (s->io) sio_io_free(s->io);
+  s->io = NULL;
   for (net_conn *c = s->net.conns; c; c = c->next) net_conn_close(c);
   close_handles(s);
   uv_run(&s->uv, UV_RUN_DEFAULT);
   net_loop_free(&s->net);
   uv_loop_close(&s->uv);
   for (int i = 0; i < s->nendpoints; i++) api_endpoint_free(s->endpoints[i]);
+  for (api_page *p = s->pages, *next; p; p = next) {
+    next = p->next;
+    api_page_free(p);
+  }
   ws_deflate_shared_free(s->deflate);
   net_tls_ctx_free(s->tls);
   free(s->web_root);

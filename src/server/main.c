@@ -8,7 +8,6 @@
 #include <sys/resource.h>
 
 #include "api/api.h"
-#include "http/response.h"
 #include "server/page.h"
 #include "util/log.h"
 #include "wsio.h"
@@ -165,19 +164,6 @@ static void broadcast_message(wsio_ws *ws, wsio_opcode op, const void *data, siz
   wsio_msg_unref(m);
 }
 
-/* The built-in page at / when no web root is given. */
-static int page_hook(wsio_server *s, const http_request *req, buf *out, int keep_alive, void *arg) {
-  (void)s;
-  (void)arg;
-  if (req->path_len != 1 || req->path[0] != '/') return 0;
-  if (req->method != 1 && req->method != 2) return 0; /* GET, HEAD */
-  http_response_start(out, 200);
-  http_response_header(out, "Content-Type", "text/html; charset=utf-8");
-  http_response_header(out, "Cache-Control", "no-cache");
-  http_response_end(out, server_page_html, req->method == 2 ? 0 : strlen(server_page_html), keep_alive);
-  return 200;
-}
-
 static void raise_fd_limit(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -212,7 +198,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wsio: could not start (see the errors above)\n");
     return 1;
   }
-  if (!o.web_root) api_server_set_hook(s, page_hook, NULL);
+  if (!o.web_root) wsio_server_set_page(s, "/", "text/html; charset=utf-8", server_page_html, strlen(server_page_html));
 
   wsio_ws_config wc = {
       .max_message_size = o.max_message,

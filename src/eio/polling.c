@@ -1,0 +1,203 @@
+/* The HTTP long-polling transport: the handshake, held GETs, POSTed payloads, CORS and error replies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eio/internal.h"
+#include "http/response.h"
+#include "util/log.h"
+#include "wsio.h"
+
+enum { M_GET = 1, M_POST = 3, M_OPTIONS = 6 }; /* llhttp's method numbers */
+
+static int origin_allowed(const char *list, const char *origin, size_t len) {
+  for (const char *p = list; *p;) {
+    while (*p == ' ' || *p == ',') p++;
+    const char *e = p;
+    while (*e && *e != ',') e++;
+    const char *t = e;
+    while (t > p && t[-1] == ' ') t--;
+    if ((size_t)(t - p) == len && strncasecmp(p, origin, len) == 0) return 1;
+    p = e;
+  }
+  return 0;
+}
+
+void eio_cors_headers(const eio_server *srv, const http_request *req, buf *out) {
+  if (!srv->cors_origins) return;
+  const http_header *o = http_request_header(req, "Origin");
+  char origin[256];
+  if (o && o->value_len < sizeof origin) {
+    memcpy(origin, o->value, o->value_len);
+    origin[o->value_len] = 0;
+    if (strcmp(srv->cors_origins, "*") == 0 || origin_allowed(srv->cors_origins, o->value, o->value_len)) {
+      /* Reflected, never "*", so credentials work; http_response_header refuses CR/LF in it. */
+      http_response_header(out, "Access-Control-Allow-Origin", origin);
+      http_response_header(out, "Vary", "Origin");
+    }
+  } else if (!o && strcmp(srv->cors_origins, "*") == 0) {
+    http_response_header(out, "Access-Control-Allow-Origin", "*");
+  }
+  if (srv->cfg.cors_credentials) http_response_header(out, "Access-Control-Allow-Credentials", "true");
+}
+
+static void reply(eio_server *srv, http_conn *hc, const http_request *req, int status, const char *type,
+                  const void *body, size_t len, const buf *extra) {
+  int keep_alive = http_conn_keep_alive(hc, req);
+  buf out = {0};
+  http_response_start(&out, status);
+  if (type) http_response_header(&out, "Content-Type", type);
+  eio_cors_headers(srv, req, &out);
+  if (extra && extra->len) buf_append(&out, extra->data, extra->len);
+  http_response_end(&out, body, len, keep_alive);
+  http_conn_respond(hc, out.data, out.len, keep_alive);
+  buf_free(&out);
+}
+
+void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, int code) {
+  const char *body = eio_error_body(code);
+  reply(srv, hc, req, eio_error_status(code), "application/json", body, strlen(body), NULL);
+}
+
+static void respond_get(eio_socket *s) {
+  http_conn *hc = s->get;
+  s->get = NULL;
+  buf out = {0};
+  http_response_start(&out, 200);
+  http_response_header(&out, "Content-Type", "text/plain; charset=UTF-8");
+  buf_append(&out, s->get_headers.data, s->get_headers.len);
+  http_response_end(&out, s->out.data, s->out.len, s->get_keep_alive);
+  http_conn_respond(hc, out.data, out.len, s->get_keep_alive);
+  buf_free(&out);
+  buf_reset(&s->out, 4096);
+  buf_free(&s->get_headers);
+}
+
+void eio_polling_flush(eio_socket *s) {
+  if (!s->get || !s->out.len) return;
+  respond_get(s);
+  if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL);
+}
+
+void eio_polling_release(eio_socket *s) {
+  if (!s->get) return;
+  if (!s->close_queued) {
+    eio_packet p = {.type = EIO_CLOSE};
+    eio_payload_append(&s->out, &p);
+    s->close_queued = 1;
+  }
+  respond_get(s);
+}
+
+static void on_get_abort(http_conn *hc, void *owner) {
+  (void)hc;
+  eio_socket *s = owner;
+  s->get = NULL;
+  buf_free(&s->get_headers);
+  /* The client went away mid-poll, unless it is moving to WebSocket. */
+  if (s->state == EIO_S_OPEN && s->transport == EIO_POLLING && !s->probe) eio_session_end(s, "transport close");
+  else if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL);
+}
+
+static void handshake(eio_server *srv, http_conn *hc, const http_request *req) {
+  eio_socket *s = eio_session_new(srv, EIO_POLLING);
+  if (!s) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    return;
+  }
+  buf body = {0}, extra = {0};
+  int upgrades = !srv->cfg.no_upgrades && (srv->cfg.transports & EIO_WEBSOCKET);
+  buf_append(&body, "0", 1);
+  eio_open_json(&body, s->sid, upgrades, srv->cfg.ping_interval_ms, srv->cfg.ping_timeout_ms, srv->cfg.max_payload);
+  if (srv->cookie) {
+    char cookie[128];
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax", srv->cookie, s->sid);
+    http_response_header(&extra, "Set-Cookie", cookie);
+  }
+  reply(srv, hc, req, 200, "text/plain; charset=UTF-8", body.data, body.len, &extra);
+  buf_free(&body);
+  buf_free(&extra);
+  char remote[80] = "";
+  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  eio_session_opened(s, req, remote);
+}
+
+static void preflight(eio_server *srv, http_conn *hc, const http_request *req) {
+  if (!srv->cors_origins) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_HANDSHAKE_METHOD);
+    return;
+  }
+  buf extra = {0};
+  http_response_header(&extra, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  const http_header *h = http_request_header(req, "Access-Control-Request-Headers");
+  if (h && h->value_len < 512) {
+    char v[512];
+    memcpy(v, h->value, h->value_len);
+    v[h->value_len] = 0;
+    http_response_header(&extra, "Access-Control-Allow-Headers", v);
+  }
+  reply(srv, hc, req, 204, NULL, NULL, 0, &extra);
+  buf_free(&extra);
+}
+
+static void post(eio_socket *s, http_conn *hc, const http_request *req) {
+  eio_server *srv = s->srv;
+  if (req->body_len > srv->cfg.max_payload) {
+    reply(srv, hc, req, 413, "text/plain; charset=UTF-8", "payload too large", 17, NULL);
+    eio_session_end(s, "transport error");
+    return;
+  }
+  int n = eio_payload_check(req->body, req->body_len, 0, srv->cfg.max_payload);
+  if (n < 0) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    eio_session_end(s, "parse error");
+    return;
+  }
+  reply(srv, hc, req, 200, "text/html", "ok", 2, NULL);
+  eio_payload_iter it;
+  eio_payload_iter_init(&it, req->body, req->body_len, 0, srv->cfg.max_payload);
+  eio_packet p;
+  while (s->state == EIO_S_OPEN && eio_payload_next(&it, &srv->bin, &p) == 1) eio_handle_packet(s, &p);
+  buf_reset(&srv->bin, 65536);
+}
+
+void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q) {
+  if (req->method == M_OPTIONS) {
+    preflight(srv, hc, req);
+    return;
+  }
+  if (!q->has_sid) {
+    if (req->method != M_GET) eio_reply_error(srv, hc, req, EIO_ERR_BAD_HANDSHAKE_METHOD);
+    else handshake(srv, hc, req);
+    return;
+  }
+  eio_socket *s = eio_server_find(srv, q->sid);
+  if (!s || (s->state == EIO_S_CLOSING && req->method != M_GET)) {
+    eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_SID);
+    return;
+  }
+  if (s->transport != EIO_POLLING) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    return;
+  }
+  if (req->method == M_POST) {
+    post(s, hc, req);
+    return;
+  }
+  if (req->method != M_GET) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    return;
+  }
+  if (s->get) {
+    /* Two GETs at once break packet order: the protocol says 400 and close the session. */
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    eio_session_end(s, "transport error");
+    return;
+  }
+  s->get = hc;
+  s->get_keep_alive = (uint8_t)http_conn_keep_alive(hc, req);
+  buf_free(&s->get_headers);
+  eio_cors_headers(srv, req, &s->get_headers);
+  http_conn_hold(hc, on_get_abort, s);
+  if (s->probed) eio_release_get_with_noop(s);
+  else if (s->out.len) eio_mark_dirty(s);
+}

@@ -1,0 +1,406 @@
+/* eio_server: sessions, routing, heartbeats, sending and closing. Transports: polling.c, websocket.c. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eio/internal.h"
+#include "http/response.h"
+#include "util/log.h"
+#include "ws/frame.h"
+#include "wsio.h"
+
+#define DEFAULT_PATH "/engine.io/"
+
+uint64_t eio_now(const eio_server *srv) { return uv_now(srv->loop->uv); }
+
+/* ---- time-ordered queues and the one timer ---- */
+
+static eio_link *link_of(const eio_queue *q, eio_socket *s) { return (eio_link *)((char *)s + q->link_off); }
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(eio_server *srv, uint64_t due) {
+  if (srv->timer_due && srv->timer_due <= due) return;
+  uint64_t now = eio_now(srv);
+  srv->timer_due = due;
+  uv_timer_start(&srv->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+void eio_queue_push(eio_server *srv, eio_queue *q, eio_socket *s, uint64_t due) {
+  eio_link *l = link_of(q, s);
+  l->due = due;
+  l->next = NULL;
+  l->prev = q->tail;
+  if (q->tail) link_of(q, q->tail)->next = s;
+  else q->head = s;
+  q->tail = s;
+  arm(srv, due);
+}
+
+int eio_queue_has(const eio_queue *q, const eio_socket *s) {
+  eio_link *l = link_of(q, (eio_socket *)s);
+  return l->prev || l->next || q->head == s;
+}
+
+void eio_queue_remove(eio_queue *q, eio_socket *s) {
+  if (!eio_queue_has(q, s)) return;
+  eio_link *l = link_of(q, s);
+  if (l->prev) link_of(q, l->prev)->next = l->next;
+  else q->head = l->next;
+  if (l->next) link_of(q, l->next)->prev = l->prev;
+  else q->tail = l->prev;
+  l->next = l->prev = NULL;
+}
+
+static void send_ping(eio_socket *s) {
+  eio_packet p = {.type = EIO_PING};
+  eio_queue_remove(&s->srv->pings, s);
+  s->awaiting_pong = 1;
+  eio_queue_push(s->srv, &s->srv->pongs, s, eio_now(s->srv) + s->srv->cfg.ping_timeout_ms);
+  if (s->transport == EIO_WEBSOCKET) {
+    eio_ws_send_packet(s, &p);
+  } else {
+    eio_payload_append(&s->out, &p);
+    eio_mark_dirty(s);
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  eio_server *srv = t->data;
+  srv->timer_due = 0;
+  uint64_t now = eio_now(srv);
+  eio_socket *s;
+  while ((s = srv->pongs.head) && s->hb.due <= now) {
+    eio_queue_remove(&srv->pongs, s);
+    if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL);
+    else eio_session_end(s, "ping timeout");
+  }
+  while ((s = srv->pings.head) && s->hb.due <= now) send_ping(s);
+  while ((s = srv->upgrades.head) && s->up.due <= now) {
+    eio_queue_remove(&srv->upgrades, s);
+    log_debug("engine.io %s: upgrade timed out", s->sid);
+    if (s->probe) eio_ws_release(s, 1000);
+    s->probed = 0;
+  }
+  uint64_t next = 0;
+  if (srv->pongs.head) next = srv->pongs.head->hb.due;
+  if (srv->pings.head && (!next || srv->pings.head->hb.due < next)) next = srv->pings.head->hb.due;
+  if (srv->upgrades.head && (!next || srv->upgrades.head->up.due < next)) next = srv->upgrades.head->up.due;
+  if (next) arm(srv, next);
+}
+
+/* ---- flush and deferred frees ---- */
+
+void eio_mark_dirty(eio_socket *s) {
+  if (s->dirty) return;
+  s->dirty = 1;
+  s->next_dirty = s->srv->dirty;
+  s->srv->dirty = s;
+}
+
+static void session_free(eio_socket *s) {
+  buf_free(&s->out);
+  buf_free(&s->get_headers);
+  free(s);
+}
+
+/* Runs after each iteration's I/O and before the network flush, so a held GET answered here leaves in
+ * the same system call as everything else queued on its connection. */
+static void on_flush(uv_check_t *h) {
+  eio_server *srv = h->data;
+  while (srv->dirty) {
+    eio_socket *s = srv->dirty;
+    srv->dirty = s->next_dirty;
+    s->dirty = 0;
+    if (s->state != EIO_S_CLOSED) eio_polling_flush(s);
+  }
+  while (srv->dead) {
+    eio_socket *s = srv->dead;
+    srv->dead = s->next_dead;
+    session_free(s);
+  }
+}
+
+/* ---- sessions ---- */
+
+eio_socket *eio_session_new(eio_server *srv, int transport) {
+  eio_socket *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->srv = srv;
+  s->transport = (uint8_t)transport;
+  for (int tries = 0; tries < 4; tries++) {
+    if (eio_sid_generate(s->sid) != 0) break;
+    if (!map_get(&srv->sessions, s->sid, EIO_SID_LEN)) {
+      if (map_put(&srv->sessions, s->sid, EIO_SID_LEN, s) != 0) break;
+      return s;
+    }
+  }
+  free(s);
+  return NULL;
+}
+
+void eio_session_opened(eio_socket *s, const http_request *req, const char *remote) {
+  eio_server *srv = s->srv;
+  eio_queue_push(srv, &srv->pings, s, eio_now(srv) + srv->cfg.ping_interval_ms);
+  if (srv->h->on_open) srv->h->on_open(s, req, remote);
+}
+
+void eio_session_end(eio_socket *s, const char *reason) {
+  if (s->state == EIO_S_CLOSED) return;
+  eio_server *srv = s->srv;
+  int was_open = s->state == EIO_S_OPEN;
+  s->state = EIO_S_CLOSED;
+  map_del(&srv->sessions, s->sid, EIO_SID_LEN);
+  eio_queue_remove(&srv->pings, s);
+  eio_queue_remove(&srv->pongs, s);
+  eio_queue_remove(&srv->upgrades, s);
+  eio_polling_release(s);
+  if (s->probe || s->ws) eio_ws_release(s, 1000);
+  if (was_open && reason && srv->h->on_close) srv->h->on_close(s, reason);
+  s->next_dead = srv->dead;
+  srv->dead = s;
+}
+
+void eio_socket_close(eio_socket *s, const char *reason) {
+  if (s->state != EIO_S_OPEN) return;
+  eio_server *srv = s->srv;
+  const char *why = reason ? reason : "forced close";
+  if (s->transport == EIO_POLLING) {
+    /* The client learns of the close from a CLOSE packet in its next GET: keep the session that long. */
+    eio_packet p = {.type = EIO_CLOSE};
+    eio_payload_append(&s->out, &p);
+    s->close_queued = 1;
+    s->state = EIO_S_CLOSING;
+    if (srv->h->on_close) srv->h->on_close(s, why);
+    eio_queue_remove(&srv->pings, s);
+    eio_queue_remove(&srv->pongs, s);
+    eio_queue_remove(&srv->upgrades, s);
+    if (s->probe) eio_ws_release(s, 1000);
+    eio_queue_push(srv, &srv->pongs, s, eio_now(srv) + srv->cfg.ping_timeout_ms);
+    eio_mark_dirty(s);
+    return;
+  }
+  eio_session_end(s, why);
+}
+
+/* A packet from the client, on whichever transport. */
+void eio_handle_packet(eio_socket *s, const eio_packet *p) {
+  eio_server *srv = s->srv;
+  switch (p->type) {
+    case EIO_PONG:
+      if (s->awaiting_pong) {
+        s->awaiting_pong = 0;
+        eio_queue_remove(&srv->pongs, s);
+        eio_queue_push(srv, &srv->pings, s, eio_now(srv) + srv->cfg.ping_interval_ms);
+      }
+      break;
+    case EIO_MESSAGE:
+      if (srv->h->on_message) srv->h->on_message(s, p->binary, p->data, p->len);
+      break;
+    case EIO_CLOSE:
+      eio_session_end(s, "transport close");
+      break;
+    case EIO_PING:  /* v3 clients ping; v4 ones only answer */
+    case EIO_NOOP:
+      break;
+    default:
+      eio_session_end(s, "parse error");
+      break;
+  }
+}
+
+/* ---- sending ---- */
+
+const char *eio_socket_id(const eio_socket *s) { return s->sid; }
+int eio_socket_transport(const eio_socket *s) { return s->transport; }
+void eio_socket_set_data(eio_socket *s, void *data) { s->data = data; }
+void *eio_socket_data(const eio_socket *s) { return s->data; }
+
+size_t eio_socket_buffered(const eio_socket *s) {
+  if (s->transport == EIO_WEBSOCKET && s->ws) return ws_conn_buffered(s->ws);
+  return s->out.len;
+}
+
+int eio_socket_congested(const eio_socket *s) { return eio_socket_buffered(s) > s->srv->cfg.send_limit; }
+
+int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len) {
+  if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
+  eio_packet p = {.type = EIO_MESSAGE, .binary = binary, .data = data, .len = len};
+  if (s->transport == EIO_WEBSOCKET) return eio_ws_send_packet(s, &p);
+  int rc = eio_payload_append(&s->out, &p);
+  if (rc == 0) eio_mark_dirty(s);
+  return rc;
+}
+
+eio_msg *eio_msg_new(void) {
+  eio_msg *m = calloc(1, sizeof *m);
+  if (m) m->refs = 1;
+  return m;
+}
+
+int eio_msg_add(eio_msg *m, int binary, const uint8_t *data, size_t len) {
+  eio_packet p = {.type = EIO_MESSAGE, .binary = binary, .data = data, .len = len};
+  int rc = eio_payload_append(&m->polling, &p);
+  if (rc) return rc;
+  /* The WebSocket form: one frame per packet, unmasked, uncompressed, so every receiver can take it. */
+  uint8_t hdr[WS_FRAME_HEADER_MAX];
+  size_t plen = binary ? len : len + 1;
+  size_t hl = ws_frame_header_encode(hdr, 1, 0, binary ? WS_OP_BINARY : WS_OP_TEXT, plen, NULL);
+  if ((rc = buf_append(&m->ws, hdr, hl)) != 0) return rc;
+  if (!binary && (rc = buf_append(&m->ws, "4", 1)) != 0) return rc;
+  return buf_append(&m->ws, data, len);
+}
+
+void eio_msg_unref(eio_msg *m) {
+  if (!m || --m->refs > 0) return;
+  buf_free(&m->ws);
+  buf_free(&m->polling);
+  free(m);
+}
+
+int eio_socket_send_msg(eio_socket *s, const eio_msg *m) {
+  if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
+  if (s->transport == EIO_WEBSOCKET) {
+    if (!s->ws) return WSIO_ECLOSED;
+    return ws_conn_send_frame(s->ws, m->ws.data, m->ws.len);
+  }
+  int rc = 0;
+  if (s->out.len) rc = buf_append(&s->out, "\x1e", 1);
+  if (rc == 0) rc = buf_append(&s->out, m->polling.data, m->polling.len);
+  if (rc == 0) eio_mark_dirty(s);
+  return rc;
+}
+
+/* ---- the server ---- */
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler *h, ws_deflate_shared *deflate) {
+  eio_server *srv = calloc(1, sizeof *srv);
+  if (!srv) return NULL;
+  srv->loop = l;
+  srv->h = h;
+  if (cfg) srv->cfg = *cfg;
+  if (!srv->cfg.ping_interval_ms) srv->cfg.ping_interval_ms = 25000;
+  if (!srv->cfg.ping_timeout_ms) srv->cfg.ping_timeout_ms = 20000;
+  if (!srv->cfg.upgrade_timeout_ms) srv->cfg.upgrade_timeout_ms = 10000;
+  if (!srv->cfg.max_payload) srv->cfg.max_payload = 1000000;
+  if (!srv->cfg.transports) srv->cfg.transports = EIO_POLLING | EIO_WEBSOCKET;
+  if (!srv->cfg.send_limit) srv->cfg.send_limit = 1u << 20;
+  srv->path = strdup(srv->cfg.path ? srv->cfg.path : DEFAULT_PATH);
+  srv->cors_origins = dup_or_null(srv->cfg.cors_origins);
+  srv->cookie = dup_or_null(srv->cfg.cookie);
+  if (!srv->path || (srv->cfg.cors_origins && !srv->cors_origins) || (srv->cfg.cookie && !srv->cookie)) {
+    free(srv->path);
+    free(srv->cors_origins);
+    free(srv->cookie);
+    free(srv);
+    return NULL;
+  }
+  srv->cfg.path = srv->path;
+  srv->cfg.cors_origins = srv->cors_origins;
+  srv->cfg.cookie = srv->cookie;
+  srv->path_len = strlen(srv->path);
+  /* "/socket.io/" also answers "/socket.io" (clients built with a trailing-slash-free path). */
+  if (srv->path_len > 1 && srv->path[srv->path_len - 1] == '/') srv->path_len--;
+  srv->pings.link_off = offsetof(eio_socket, hb);
+  srv->pongs.link_off = offsetof(eio_socket, hb);
+  srv->upgrades.link_off = offsetof(eio_socket, up);
+  srv->ws_limits.max_message = srv->cfg.max_payload;
+  srv->ws_params.limits = &srv->ws_limits;
+  srv->ws_params.deflate = deflate;
+  srv->ws_params.ping_interval_s = 0; /* Engine.IO runs its own heartbeat */
+  srv->ws_params.send_limit = srv->cfg.send_limit;
+  srv->ws_hs.deflate_mode = srv->cfg.deflate;
+  /* Browsers send Origin on WebSocket handshakes too: the CORS list guards against cross-site hijacking. */
+  if (srv->cors_origins && strcmp(srv->cors_origins, "*") != 0) srv->ws_hs.origins = srv->cors_origins;
+  uv_timer_init(l->uv, &srv->timer);
+  srv->timer.data = srv;
+  uv_unref((uv_handle_t *)&srv->timer);
+  uv_check_init(l->uv, &srv->flush);
+  srv->flush.data = srv;
+  uv_check_start(&srv->flush, on_flush);
+  uv_unref((uv_handle_t *)&srv->flush);
+  return srv;
+}
+
+void eio_server_close_all(eio_server *srv) {
+  size_t i = 0;
+  map_entry *e;
+  /* Ending a session deletes it from the map: collect first. */
+  eio_socket *list = NULL;
+  while (map_next(&srv->sessions, &i, &e)) {
+    eio_socket *s = e->value;
+    s->next_dirty = list; /* borrowed as a scratch link; the flush list is rebuilt below */
+    list = s;
+  }
+  srv->dirty = NULL;
+  while (list) {
+    eio_socket *s = list;
+    list = s->next_dirty;
+    s->dirty = 0;
+    if (s->state == EIO_S_OPEN && s->transport == EIO_POLLING) {
+      eio_socket_close(s, "server shutting down");
+      eio_polling_flush(s);
+    }
+    eio_session_end(s, "server shutting down");
+  }
+}
+
+static void free_server(uv_handle_t *h) {
+  eio_server *srv = h->data;
+  while (srv->dead) {
+    eio_socket *s = srv->dead;
+    srv->dead = s->next_dead;
+    session_free(s);
+  }
+  buf_free(&srv->scratch);
+  buf_free(&srv->bin);
+  map_free(&srv->sessions);
+  free(srv->path);
+  free(srv->cors_origins);
+  free(srv->cookie);
+  free(srv);
+}
+
+static void timer_closed(uv_handle_t *h) { (void)h; }
+
+void eio_server_free(eio_server *srv) {
+  if (!srv) return;
+  eio_server_close_all(srv);
+  uv_close((uv_handle_t *)&srv->timer, timer_closed);
+  uv_close((uv_handle_t *)&srv->flush, free_server);
+}
+
+eio_socket *eio_server_find(eio_server *srv, const char *sid) {
+  size_t n = strlen(sid);
+  return n == EIO_SID_LEN ? map_get(&srv->sessions, sid, n) : NULL;
+}
+
+size_t eio_server_count(const eio_server *srv) { return srv->sessions.count; }
+void eio_server_set_data(eio_server *srv, void *data) { srv->data = data; }
+void *eio_socket_server_data(const eio_socket *s) { return s->srv->data; }
+
+int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len) {
+  if (req->path_len < srv->path_len || memcmp(req->path, srv->path, srv->path_len) != 0) return 0;
+  if (req->path_len != srv->path_len && !(req->path_len == srv->path_len + 1 && req->path[srv->path_len] == '/'))
+    return 0;
+  eio_query q;
+  if (eio_query_parse(req->query, req->query_len, &q) != 0) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    return 1;
+  }
+  if (q.eio != 4) {
+    eio_reply_error(srv, hc, req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    return 1;
+  }
+  int want = q.transport == EIO_TRANSPORT_POLLING ? EIO_POLLING
+             : q.transport == EIO_TRANSPORT_WEBSOCKET ? EIO_WEBSOCKET : 0;
+  if (!want || !(srv->cfg.transports & want)) {
+    eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_TRANSPORT);
+    return 1;
+  }
+  if (want == EIO_WEBSOCKET) eio_ws_request(srv, hc, req, &q, rest, rest_len);
+  else eio_polling_request(srv, hc, req, &q);
+  return 1;
+}

@@ -1,0 +1,106 @@
+/*
+ * eio_server — Engine.IO v4 sessions over HTTP long-polling and WebSocket: the handshake, the upgrade from
+ * polling to WebSocket, heartbeats, and the error replies the reference server gives.
+ *
+ * The layer above (Socket.IO) sees a session as an eio_socket: messages in (on_message), messages out
+ * (eio_socket_send, or eio_socket_send_msg for bytes encoded once for many sessions), and on_close once.
+ *
+ * Ownership: the server owns its sessions. A closed session is unlinked at once and freed after its
+ * transports have let go of it (never inside a callback that is still using it). One server per loop;
+ * everything belongs to the loop's thread.
+ */
+#ifndef WSIO_EIO_SERVER_H
+#define WSIO_EIO_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eio/packet.h"
+#include "http/conn.h"
+#include "util/buf.h"
+#include "util/map.h"
+#include "ws/conn.h"
+
+typedef struct eio_server eio_server;
+typedef struct eio_socket eio_socket;
+
+enum { EIO_POLLING = 1, EIO_WEBSOCKET = 2 };
+
+typedef struct eio_config {
+  const char *path;             /* request path prefix; default "/engine.io/" */
+  uint32_t ping_interval_ms;    /* default 25000 */
+  uint32_t ping_timeout_ms;     /* default 20000 */
+  uint32_t upgrade_timeout_ms;  /* default 10000: a probe must finish the upgrade in this time */
+  uint64_t max_payload;         /* maxHttpBufferSize: bytes per POST body or WebSocket message; default 1e6 */
+  int transports;               /* EIO_POLLING | EIO_WEBSOCKET; 0: both */
+  int no_upgrades;              /* set: never offer or accept the upgrade */
+  const char *cors_origins;     /* NULL: no CORS headers; "*": any origin (reflected); else a comma list */
+  int cors_credentials;         /* Access-Control-Allow-Credentials: true */
+  const char *cookie;           /* NULL: no cookie; else its name (socket.io's `cookie: true` is "io") */
+  int deflate;                  /* permessage-deflate model on the WebSocket transport (0 off, the default) */
+  size_t send_limit;            /* unsent bytes per session before a volatile send is dropped; default 1 MiB */
+} eio_config;
+
+typedef struct eio_handler {
+  /* A session opened; req is the handshake request (borrowed for the call). */
+  void (*on_open)(eio_socket *s, const http_request *req, const char *remote);
+  /* One MESSAGE packet; data borrowed. */
+  void (*on_message)(eio_socket *s, int binary, const uint8_t *data, size_t len);
+  /* The session ended: "transport close", "transport error", "ping timeout", "parse error",
+   * "forced close", "server shutting down". Last call for s. */
+  void (*on_close)(eio_socket *s, const char *reason);
+} eio_handler;
+
+/* Creates the server on l. cfg (copied) and h (borrowed) are its behaviour; deflate is the loop's
+ * shared zlib streams. Returns NULL on ENOMEM. */
+eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler *h, ws_deflate_shared *deflate);
+/* Closes every session ("server shutting down") and frees the server; call before the loop closes. */
+void eio_server_free(eio_server *srv);
+/* Closes every session with reason "server shutting down", leaving the server usable. */
+void eio_server_close_all(eio_server *srv);
+
+/* Routes an HTTP request: returns 0 if its path is not the server's, 1 if it was answered, held or upgraded. */
+int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len);
+
+/* The owner's pointer, reachable from every session. */
+void eio_server_set_data(eio_server *srv, void *data);
+void *eio_socket_server_data(const eio_socket *s);
+
+/* The session with that id, or NULL. */
+eio_socket *eio_server_find(eio_server *srv, const char *sid);
+size_t eio_server_count(const eio_server *srv);
+
+/* The session's id (20 characters). */
+const char *eio_socket_id(const eio_socket *s);
+/* The current transport, EIO_POLLING or EIO_WEBSOCKET. */
+int eio_socket_transport(const eio_socket *s);
+/* The layer above's pointer. */
+void eio_socket_set_data(eio_socket *s, void *data);
+void *eio_socket_data(const eio_socket *s);
+/* Unsent bytes queued for the session; over the send limit a volatile message should be dropped. */
+size_t eio_socket_buffered(const eio_socket *s);
+int eio_socket_congested(const eio_socket *s);
+
+/* Queues one MESSAGE packet. Returns 0, WSIO_ECLOSED, WSIO_ENOMEM. */
+int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len);
+
+/* A run of MESSAGE packets encoded once for both transports, shared by reference (a broadcast). */
+typedef struct eio_msg {
+  int refs;
+  buf ws;       /* the WebSocket frames, back to back */
+  buf polling;  /* the polling packets joined by the separator (no leading separator) */
+} eio_msg;
+
+/* Builds a message from packets (text or binary MESSAGE data). Returns NULL on ENOMEM. */
+eio_msg *eio_msg_new(void);
+int eio_msg_add(eio_msg *m, int binary, const uint8_t *data, size_t len);
+void eio_msg_unref(eio_msg *m);
+
+/* Queues m to s without encoding it again. Same returns as eio_socket_send. */
+int eio_socket_send_msg(eio_socket *s, const eio_msg *m);
+
+/* Closes the session: a CLOSE packet when polling, the WebSocket's close otherwise; on_close follows with
+ * reason "forced close" (or the given reason) before this returns. */
+void eio_socket_close(eio_socket *s, const char *reason);
+
+#endif

@@ -1,0 +1,185 @@
+/* The WebSocket transport: sessions opened on WebSocket, and the upgrade of polling sessions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eio/internal.h"
+#include "http/response.h"
+#include "util/log.h"
+#include "ws/frame.h"
+#include "wsio.h"
+
+/* Messages at least this large are compressed when deflate is on (socket.io's default threshold). */
+#define EIO_DEFLATE_THRESHOLD 1024
+
+static int send_on(eio_server *srv, ws_conn *wc, const eio_packet *p) {
+  if (p->binary) return ws_conn_send(wc, WS_OP_BINARY, p->data, p->len, p->len >= EIO_DEFLATE_THRESHOLD);
+  buf *b = &srv->scratch;
+  b->len = 0;
+  int rc = eio_ws_encode(p, b);
+  if (rc < 0) return rc;
+  rc = ws_conn_send(wc, WS_OP_TEXT, b->data, b->len, b->len >= EIO_DEFLATE_THRESHOLD);
+  buf_reset(b, 65536);
+  return rc;
+}
+
+int eio_ws_send_packet(eio_socket *s, const eio_packet *p) {
+  if (!s->ws) return WSIO_ECLOSED;
+  return send_on(s->srv, s->ws, p);
+}
+
+void eio_ws_release(eio_socket *s, unsigned code) {
+  ws_conn *both[2] = {s->probe, s->ws};
+  s->probe = s->ws = NULL;
+  for (int i = 0; i < 2; i++) {
+    if (!both[i]) continue;
+    ((eio_ws *)ws_conn_ext(both[i]))->sock = NULL;
+    if (ws_conn_close(both[i], code, NULL) != 0) ws_conn_abort(both[i]);
+  }
+}
+
+/* The held GET of a session being upgraded gets a NOOP so the client's polling loop ends cleanly; what is
+ * queued in out stays for the WebSocket. */
+void eio_release_get_with_noop(eio_socket *s) {
+  if (!s->get) return;
+  buf queued = s->out;
+  s->out = (buf){0};
+  eio_packet noop = {.type = EIO_NOOP};
+  eio_payload_append(&s->out, &noop);
+  eio_polling_flush(s);
+  buf_free(&s->out);
+  s->out = queued;
+}
+
+static void finish_upgrade(eio_socket *s) {
+  eio_server *srv = s->srv;
+  eio_queue_remove(&srv->upgrades, s);
+  eio_release_get_with_noop(s);
+  s->probed = 0;
+  s->transport = EIO_WEBSOCKET;
+  s->ws = s->probe;
+  s->probe = NULL;
+  /* What was queued for polling goes out on the WebSocket, in order. */
+  if (s->out.len) {
+    buf pending = s->out;
+    s->out = (buf){0};
+    eio_payload_iter it;
+    eio_packet p;
+    eio_payload_iter_init(&it, pending.data, pending.len, 0, 0);
+    while (eio_payload_next(&it, &srv->bin, &p) == 1) send_on(srv, s->ws, &p);
+    buf_free(&pending);
+  }
+  log_debug("engine.io %s: upgraded to websocket", s->sid);
+}
+
+static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
+  eio_ws *x = ws_conn_ext(wc);
+  eio_socket *s = x->sock;
+  if (!s || s->state != EIO_S_OPEN) return;
+  eio_server *srv = x->srv;
+  eio_packet p;
+  if (eio_ws_decode(data, len, opcode == WS_OP_BINARY, &srv->bin, &p) != 0) {
+    eio_session_end(s, "parse error");
+    return;
+  }
+  if (wc == s->ws) {
+    eio_handle_packet(s, &p);
+    return;
+  }
+  /* The probe: ping "probe" -> pong "probe"; then the client's UPGRADE switches the session over. */
+  if (p.type == EIO_PING && p.len == 5 && memcmp(p.data, "probe", 5) == 0) {
+    eio_packet pong = {.type = EIO_PONG, .data = (const uint8_t *)"probe", .len = 5};
+    send_on(srv, wc, &pong);
+    /* The client now pauses polling: it waits for its GET to end, so each GET gets a NOOP at once. */
+    s->probed = 1;
+    eio_release_get_with_noop(s);
+  } else if (p.type == EIO_UPGRADE) {
+    finish_upgrade(s);
+  } else if (p.type != EIO_NOOP) {
+    log_debug("engine.io %s: unexpected packet %d during upgrade", s->sid, p.type);
+    eio_queue_remove(&srv->upgrades, s);
+    s->probe = NULL;
+    s->probed = 0;
+    x->sock = NULL;
+    ws_conn_close(wc, 1002, NULL);
+  }
+}
+
+static void h_close(ws_conn *wc, unsigned code, const char *reason, size_t reason_len) {
+  (void)code;
+  (void)reason;
+  (void)reason_len;
+  eio_ws *x = ws_conn_ext(wc);
+  eio_socket *s = x->sock;
+  if (!s) return;
+  x->sock = NULL;
+  if (wc == s->probe) {
+    s->probe = NULL;
+    s->probed = 0;
+    eio_queue_remove(&s->srv->upgrades, s);
+    return;
+  }
+  if (wc == s->ws) {
+    s->ws = NULL;
+    eio_session_end(s, "transport close");
+  }
+}
+
+static const ws_conn_handler eio_ws_handler = {
+    .on_message = h_message,
+    .on_close = h_close,
+};
+
+void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q, uint8_t *rest,
+                    size_t rest_len) {
+  eio_socket *s = NULL;
+  if (q->has_sid) {
+    s = eio_server_find(srv, q->sid);
+    if (!s || s->state != EIO_S_OPEN) {
+      eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_SID);
+      return;
+    }
+    if (s->transport != EIO_POLLING || s->probe || srv->cfg.no_upgrades) {
+      eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+      return;
+    }
+  }
+  if (!req->upgrade || !ws_handshake_is_upgrade(req)) {
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    return;
+  }
+  ws_handshake_result res;
+  char resp[1024];
+  int st = ws_handshake_accept(req, &srv->ws_hs, &res, resp, sizeof resp);
+  if (st != 0) {
+    http_conn_respond(hc, resp, strlen(resp), 0);
+    return;
+  }
+  char remote[80] = "";
+  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  net_conn *c = http_conn_detach(hc);
+  net_conn_write(c, resp, strlen(resp));
+  ws_conn *wc = ws_conn_upgrade(c, &eio_ws_handler, sizeof(eio_ws), &res, &srv->ws_params);
+  if (!wc) return;
+  eio_ws *x = ws_conn_ext(wc);
+  x->srv = srv;
+  if (s) {
+    s->probe = wc;
+    x->sock = s;
+    eio_queue_push(srv, &srv->upgrades, s, eio_now(srv) + srv->cfg.upgrade_timeout_ms);
+  } else {
+    s = eio_session_new(srv, EIO_WEBSOCKET);
+    if (!s) {
+      ws_conn_close(wc, 1011, NULL);
+      return;
+    }
+    s->ws = wc;
+    x->sock = s;
+    buf *b = &srv->scratch;
+    b->len = 0;
+    buf_append(b, "0", 1);
+    eio_open_json(b, s->sid, 0, srv->cfg.ping_interval_ms, srv->cfg.ping_timeout_ms, srv->cfg.max_payload);
+    ws_conn_send(wc, WS_OP_TEXT, b->data, b->len, 0);
+    eio_session_opened(s, req, remote);
+  }
+  if (rest_len) ws_conn_feed(wc, rest, rest_len);
+}

@@ -1,0 +1,459 @@
+/* wsio_socket: one client in one namespace — connect and middlewares, events, acks, rooms, disconnect. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio/internal.h"
+#include "util/log.h"
+
+/* ---- rooms ---- */
+
+static sio_room *room_get(wsio_nsp *n, const char *name, size_t len, int create) {
+  sio_room *r = map_get(&n->rooms, name, len);
+  if (r || !create) return r;
+  r = calloc(1, sizeof *r);
+  if (!r || !(r->name = malloc(len + 1))) {
+    free(r);
+    return NULL;
+  }
+  memcpy(r->name, name, len);
+  r->name[len] = 0;
+  r->len = len;
+  if (map_put(&n->rooms, r->name, len, r) != 0) {
+    free(r->name);
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+int sio_room_add(wsio_socket *s, const char *room, size_t len) {
+  wsio_nsp *n = s->nsp;
+  for (size_t i = 0; i < s->nrooms; i++)
+    if (s->rooms[i].room->len == len && memcmp(s->rooms[i].room->name, room, len) == 0) return 0;
+  if (s->nrooms >= n->io->cfg.max_rooms_per_socket) return WSIO_ELIMIT;
+  if (s->nrooms == s->rooms_cap) {
+    size_t cap = s->rooms_cap ? s->rooms_cap * 2 : 2;
+    sio_membership *m = realloc(s->rooms, cap * sizeof *m);
+    if (!m) return WSIO_ENOMEM;
+    s->rooms = m;
+    s->rooms_cap = cap;
+  }
+  sio_room *r = room_get(n, room, len, 1);
+  if (!r) return WSIO_ENOMEM;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 4;
+    sio_member *m = realloc(r->members, cap * sizeof *m);
+    if (!m) return WSIO_ENOMEM;
+    r->members = m;
+    r->cap = cap;
+  }
+  r->members[r->n] = (sio_member){s, s->nrooms};
+  s->rooms[s->nrooms] = (sio_membership){r, r->n};
+  r->n++;
+  s->nrooms++;
+  return 0;
+}
+
+/* Removes membership i of s (swap-remove on both sides, fixing the back-indices of what moved). */
+static void membership_drop(wsio_socket *s, size_t i) {
+  sio_membership m = s->rooms[i];
+  sio_room *r = m.room;
+  r->n--;
+  if (m.index != r->n) {
+    r->members[m.index] = r->members[r->n];
+    sio_member *moved = &r->members[m.index];
+    moved->s->rooms[moved->slot].index = m.index;
+  }
+  s->nrooms--;
+  if (i != s->nrooms) {
+    s->rooms[i] = s->rooms[s->nrooms];
+    s->rooms[i].room->members[s->rooms[i].index].slot = i;
+  }
+  if (r->n == 0) {
+    map_del(&s->nsp->rooms, r->name, r->len);
+    free(r->members);
+    free(r->name);
+    free(r);
+  }
+}
+
+void sio_room_remove(wsio_socket *s, const char *room, size_t len) {
+  for (size_t i = 0; i < s->nrooms; i++) {
+    if (s->rooms[i].room->len == len && memcmp(s->rooms[i].room->name, room, len) == 0) {
+      membership_drop(s, i);
+      return;
+    }
+  }
+}
+
+int wsio_socket_join(wsio_socket *s, const char *room) {
+  if (!s || !room || !s->connected) return WSIO_EINVAL;
+  if (strcmp(room, s->id) == 0) return 0; /* its own room is implicit */
+  return sio_room_add(s, room, strlen(room));
+}
+
+int wsio_socket_leave(wsio_socket *s, const char *room) {
+  if (!s || !room) return WSIO_EINVAL;
+  sio_room_remove(s, room, strlen(room));
+  return 0;
+}
+
+int wsio_socket_in(const wsio_socket *s, const char *room) {
+  size_t len = strlen(room);
+  if (strcmp(room, s->id) == 0) return 1;
+  for (size_t i = 0; i < s->nrooms; i++)
+    if (s->rooms[i].room->len == len && memcmp(s->rooms[i].room->name, room, len) == 0) return 1;
+  return 0;
+}
+
+size_t wsio_socket_rooms(const wsio_socket *s, const char **out, size_t cap) {
+  size_t n = 0;
+  if (cap > 0 && s->connected) out[n] = s->id;
+  if (s->connected) n++;
+  for (size_t i = 0; i < s->nrooms; i++, n++)
+    if (n < cap) out[n] = s->rooms[i].room->name;
+  return n;
+}
+
+/* ---- connect ---- */
+
+wsio_socket *sio_socket_new(sio_client *c, wsio_nsp *nsp, const char *auth, size_t auth_len) {
+  wsio_socket *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->client = c;
+  s->nsp = nsp;
+  if (!auth || !auth_len) {
+    auth = "{}";
+    auth_len = 2;
+  }
+  if (!(s->auth = malloc(auth_len + 1))) {
+    free(s);
+    return NULL;
+  }
+  memcpy(s->auth, auth, auth_len);
+  s->auth[auth_len] = 0;
+  s->client_next = c->sockets;
+  c->sockets = s;
+  return s;
+}
+
+static const wsio_nsp *owner(const wsio_nsp *n) { return n->parent ? n->parent : n; }
+
+static void connect_now(wsio_socket *s) {
+  wsio_nsp *n = s->nsp;
+  wsio_io *io = n->io;
+  if (eio_sid_generate(s->id) != 0 || map_put(&n->by_id, s->id, EIO_SID_LEN, s) != 0) {
+    sio_socket_end(s, "forced close", 0);
+    return;
+  }
+  if (n->nsockets == n->cap) {
+    size_t cap = n->cap ? n->cap * 2 : 16;
+    wsio_socket **a = realloc(n->sockets, cap * sizeof *a);
+    if (!a) {
+      map_del(&n->by_id, s->id, EIO_SID_LEN);
+      sio_socket_end(s, "forced close", 0);
+      return;
+    }
+    n->sockets = a;
+    n->cap = cap;
+  }
+  s->nsp_index = n->nsockets;
+  n->sockets[n->nsockets++] = s;
+  s->connected = 1;
+  buf *b = &io->scratch;
+  b->len = 0;
+  sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, NULL, 0);
+  eio_socket_send(s->client->eio, 0, b->data, b->len);
+  const wsio_nsp *o = owner(n);
+  if (o->on_conn) o->on_conn(s, o->on_conn_ud);
+}
+
+static void run_middleware(wsio_socket *s, unsigned index) {
+  const wsio_nsp *o = owner(s->nsp);
+  if (index >= o->nmw) {
+    connect_now(s);
+    return;
+  }
+  wsio_next *next = malloc(sizeof *next);
+  if (!next) {
+    sio_socket_end(s, "forced close", 0);
+    return;
+  }
+  next->s = s;
+  next->index = index;
+  s->next = next;
+  o->mw[index].fn(s, next, o->mw[index].ud);
+}
+
+void sio_socket_start(wsio_socket *s) { run_middleware(s, 0); }
+
+void wsio_next_ok(wsio_next *next) {
+  if (!next) return;
+  wsio_socket *s = next->s;
+  unsigned index = next->index;
+  free(next);
+  if (!s) return;
+  s->next = NULL;
+  run_middleware(s, index + 1);
+}
+
+void wsio_next_error(wsio_next *next, const char *message, const char *data_json) {
+  if (!next) return;
+  wsio_socket *s = next->s;
+  free(next);
+  if (!s) return;
+  s->next = NULL;
+  wsio_io *io = s->nsp->io;
+  buf *b = &io->scratch;
+  b->len = 0;
+  const char *msg = message ? message : "Unauthorized";
+  if (sio_packet_encode_connect_error(b, s->nsp->name, s->nsp->name_len, msg, strlen(msg), data_json,
+                                      data_json ? strlen(data_json) : 0) != 0) {
+    b->len = 0;
+    sio_packet_encode_connect_error(b, s->nsp->name, s->nsp->name_len, msg, strlen(msg), NULL, 0);
+  }
+  if (s->client->eio) eio_socket_send(s->client->eio, 0, b->data, b->len);
+  sio_socket_end(s, "server namespace disconnect", 0);
+}
+
+/* ---- events and acks in ---- */
+
+static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args *a, size_t name_len, wsio_ack *ack,
+                          int any) {
+  for (; h && s->connected; h = h->next) {
+    int is_any = h->event_len == 0 && h->event[0] == 0;
+    if (any ? !is_any : (is_any || h->event_len != name_len || memcmp(h->event, a->event, name_len) != 0)) continue;
+    h->cb(s, a, ack, h->ud);
+  }
+}
+
+void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
+  sio_arg stack[SIO_MAX_ARGS_STACK];
+  size_t cap = SIO_MAX_ARGS_STACK;
+  sio_arg *v = stack;
+  size_t count = sio_json_array_count(&pkt->data);
+  if (count > cap) {
+    v = malloc(count * sizeof *v);
+    if (!v) return;
+    cap = count;
+  }
+  wsio_args a;
+  char name_stack[256];
+  char *name = name_stack;
+  size_t ncap = pkt->name.len + 1;
+  ssize_t nl;
+  if (ncap > sizeof name_stack && !(name = malloc(ncap))) goto out;
+  if (pkt->name.kind == SIO_JSON_STRING) {
+    nl = sio_json_string_decode(&pkt->name, name, ncap);
+    if (nl < 0) goto out;
+  } else {
+    memcpy(name, pkt->name.p, pkt->name.len); /* a number, as JavaScript clients may send */
+    nl = (ssize_t)pkt->name.len;
+  }
+  name[nl] = 0;
+  if (sio_args_build(pkt, atts, v, cap, &a) != 0) goto out;
+  a.event = name;
+  wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
+  call_handlers(s, owner(s->nsp)->handlers, &a, (size_t)nl, ack, 0);
+  call_handlers(s, s->handlers, &a, (size_t)nl, ack, 0);
+  call_handlers(s, s->handlers, &a, (size_t)nl, ack, 1);
+  /* A kept ack was copied by wsio_ack_keep: the stack one ends here. */
+out:
+  if (name != name_stack) free(name);
+  if (v != stack) free(v);
+}
+
+void sio_wait_fire(sio_ack_wait *w, int err, const wsio_args *args) {
+  wsio_socket *s = w->s;
+  wsio_io *io = s->nsp->io;
+  /* Unlink from the io's list and the socket's. */
+  if (w->prev) w->prev->next = w->next;
+  else io->waits = w->next;
+  if (w->next) w->next->prev = w->prev;
+  for (sio_ack_wait **pp = &s->waits; *pp; pp = &(*pp)->snext) {
+    if (*pp == w) {
+      *pp = w->snext;
+      break;
+    }
+  }
+  s->nwaits--;
+  if (w->bcast) {
+    sio_bcast_wait *b = w->bcast;
+    if (!err && args && b->got < b->expected) b->responses[b->got++] = sio_args_copy(args);
+    b->expected -= (err != 0); /* a socket that left or timed out answers nothing */
+    if (err == WSIO_ETIMEDOUT && !b->done) {
+      b->done = 1;
+      b->cb(WSIO_ETIMEDOUT, (const wsio_args *const *)b->responses, b->got, b->ud);
+    }
+    if (!b->done && b->got >= b->expected) {
+      b->done = 1;
+      b->cb(0, (const wsio_args *const *)b->responses, b->got, b->ud);
+    }
+    /* The collector goes with its last wait. */
+    if (--b->waits == 0) {
+      for (size_t i = 0; i < b->got; i++) free(b->responses[i]);
+      free(b->responses);
+      free(b);
+    }
+  } else {
+    w->cb(s, err, args, w->ud);
+  }
+  free(w);
+}
+
+void sio_socket_ack_in(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
+  sio_ack_wait *w = s->waits;
+  while (w && w->id != pkt->id) w = w->snext;
+  if (!w) return; /* unknown or late ack: ignored */
+  sio_arg stack[SIO_MAX_ARGS_STACK];
+  size_t count = sio_json_array_count(&pkt->data);
+  sio_arg *v = count > SIO_MAX_ARGS_STACK ? malloc(count * sizeof *v) : stack;
+  if (!v) return;
+  wsio_args a;
+  if (sio_args_build(pkt, atts, v, count > SIO_MAX_ARGS_STACK ? count : SIO_MAX_ARGS_STACK, &a) == 0) {
+    a.event = "";
+    sio_wait_fire(w, 0, &a);
+  }
+  if (v != stack) free(v);
+}
+
+/* ---- handlers ---- */
+
+static int handler_add(sio_handler **list, const char *event, wsio_event_cb cb, void *ud) {
+  if (!cb) return WSIO_EINVAL;
+  size_t len = event ? strlen(event) : 0;
+  sio_handler *h = malloc(sizeof *h + len + 1);
+  if (!h) return WSIO_ENOMEM;
+  h->cb = cb;
+  h->ud = ud;
+  h->event_len = len;
+  if (event) memcpy(h->event, event, len + 1);
+  else h->event[0] = 0;
+  h->next = NULL;
+  sio_handler **pp = list;
+  while (*pp) pp = &(*pp)->next; /* in registration order, as EventEmitter calls them */
+  *pp = h;
+  return 0;
+}
+
+int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud) {
+  if (!s || !event || !*event) return WSIO_EINVAL;
+  return handler_add(&s->handlers, event, cb, ud);
+}
+
+int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud) {
+  if (!s) return WSIO_EINVAL;
+  return handler_add(&s->handlers, NULL, cb, ud);
+}
+
+int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud) {
+  if (!n || !event || !*event) return WSIO_EINVAL;
+  return handler_add(&n->handlers, event, cb, ud);
+}
+
+void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud) {
+  s->on_disconnecting = cb;
+  s->disconnecting_ud = ud;
+}
+
+void wsio_socket_on_disconnect(wsio_socket *s, wsio_disconnect_cb cb, void *ud) {
+  s->on_disconnect = cb;
+  s->disconnect_ud = ud;
+}
+
+/* ---- disconnect ---- */
+
+void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
+  if (s->closing) return;
+  s->closing = 1;
+  sio_client *c = s->client;
+  wsio_nsp *n = s->nsp;
+  wsio_io *io = n->io;
+  int was_connected = s->connected;
+  if (s->next) {
+    s->next->s = NULL; /* a middleware still holds it: its call becomes a no-op */
+    s->next = NULL;
+  }
+  if (was_connected) {
+    if (notify && c->eio) {
+      buf *b = &io->scratch;
+      b->len = 0;
+      sio_packet_encode_disconnect(b, n->name, n->name_len);
+      eio_socket_send(c->eio, 0, b->data, b->len);
+    }
+    if (s->on_disconnecting) s->on_disconnecting(s, reason, s->disconnecting_ud);
+    s->connected = 0;
+    while (s->nrooms) membership_drop(s, s->nrooms - 1);
+    map_del(&n->by_id, s->id, EIO_SID_LEN);
+    n->nsockets--;
+    if (s->nsp_index != n->nsockets) {
+      n->sockets[s->nsp_index] = n->sockets[n->nsockets];
+      n->sockets[s->nsp_index]->nsp_index = s->nsp_index;
+    }
+    while (s->waits) sio_wait_fire(s->waits, WSIO_ECLOSED, NULL);
+    if (s->on_disconnect) s->on_disconnect(s, reason, s->disconnect_ud);
+  }
+  for (wsio_ack *k = s->kept; k; k = k->next_kept) k->s = NULL;
+  s->kept = NULL;
+  for (wsio_socket **pp = &c->sockets; *pp; pp = &(*pp)->client_next) {
+    if (*pp == s) {
+      *pp = s->client_next;
+      break;
+    }
+  }
+  s->dead_next = io->dead;
+  io->dead = s;
+}
+
+void sio_handlers_free(sio_handler *h) {
+  while (h) {
+    sio_handler *next = h->next;
+    free(h);
+    h = next;
+  }
+}
+
+void sio_socket_free(wsio_socket *s) {
+  sio_handlers_free(s->handlers);
+  free(s->rooms);
+  free(s->auth);
+  free(s);
+}
+
+void wsio_socket_disconnect(wsio_socket *s, int close) {
+  if (!s || s->closing) return;
+  sio_client *c = s->client;
+  sio_socket_end(s, "server namespace disconnect", 1);
+  if (close && c->eio) eio_socket_close(c->eio, "forced server close");
+}
+
+/* ---- accessors ---- */
+
+const char *wsio_socket_id(const wsio_socket *s) { return s->id; }
+wsio_nsp *wsio_socket_nsp(const wsio_socket *s) { return s->nsp; }
+void wsio_socket_set_data(wsio_socket *s, void *data) { s->data = data; }
+void *wsio_socket_data(const wsio_socket *s) { return s->data; }
+int wsio_socket_connected(const wsio_socket *s) { return s->connected; }
+int wsio_socket_recovered(const wsio_socket *s) { return s->recovered; }
+
+const char *wsio_socket_transport(const wsio_socket *s) {
+  if (!s->client->eio) return "";
+  return eio_socket_transport(s->client->eio) == EIO_WEBSOCKET ? "websocket" : "polling";
+}
+
+const wsio_handshake *wsio_socket_handshake(const wsio_socket *s) {
+  wsio_handshake *hs = &s->client->hs;
+  hs->auth = s->auth;
+  return hs;
+}
+
+const char *wsio_socket_header(const wsio_socket *s, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = s->client->headers; *p;) {
+    size_t nl = strlen(p);
+    const char *v = p + nl + 1;
+    if (nl == len && strncasecmp(p, name, len) == 0) return v;
+    p = v + strlen(v) + 1;
+  }
+  return NULL;
+}
