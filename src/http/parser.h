@@ -47,7 +47,7 @@ typedef struct http_limits {
 
 typedef struct http_parser http_parser;
 
-/* limits is borrowed and must outlive the parser. Returns NULL on ENOMEM. */
+/* limits is copied; NULL, or a field of 0, takes the default. Returns NULL on ENOMEM. */
 http_parser *http_parser_new(const http_limits *limits);
 void http_parser_free(http_parser *p);
 
@@ -58,12 +58,20 @@ void http_parser_free(http_parser *p);
 /* Feeds bytes. Returns HTTP_PARSE_NEED_MORE (all consumed), HTTP_PARSE_REQUEST (a complete request; the
  * bytes after *consumed belong to the next request or, after an upgrade, to the new protocol), or an HTTP
  * status code >= 400 to answer before closing: 400 malformed (including smuggling shapes: both
- * Content-Length and Transfer-Encoding, duplicate differing Content-Length), 413 body, 414 URL, 431 head,
- * 501 unsupported Transfer-Encoding. After HTTP_PARSE_REQUEST call http_parser_reset() before the next feed. */
+ * Content-Length and Transfer-Encoding, two Content-Length lines even if equal, a space before a header's
+ * colon), 413 body, 414 URL, 431 head,
+ * 501 unsupported Transfer-Encoding, 505 an HTTP major version other than 1, 500 out of memory). An error
+ * is sticky: later feeds return it again. Requests with an Upgrade (req->upgrade) stop after their head
+ * (and body, if any): the bytes after *consumed are the new protocol's. Targets other than origin form,
+ * absolute form or "*" (OPTIONS) are a 400. After HTTP_PARSE_REQUEST call http_parser_reset() before
+ * the next feed; feeding without it hands out the same request again with *consumed = 0. */
 int http_parser_feed(http_parser *p, const uint8_t *data, size_t len, size_t *consumed, http_request *req);
 
-/* Makes the parser ready for the next request on the same connection and frees a large buffer. */
+/* Makes the parser ready for the next request on the same connection and frees its buffer. */
 void http_parser_reset(http_parser *p);
+
+/* Bytes of buffer memory the parser holds (0 after http_parser_reset): idle connections cost nothing. */
+size_t http_parser_memory(const http_parser *p);
 
 /* Finds a header (case-insensitive name). Returns the first match or NULL. */
 const http_header *http_request_header(const http_request *req, const char *name);

@@ -11,10 +11,16 @@ const char *http_status_text(int status);
 
 /* Appends "HTTP/1.1 <status> <text>\r\n" and the standard headers (Date, Server: wsio). Returns 0 or ENOMEM. */
 int http_response_start(buf *out, int status);
-/* Appends "name: value\r\n". */
+/* Appends "name: value\r\n". Returns 0, WSIO_ENOMEM, or WSIO_EINVAL (and appends nothing) when value
+ * holds CR or LF or name holds CR, LF or ':' (no header injection through values taken from requests). */
 int http_response_header(buf *out, const char *name, const char *value);
-/* Appends Content-Length, Connection (keep-alive or close), the blank line, then body (may be NULL). */
+/* Appends Content-Length: len, Connection (keep-alive or close), the blank line, then len bytes of body.
+ * With body NULL only the headers are written, still announcing len: the HEAD and 304 forms. */
 int http_response_end(buf *out, const void *body, size_t len, int keep_alive);
+
+/* Formats t (seconds since the epoch) as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out.
+ * Returns 0, or WSIO_EINVAL for a time outside years 0..9999. */
+int http_date_format(long long t, char out[30]);
 
 /* A whole small response with a text/plain body of "<status> <text>\n". */
 int http_response_simple(buf *out, int status, int keep_alive);

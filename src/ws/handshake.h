@@ -19,10 +19,16 @@ typedef struct ws_handshake_result {
   char protocol[64];        /* selected subprotocol or "" */
 } ws_handshake_result;
 
-/* Checks req against the RFC and cfg. On success returns 0, fills *res and writes the whole 101 response
- * (NUL-terminated) into out (out_cap >= 512 is always enough). On failure returns the HTTP status to answer
- * (400 bad request, 403 origin not allowed, 426 wrong version — the response must then carry
- * "Sec-WebSocket-Version: 13") and writes that whole error response into out. */
+/* Checks req against the RFC and cfg (NULL: no subprotocols, any origin, no deflate). On success returns 0,
+ * fills *res and writes the whole 101 response (NUL-terminated) into out (out_cap >= 512 is always enough).
+ * On failure returns the HTTP status to answer (400 bad request, 403 origin not allowed, 426 missing or
+ * wrong version — the response then carries "Sec-WebSocket-Version: 13"; 500 if out_cap is too small for
+ * the 101, 503 out of memory) and writes that whole error response (Connection: close, a one-line text
+ * body) into out; *res is then zeroed.
+ * Origin policy: with cfg->origins set, every Origin header present must be in the list; a request without
+ * Origin (a non-browser client) is accepted. Subprotocols: the first of cfg's list offered by the client
+ * (exact, case-sensitive), none matching: no header. Extensions: all lines joined go to ws_pmd_negotiate
+ * when deflate_mode != 0; a malformed offer is a 400. */
 int ws_handshake_accept(const http_request *req, const ws_handshake_config *cfg, ws_handshake_result *res,
                         char *out, size_t out_cap);
 

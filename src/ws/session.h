@@ -63,7 +63,7 @@ int ws_session_send(ws_session *s, int opcode, const uint8_t *data, size_t len, 
 int ws_session_ping(ws_session *s, const uint8_t *data, size_t len);
 
 /* Starts the close handshake: writes a close frame with code (0: none) and reason (<= 123 bytes, truncated).
- * Returns 0, or WSIO_ECLOSED if a close was already sent. */
+ * Returns 0, WSIO_EINVAL for a code ws_close_code_valid() rejects, or WSIO_ECLOSED if a close was already sent. */
 int ws_session_close(ws_session *s, unsigned code, const char *reason, size_t reason_len);
 
 /* 1 once a close frame has been sent. */
