@@ -124,6 +124,7 @@ typedef struct emit_ctx {
   sio_bcast_wait *bcast;
   int64_t id;
   uint32_t timeout_ms;
+  uint64_t seq;              /* retained for connection state recovery; 0: not */
 } emit_ctx;
 
 static void emit_one(wsio_socket *s, void *arg) {
@@ -134,6 +135,7 @@ static void emit_one(wsio_socket *s, void *arg) {
   if ((x->flags & WSIO_OP_VOLATILE) && eio_socket_congested(e)) return;
   if (eio_socket_send_msg(e, x->msg) != 0) return;
   x->sent++;
+  if (x->seq) s->seq = x->seq;
   if (x->bcast && sio_wait_add(s, x->id, x->timeout_ms, x->bcast)) {
     x->bcast->expected++;
     x->bcast->waits++;
@@ -153,10 +155,14 @@ static eio_msg *msg_from_scratch(wsio_io *io, const sio_bin *atts, size_t natts)
 }
 
 static int fan_out(const wsio_op *op, const sio_bin *atts, size_t natts, sio_bcast_wait *b, int64_t id) {
-  eio_msg *m = msg_from_scratch(op->nsp->io, atts, natts);
+  wsio_io *io = op->nsp->io;
+  /* With recovery on, a broadcast carries its offset and is retained for clients that come back. */
+  uint64_t seq = io->rec && !b ? sio_recovery_stamp(io) : 0;
+  eio_msg *m = msg_from_scratch(io, atts, natts);
   if (!m) return WSIO_ENOMEM;
-  emit_ctx x = {.msg = m, .flags = op->flags, .bcast = b, .id = id, .timeout_ms = op->timeout_ms};
+  emit_ctx x = {.msg = m, .flags = op->flags, .bcast = b, .id = id, .timeout_ms = op->timeout_ms, .seq = seq};
   each(op, emit_one, &x);
+  if (seq) sio_recovery_store(io, op, seq, m);
   eio_msg_unref(m);
   return x.sent;
 }

@@ -71,6 +71,7 @@ typedef struct sio_client {
 } sio_client;
 
 typedef struct sio_ack_wait sio_ack_wait;
+typedef struct sio_recovery sio_recovery;
 
 struct wsio_ack {
   wsio_socket *s;            /* NULL once the socket is gone */
@@ -102,6 +103,9 @@ struct wsio_socket {
   void *data;
   char *auth;
   uint64_t epoch;            /* broadcast de-duplication */
+  char pid[EIO_SID_LEN + 1]; /* connection state recovery: the private session id, "" when off */
+  uint64_t seq;              /* the last retained broadcast queued to it */
+  void *restore;             /* a recovered session waiting to be applied */
   uint8_t connected, recovered, closing;
   wsio_socket *client_next;
   wsio_socket *dead_next;
@@ -151,6 +155,7 @@ struct wsio_io {
   uint64_t epoch;
   buf scratch;
   sio_packet_limits limits;
+  sio_recovery *rec;         /* NULL unless connection state recovery is on */
 };
 
 /* io.c */
@@ -169,6 +174,8 @@ wsio_nsp *sio_nsp_lookup(wsio_io *io, const char *name, size_t len);
 /* socket.c */
 wsio_socket *sio_socket_new(sio_client *c, wsio_nsp *nsp, const char *auth, size_t auth_len);
 void sio_socket_start(wsio_socket *s);
+/* Connects s now (after the middlewares, or directly for a recovered session). */
+void sio_socket_connect(wsio_socket *s);
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts);
 void sio_socket_ack_in(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts);
 /* Ends s: disconnecting, leave rooms, fail waits, disconnect, unlink, free later. notify: send DISCONNECT. */
@@ -183,5 +190,18 @@ sio_ack_wait *sio_wait_add(wsio_socket *s, int64_t id, uint32_t timeout_ms, sio_
 /* wsio_args views of a packet's arguments (up to cap), the event name decoded into name. */
 int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *v, size_t cap, wsio_args *out);
 wsio_args *sio_args_copy(const wsio_args *a);
+
+/* recovery.c */
+int sio_recovery_init(wsio_io *io);
+void sio_recovery_free(wsio_io *io);
+void sio_recovery_purge(wsio_io *io);
+int sio_recovery_pending(const wsio_io *io);
+uint64_t sio_recovery_stamp(wsio_io *io);
+uint64_t sio_recovery_current(const wsio_io *io);
+void sio_recovery_store(wsio_io *io, const wsio_op *op, uint64_t seq, eio_msg *msg);
+void sio_recovery_save(wsio_socket *s, const char *reason);
+int sio_recovery_restore(wsio_socket *s, const char *auth, size_t auth_len);
+void sio_recovery_apply(wsio_socket *s);
+void sio_recovery_discard(wsio_socket *s);
 
 #endif

@@ -288,7 +288,9 @@ static void on_connect_packet(sio_client *c, const sio_packet *pkt) {
     return;
   }
   connecting_remove(c->io, c);
-  sio_socket_start(s);
+  /* A recovered session skips the middlewares, as socket.io's skipMiddlewares default does. */
+  if (c->io->rec && sio_recovery_restore(s, pkt->data.p, pkt->data.len)) sio_socket_connect(s);
+  else sio_socket_start(s);
 }
 
 static void dispatch(sio_client *c, const sio_packet *pkt, const sio_bin *atts) {
@@ -378,7 +380,8 @@ static void on_tick(uv_timer_t *t) {
     log_debug("socket.io: closing a client that joined no namespace in time");
     eio_socket_close(c->eio, "forced close");
   }
-  if (!io->waits && !io->connecting) uv_timer_stop(&io->tick);
+  sio_recovery_purge(io);
+  if (!io->waits && !io->connecting && !sio_recovery_pending(io)) uv_timer_stop(&io->tick);
 }
 
 void sio_tick_arm(wsio_io *io) {
@@ -481,6 +484,7 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
     return NULL;
   }
   eio_server_set_data(io->eio, io);
+  if (io->cfg.recovery_ms && sio_recovery_init(io) != 0) log_warn("connection state recovery is off: no memory");
   uv_timer_init(io->loop->uv, &io->tick);
   io->tick.data = io;
   uv_unref((uv_handle_t *)&io->tick);
@@ -497,6 +501,7 @@ void sio_io_shutdown(wsio_io *io) { eio_server_close_all(io->eio); }
 static void io_freed(uv_handle_t *h) {
   wsio_io *io = h->data;
   on_reap(&io->reap);
+  sio_recovery_free(io);
   size_t i = 0;
   map_entry *e;
   while (map_next(&io->nsps, &i, &e)) nsp_free(e->value);

@@ -139,10 +139,14 @@ wsio_socket *sio_socket_new(sio_client *c, wsio_nsp *nsp, const char *auth, size
 
 static const wsio_nsp *owner(const wsio_nsp *n) { return n->parent ? n->parent : n; }
 
-static void connect_now(wsio_socket *s) {
+void sio_socket_connect(wsio_socket *s) {
   wsio_nsp *n = s->nsp;
   wsio_io *io = n->io;
-  if (eio_sid_generate(s->id) != 0 || map_put(&n->by_id, s->id, EIO_SID_LEN, s) != 0) {
+  if (io->rec && !s->pid[0]) {
+    if (eio_sid_generate(s->pid) != 0) s->pid[0] = 0;
+    s->seq = io->rec ? sio_recovery_current(io) : 0;
+  }
+  if ((!s->recovered && eio_sid_generate(s->id) != 0) || map_put(&n->by_id, s->id, EIO_SID_LEN, s) != 0) {
     sio_socket_end(s, "forced close", 0);
     return;
   }
@@ -162,8 +166,10 @@ static void connect_now(wsio_socket *s) {
   s->connected = 1;
   buf *b = &io->scratch;
   b->len = 0;
-  sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, NULL, 0);
+  sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, s->pid[0] ? s->pid : NULL,
+                            s->pid[0] ? EIO_SID_LEN : 0);
   eio_socket_send(s->client->eio, 0, b->data, b->len);
+  if (s->restore) sio_recovery_apply(s);
   const wsio_nsp *o = owner(n);
   if (o->on_conn) o->on_conn(s, o->on_conn_ud);
 }
@@ -171,7 +177,7 @@ static void connect_now(wsio_socket *s) {
 static void run_middleware(wsio_socket *s, unsigned index) {
   const wsio_nsp *o = owner(s->nsp);
   if (index >= o->nmw) {
-    connect_now(s);
+    sio_socket_connect(s);
     return;
   }
   wsio_next *next = malloc(sizeof *next);
@@ -382,6 +388,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
       eio_socket_send(c->eio, 0, b->data, b->len);
     }
     if (s->on_disconnecting) s->on_disconnecting(s, reason, s->disconnecting_ud);
+    if (io->rec) sio_recovery_save(s, reason);
     s->connected = 0;
     while (s->nrooms) membership_drop(s, s->nrooms - 1);
     map_del(&n->by_id, s->id, EIO_SID_LEN);
@@ -393,6 +400,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
     while (s->waits) sio_wait_fire(s->waits, WSIO_ECLOSED, NULL);
     if (s->on_disconnect) s->on_disconnect(s, reason, s->disconnect_ud);
   }
+  sio_recovery_discard(s);
   for (wsio_ack *k = s->kept; k; k = k->next_kept) k->s = NULL;
   s->kept = NULL;
   for (wsio_socket **pp = &c->sockets; *pp; pp = &(*pp)->client_next) {

@@ -1,0 +1,291 @@
+/*
+ * Connection state recovery (socket.io 4.6+ wire behaviour): a client that loses its connection and comes
+ * back within the window gets its socket id, its rooms and the broadcasts it missed, and `recovered` is set.
+ *
+ * How it holds up where recovery is known to break:
+ *   - offsets are sequence numbers ("<boot>-<seq>"), so an offset older than every retained packet still
+ *     orders against them: a client idle for hours recovers with nothing to replay instead of failing;
+ *   - a client that never received a broadcast sends no offset: the session remembers the sequence number at
+ *     which it connected, and that stands in for the offset;
+ *   - the private id (pid) stays the same across recoveries, and the session is stored again at every
+ *     disconnect, so the second and later reconnects recover like the first.
+ * Only broadcasts are retained, as in socket.io; they carry their offset as a last string argument.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio/internal.h"
+#include "util/log.h"
+
+typedef struct sio_stored {
+  struct sio_stored *next;
+  uint64_t seq;
+  uint64_t created;
+  wsio_nsp *nsp;
+  eio_msg *msg;
+  char except_sid[EIO_SID_LEN + 1];
+  unsigned nrooms, nexcept;
+  char **rooms;              /* nrooms names, then nexcept names, in one block with the strings */
+} sio_stored;
+
+typedef struct sio_session {
+  char pid[EIO_SID_LEN + 1];
+  char sid[EIO_SID_LEN + 1];
+  wsio_nsp *nsp;
+  uint64_t seq;              /* the last broadcast sequence number the socket had been sent, or its start */
+  uint64_t until;            /* expiry, loop time */
+  size_t nrooms;
+  char **rooms;              /* one block with the strings */
+} sio_session;
+
+struct sio_recovery {
+  char boot[9];              /* offsets from another process never match */
+  uint64_t seq;
+  sio_stored *head, *tail;
+  size_t count;
+  map sessions;              /* pid -> sio_session */
+};
+
+/* Retained broadcasts at most; older ones go first even inside the window. */
+#define SIO_RECOVERY_MAX_PACKETS 100000
+
+static char **strings_block(const char *const *names, size_t n, size_t extra) {
+  size_t need = n * sizeof(char *) + extra;
+  for (size_t i = 0; i < n; i++) need += strlen(names[i]) + 1;
+  char **v = malloc(need ? need : 1);
+  if (!v) return NULL;
+  char *p = (char *)(v + n) + extra;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(names[i]) + 1;
+    memcpy(p, names[i], len);
+    v[i] = p;
+    p += len;
+  }
+  return v;
+}
+
+int sio_recovery_init(wsio_io *io) {
+  sio_recovery *r = calloc(1, sizeof *r);
+  if (!r) return WSIO_ENOMEM;
+  char sid[EIO_SID_LEN + 1];
+  if (eio_sid_generate(sid) != 0) {
+    free(r);
+    return WSIO_EIO;
+  }
+  memcpy(r->boot, sid, 8);
+  io->rec = r;
+  return 0;
+}
+
+static void stored_free(sio_stored *p) {
+  eio_msg_unref(p->msg);
+  free(p->rooms);
+  free(p);
+}
+
+static void session_free(sio_session *s) {
+  free(s->rooms);
+  free(s);
+}
+
+void sio_recovery_free(wsio_io *io) {
+  sio_recovery *r = io->rec;
+  if (!r) return;
+  while (r->head) {
+    sio_stored *p = r->head;
+    r->head = p->next;
+    stored_free(p);
+  }
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&r->sessions, &i, &e)) session_free(e->value);
+  map_free(&r->sessions);
+  free(r);
+  io->rec = NULL;
+}
+
+/* Drops what the window no longer covers. Called from the io's tick. */
+void sio_recovery_purge(wsio_io *io) {
+  sio_recovery *r = io->rec;
+  if (!r) return;
+  uint64_t now = sio_now(io);
+  while (r->head && (r->head->created + io->cfg.recovery_ms <= now || r->count > SIO_RECOVERY_MAX_PACKETS)) {
+    sio_stored *p = r->head;
+    r->head = p->next;
+    if (!r->head) r->tail = NULL;
+    r->count--;
+    stored_free(p);
+  }
+  size_t i = 0;
+  map_entry *e;
+  sio_session *expired = NULL;
+  while (map_next(&r->sessions, &i, &e)) {
+    sio_session *s = e->value;
+    if (s->until <= now && !expired) expired = s; /* one per tick: deleting invalidates the walk */
+  }
+  if (expired) {
+    map_del(&r->sessions, expired->pid, EIO_SID_LEN);
+    session_free(expired);
+  }
+}
+
+int sio_recovery_pending(const wsio_io *io) { return io->rec && (io->rec->head || io->rec->sessions.count); }
+
+uint64_t sio_recovery_current(const wsio_io *io) { return io->rec ? io->rec->seq : 0; }
+
+/* The broadcast in io->scratch gets its offset as a last string argument; returns the sequence number. */
+uint64_t sio_recovery_stamp(wsio_io *io) {
+  sio_recovery *r = io->rec;
+  buf *b = &io->scratch;
+  uint64_t seq = ++r->seq;
+  char off[48];
+  int n = snprintf(off, sizeof off, ",\"%s-%llu\"]", r->boot, (unsigned long long)seq);
+  /* An EVENT's text ends with its data array: put the offset before the closing bracket. */
+  if (b->len && b->data[b->len - 1] == ']' && buf_reserve(b, (size_t)n) == 0) {
+    b->len--;
+    buf_append(b, off, (size_t)n);
+  }
+  return seq;
+}
+
+void sio_recovery_store(wsio_io *io, const wsio_op *op, uint64_t seq, eio_msg *msg) {
+  sio_recovery *r = io->rec;
+  const char *names[2 * WSIO_OP_MAX_ROOMS];
+  for (unsigned i = 0; i < op->nrooms; i++) names[i] = op->rooms[i];
+  for (unsigned i = 0; i < op->nexcept; i++) names[op->nrooms + i] = op->except[i];
+  sio_stored *p = calloc(1, sizeof *p);
+  if (!p || !(p->rooms = strings_block(names, op->nrooms + op->nexcept, 0))) {
+    free(p);
+    return;
+  }
+  p->seq = seq;
+  p->created = sio_now(io);
+  p->nsp = op->nsp;
+  p->nrooms = op->nrooms;
+  p->nexcept = op->nexcept;
+  if (op->except_socket) memcpy(p->except_sid, op->except_socket->id, EIO_SID_LEN + 1);
+  msg->refs++;
+  p->msg = msg;
+  if (r->tail) r->tail->next = p;
+  else r->head = p;
+  r->tail = p;
+  r->count++;
+  sio_tick_arm(io);
+}
+
+/* Stores the state of a socket that left for a reason a reconnect can recover from. */
+void sio_recovery_save(wsio_socket *s, const char *reason) {
+  wsio_io *io = s->nsp->io;
+  sio_recovery *r = io->rec;
+  static const char *const recoverable[] = {"transport error", "transport close", "forced close", "ping timeout",
+                                            "server shutting down", "forced server close"};
+  int ok = 0;
+  for (size_t i = 0; i < sizeof recoverable / sizeof recoverable[0]; i++) ok |= strcmp(reason, recoverable[i]) == 0;
+  if (!r || !ok || !s->pid[0]) return;
+  const char *names[64];
+  size_t n = s->nrooms < 64 ? s->nrooms : 64;
+  for (size_t i = 0; i < n; i++) names[i] = s->rooms[i].room->name;
+  sio_session *ss = calloc(1, sizeof *ss);
+  if (!ss || !(ss->rooms = strings_block(names, n, 0))) {
+    free(ss);
+    return;
+  }
+  memcpy(ss->pid, s->pid, sizeof ss->pid);
+  memcpy(ss->sid, s->id, sizeof ss->sid);
+  ss->nsp = s->nsp;
+  ss->nrooms = n;
+  ss->seq = s->seq;
+  ss->until = sio_now(io) + io->cfg.recovery_ms;
+  sio_session *old = map_get(&r->sessions, ss->pid, EIO_SID_LEN);
+  if (old) {
+    map_del(&r->sessions, old->pid, EIO_SID_LEN);
+    session_free(old);
+  }
+  if (map_put(&r->sessions, ss->pid, EIO_SID_LEN, ss) != 0) session_free(ss);
+  sio_tick_arm(io);
+}
+
+static int has(char *const *names, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0) return 1;
+  return 0;
+}
+
+/* Whether a stored broadcast targeted the session. */
+static int matches(const sio_stored *p, const sio_session *ss) {
+  if (p->nsp != ss->nsp) return 0;
+  if (p->except_sid[0] && strcmp(p->except_sid, ss->sid) == 0) return 0;
+  for (unsigned i = 0; i < p->nexcept; i++)
+    if (strcmp(p->rooms[p->nrooms + i], ss->sid) == 0 || has(ss->rooms, ss->nrooms, p->rooms[p->nrooms + i]))
+      return 0;
+  if (p->nrooms == 0) return 1;
+  for (unsigned i = 0; i < p->nrooms; i++)
+    if (strcmp(p->rooms[i], ss->sid) == 0 || has(ss->rooms, ss->nrooms, p->rooms[i])) return 1;
+  return 0;
+}
+
+/* Reads "<boot>-<seq>" into *seq. 0 when it is ours and well formed. */
+static int parse_offset(const sio_recovery *r, const char *off, uint64_t *seq) {
+  if (strncmp(off, r->boot, 8) != 0 || off[8] != '-') return -1;
+  char *end;
+  unsigned long long v = strtoull(off + 9, &end, 10);
+  if (*end || end == off + 9) return -1;
+  *seq = v;
+  return 0;
+}
+
+/* Tries to restore the session named by auth's pid into s (created, not yet connected). Returns 1 when
+ * restored: s has its old id, pid and rooms, and its missed broadcasts are queued in s->replay_from. */
+int sio_recovery_restore(wsio_socket *s, const char *auth, size_t auth_len) {
+  wsio_io *io = s->nsp->io;
+  sio_recovery *r = io->rec;
+  if (!r || !auth) return 0;
+  sio_json_span obj = {auth, auth_len, SIO_JSON_OBJECT}, v;
+  char pid[EIO_SID_LEN + 2], off[64];
+  if (!sio_json_object_find(&obj, "pid", 3, &v) || v.kind != SIO_JSON_STRING) return 0;
+  ssize_t n = sio_json_string_decode(&v, pid, sizeof pid - 1);
+  if (n != EIO_SID_LEN) return 0;
+  pid[n] = 0;
+  sio_session *ss = map_get(&r->sessions, pid, EIO_SID_LEN);
+  if (!ss || ss->nsp != s->nsp || ss->until <= sio_now(io)) return 0;
+  uint64_t from = ss->seq;
+  if (sio_json_object_find(&obj, "offset", 6, &v) && v.kind == SIO_JSON_STRING) {
+    ssize_t m = sio_json_string_decode(&v, off, sizeof off - 1);
+    uint64_t seq;
+    if (m > 0) {
+      off[m] = 0;
+      if (parse_offset(r, off, &seq) == 0) from = seq;
+      else return 0; /* an offset from elsewhere: a fresh session is the honest answer */
+    }
+  }
+  map_del(&r->sessions, pid, EIO_SID_LEN);
+  memcpy(s->id, ss->sid, sizeof s->id);
+  memcpy(s->pid, ss->pid, sizeof s->pid);
+  s->recovered = 1;
+  s->seq = from;
+  s->restore = ss; /* rooms and replay are applied once connected */
+  return 1;
+}
+
+/* After the CONNECT reply: rejoin rooms and send the missed broadcasts in order. */
+void sio_recovery_apply(wsio_socket *s) {
+  sio_session *ss = s->restore;
+  if (!ss) return;
+  s->restore = NULL;
+  for (size_t i = 0; i < ss->nrooms; i++) sio_room_add(s, ss->rooms[i], strlen(ss->rooms[i]));
+  sio_recovery *r = s->nsp->io->rec;
+  size_t replayed = 0;
+  for (sio_stored *p = r->head; p; p = p->next) {
+    if (p->seq <= s->seq || !matches(p, ss)) continue;
+    if (eio_socket_send_msg(s->client->eio, p->msg) == 0) replayed++;
+    s->seq = p->seq;
+  }
+  log_debug("socket.io: recovered %s with %zu missed packets", s->id, replayed);
+  session_free(ss);
+}
+
+void sio_recovery_discard(wsio_socket *s) {
+  if (s->restore) session_free(s->restore);
+  s->restore = NULL;
+}
