@@ -251,8 +251,8 @@ int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags) {
   api_endpoint *ep = ws->ep;
   int compress = !(flags & WSIO_SEND_NOCOMPRESS) && m->payload_len >= ep->cfg.deflate_min_size &&
                  ws_session_deflate(conn_of(ws)->sess);
-  if (compress && ep->cfg.deflate == WSIO_DEFLATE_CONTEXT) {
-    /* Per-connection context: the compressed bytes differ per receiver. */
+  if (compress && (ep->cfg.deflate == WSIO_DEFLATE_CONTEXT || !ws_session_deflate_shared_ok(conn_of(ws)->sess))) {
+    /* Per-connection context, or a peer that limited our window: the compressed bytes differ per receiver. */
     rc = ws_conn_send(conn_of(ws), m->op, msg_payload(m), m->payload_len, 1);
   } else {
     if (compress && !m->ztried) msg_compress(m, ep->server->deflate);

@@ -421,4 +421,8 @@ unsigned ws_session_peer_code(const ws_session *s, const char **reason, size_t *
 
 int ws_session_deflate(const ws_session *s) { return (s->flags & F_PMD) != 0; }
 
+int ws_session_deflate_shared_ok(const ws_session *s) {
+  return (s->flags & F_PMD) && (s->pmd.server_max_window_bits == 0 || s->pmd.server_max_window_bits == 15);
+}
+
 _Static_assert(sizeof(struct ws_session) <= 96, "an idle connection's memory is the session struct");

@@ -72,5 +72,8 @@ int ws_session_close_sent(const ws_session *s);
 unsigned ws_session_peer_code(const ws_session *s, const char **reason, size_t *reason_len);
 /* 1 when deflate was negotiated for this session. */
 int ws_session_deflate(const ws_session *s);
+/* 1 when deflate was negotiated and our compressor may use the full 15-bit window, so the loop's shared
+ * compressed bytes (made with that window) are valid for this peer. */
+int ws_session_deflate_shared_ok(const ws_session *s);
 
 #endif
