@@ -307,6 +307,8 @@ int wsio_socket_emit_ack(wsio_socket *s, const char *event, const char *json_arg
 /* Answers the client's ack (the callback it passed to emit). Each ack is answered at most once. */
 int wsio_ack_send(wsio_ack *ack, const char *json_args);
 int wsio_ack_sendv(wsio_ack *ack, const wsio_value *vals, size_t n);
+/* Answers with received arguments as they are, binaries (nested ones too) included. */
+int wsio_ack_send_args(wsio_ack *ack, const wsio_args *args);
 /* Keeps ack past the callback: the caller then owns it and must wsio_ack_send() or wsio_ack_drop() it. */
 wsio_ack *wsio_ack_keep(wsio_ack *ack);
 void wsio_ack_drop(wsio_ack *ack);
@@ -398,6 +400,69 @@ size_t wsio_op_fetch_sockets(const wsio_op *op, wsio_socket **out, size_t cap);
 int wsio_io_emit(wsio_io *io, const char *event, const char *json_args);
 int wsio_socket_broadcast_emit(wsio_socket *s, const char *event, const char *json_args);
 
+/* ---- Engine.IO ------------------------------------------------------------------------------------
+ *
+ * A raw Engine.IO v4 server (HTTP long-polling and WebSocket, no Socket.IO on top), as npm engine.io's:
+ *
+ *   engine.on("connection", socket => { socket.on("message", data => socket.send(data));
+ *                                       socket.on("close", reason => {}); socket.id; socket.close(); });
+ *
+ * Several engines and one wsio_io can share a wsio_server on different paths. A wsio_engine_socket is valid
+ * from its connection callback until its close callback has returned; calls on it from inside its own
+ * callbacks are safe even after wsio_engine_socket_close() (they return WSIO_ECLOSED).
+ */
+
+typedef struct wsio_engine wsio_engine;
+typedef struct wsio_engine_socket wsio_engine_socket;
+
+typedef struct wsio_engine_config {
+  const char *path;              /* default "/engine.io/" */
+  uint32_t ping_interval_ms;     /* default 25000 */
+  uint32_t ping_timeout_ms;      /* default 20000 */
+  uint32_t upgrade_timeout_ms;   /* default 10000 */
+  size_t max_payload;            /* maxHttpBufferSize: bytes per message or POST body; default 1000000 */
+  int transports;                /* WSIO_TRANSPORT_* bits; 0: both */
+  int no_upgrades;               /* set: polling sessions never move to WebSocket */
+  const char *cors_origin;       /* NULL: no CORS; "*": any origin; else a comma list of origins */
+  int cors_credentials;
+  const char *cookie;            /* NULL: none; else the cookie's name */
+  wsio_deflate_mode per_message_deflate; /* default off, as engine.io */
+} wsio_engine_config;
+
+/* Attaches an Engine.IO server to s at cfg->path (new Server(opts).attach(httpServer)). cfg may be NULL;
+ * it is copied. The engine lives as long as s. Returns NULL on ENOMEM, or when the path is already served
+ * by another engine or by s's wsio_io. */
+wsio_engine *wsio_engine_new(wsio_server *s, const wsio_engine_config *cfg);
+
+/* engine.on("connection", cb): a session opened (its handshake has been answered). */
+typedef void (*wsio_engine_connection_cb)(wsio_engine_socket *s, void *ud);
+void wsio_engine_on_connection(wsio_engine *e, wsio_engine_connection_cb cb, void *ud);
+/* engine.clientsCount: open sessions. */
+size_t wsio_engine_count(const wsio_engine *e);
+
+/* socket.on("message", data => ...): one message; op is WSIO_TEXT or WSIO_BINARY, data borrowed. */
+typedef void (*wsio_engine_message_cb)(wsio_engine_socket *s, wsio_opcode op, const void *data, size_t len,
+                                       void *ud);
+void wsio_engine_socket_on_message(wsio_engine_socket *s, wsio_engine_message_cb cb, void *ud);
+/* socket.on("close", reason => ...): the last callback for s. Reasons are engine.io's: "transport close",
+ * "transport error", "ping timeout", "parse error", "forced close", "server shutting down". */
+typedef void (*wsio_engine_close_cb)(wsio_engine_socket *s, const char *reason, void *ud);
+void wsio_engine_socket_on_close(wsio_engine_socket *s, wsio_engine_close_cb cb, void *ud);
+
+/* socket.send(data): queues one message (data copied). Text must be UTF-8. Returns 0, WSIO_EINVAL,
+ * WSIO_ECLOSED, WSIO_ENOMEM. */
+int wsio_engine_socket_send(wsio_engine_socket *s, wsio_opcode op, const void *data, size_t len);
+/* socket.close(): ends the session (a CLOSE packet on polling); the close callback runs, with reason
+ * "forced close", before this returns. */
+void wsio_engine_socket_close(wsio_engine_socket *s);
+
+/* socket.id (20 characters), socket.transport.name ("polling" or "websocket"), the peer as "ip:port". */
+const char *wsio_engine_socket_id(const wsio_engine_socket *s);
+const char *wsio_engine_socket_transport(const wsio_engine_socket *s);
+const char *wsio_engine_socket_remote(const wsio_engine_socket *s);
+void wsio_engine_socket_set_data(wsio_engine_socket *s, void *data);
+void *wsio_engine_socket_data(const wsio_engine_socket *s);
+
 /* ---- Statistics ---------------------------------------------------------------------------------- */
 
 typedef struct wsio_stats {
@@ -408,9 +473,26 @@ typedef struct wsio_stats {
   uint64_t dropped;           /* droppable messages dropped for backpressure */
   uint64_t slow_closes;       /* connections closed with 1008 for backpressure */
   uint64_t rejected;          /* connections refused at max_connections */
+  /* Socket.IO (zero without wsio_io_new) */
+  uint64_t sio_polling;       /* Engine.IO sessions on long-polling now */
+  uint64_t sio_websocket;     /* Engine.IO sessions on WebSocket now */
+  uint64_t sio_sockets;       /* sockets connected, over all namespaces */
+  uint64_t sio_namespaces;
+  uint64_t sio_rooms;         /* rooms with members, over all namespaces (a socket's own room not counted) */
+  uint64_t sio_events_in;     /* events received from clients */
+  uint64_t sio_events_out;    /* event packets queued to clients (a broadcast counts once per receiver) */
+  uint64_t sio_volatile_dropped; /* volatile events not sent to a congested client */
+  uint64_t sio_parse_errors;  /* clients closed for malformed packets */
 } wsio_stats;
 
+/* Fills out with the server's counters. */
 void wsio_server_stats(const wsio_server *s, wsio_stats *out);
+
+/* The rooms of a namespace: fills names[i] (borrowed until the loop runs again) and counts[i] (members; may
+ * be NULL) for up to cap rooms. Returns the total number of rooms. */
+size_t wsio_nsp_rooms(const wsio_nsp *n, const char **names, size_t *counts, size_t cap);
+/* Every namespace: fills out with up to cap of them. Returns the total. */
+size_t wsio_io_namespaces(const wsio_io *io, wsio_nsp **out, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,7 @@ typedef struct api_page {
 struct wsio_server {
   api_page *pages;
   wsio_io *io;                 /* the Socket.IO server, if attached */
+  wsio_engine *engines;        /* raw Engine.IO servers (src/api/engine.c), a list */
   api_http_hook hook;
   void *hook_arg;
   uv_loop_t uv;
@@ -86,7 +87,13 @@ void api_endpoint_free(api_endpoint *ep);
 /* Socket.IO (src/sio/io.c): routes its HTTP requests (1 if handled), closes every client, frees. */
 int sio_io_http(wsio_io *io, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len);
 void sio_io_shutdown(wsio_io *io);
+void sio_io_stats(const wsio_io *io, wsio_stats *out);
 void sio_io_free(wsio_io *io);
+/* Raw Engine.IO servers (src/api/engine.c): route their HTTP requests (1 if handled), close every
+ * session, free them all. */
+int api_engine_http(wsio_server *s, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len);
+void api_engine_shutdown_all(wsio_server *s);
+void api_engine_free_all(wsio_server *s);
 void api_page_free(api_page *p);
 /* Installs the in-tree HTTP hook (one). */
 void api_server_set_hook(wsio_server *s, api_http_hook hook, void *arg);

@@ -113,6 +113,7 @@ static void begin_stop(wsio_server *s) {
   log_info("stopping: closing %llu connections", (unsigned long long)s->net.stats.connections);
   net_stop_listening(&s->net);
   if (s->io) sio_io_shutdown(s->io);
+  api_engine_shutdown_all(s);
   api_ws_shutdown_all(s);
   /* Connections that are not WebSockets finish their current response and close. */
   for (net_conn *c = s->net.conns; c; c = c->next) {
@@ -162,6 +163,7 @@ void wsio_server_free(wsio_server *s) {
   if (!s) return;
   if (s->io) sio_io_free(s->io);
   s->io = NULL;
+  api_engine_free_all(s);
   for (net_conn *c = s->net.conns; c; c = c->next) net_conn_close(c);
   close_handles(s);
   uv_run(&s->uv, UV_RUN_DEFAULT);
@@ -184,4 +186,5 @@ void wsio_server_stats(const wsio_server *s, wsio_stats *out) {
   out->bytes_in = s->net.stats.bytes_in;
   out->bytes_out = s->net.stats.bytes_out;
   out->rejected = s->net.stats.rejected;
+  if (s->io) sio_io_stats(s->io, out);
 }

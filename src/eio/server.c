@@ -29,6 +29,7 @@ static void arm(eio_server *srv, uint64_t due) {
 void eio_queue_push(eio_server *srv, eio_queue *q, eio_socket *s, uint64_t due) {
   eio_link *l = link_of(q, s);
   l->due = due;
+  l->in = q;
   l->next = NULL;
   l->prev = q->tail;
   if (q->tail) link_of(q, q->tail)->next = s;
@@ -38,8 +39,9 @@ void eio_queue_push(eio_server *srv, eio_queue *q, eio_socket *s, uint64_t due) 
 }
 
 int eio_queue_has(const eio_queue *q, const eio_socket *s) {
-  eio_link *l = link_of(q, (eio_socket *)s);
-  return l->prev || l->next || q->head == s;
+  /* Membership by the recorded queue, not by neighbours: a socket in pongs has neighbours too, and
+   * unlinking it through pings would corrupt both lists. */
+  return link_of(q, (eio_socket *)s)->in == q;
 }
 
 void eio_queue_remove(eio_queue *q, eio_socket *s) {
@@ -50,6 +52,7 @@ void eio_queue_remove(eio_queue *q, eio_socket *s) {
   if (l->next) link_of(q, l->next)->prev = l->prev;
   else q->tail = l->prev;
   l->next = l->prev = NULL;
+  l->in = NULL;
 }
 
 static void send_ping(eio_socket *s) {
@@ -105,9 +108,9 @@ static void session_free(eio_socket *s) {
 }
 
 /* Runs after each iteration's I/O and before the network flush, so a held GET answered here leaves in
- * the same system call as everything else queued on its connection. */
-static void on_flush(uv_check_t *h) {
-  eio_server *srv = h->data;
+ * the same system call as everything else queued on its connection; and again before the loop blocks, for
+ * what timers queued (a ping, an ack timeout's emit), which would otherwise wait for the next wake-up. */
+static void eio_flush(eio_server *srv) {
   while (srv->dirty) {
     eio_socket *s = srv->dirty;
     srv->dirty = s->next_dirty;
@@ -120,6 +123,9 @@ static void on_flush(uv_check_t *h) {
     session_free(s);
   }
 }
+
+static void on_flush(uv_check_t *h) { eio_flush(h->data); }
+static void on_flush_early(uv_prepare_t *h) { eio_flush(h->data); }
 
 /* ---- sessions ---- */
 
@@ -198,6 +204,8 @@ void eio_handle_packet(eio_socket *s, const eio_packet *p) {
       if (srv->h->on_message) srv->h->on_message(s, p->binary, p->data, p->len);
       break;
     case EIO_CLOSE:
+      /* A held GET ends with a NOOP, not a CLOSE: the client asked, and the reference server answers so. */
+      if (s->transport == EIO_POLLING) eio_release_get_with_noop(s);
       eio_session_end(s, "transport close");
       break;
     case EIO_PING:  /* v3 clients ping; v4 ones only answer */
@@ -321,6 +329,10 @@ eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler
   srv->flush.data = srv;
   uv_check_start(&srv->flush, on_flush);
   uv_unref((uv_handle_t *)&srv->flush);
+  uv_prepare_init(l->uv, &srv->flush_early);
+  srv->flush_early.data = srv;
+  uv_prepare_start(&srv->flush_early, on_flush_early);
+  uv_unref((uv_handle_t *)&srv->flush_early);
   return srv;
 }
 
@@ -368,8 +380,11 @@ static void timer_closed(uv_handle_t *h) { (void)h; }
 void eio_server_free(eio_server *srv) {
   if (!srv) return;
   eio_server_close_all(srv);
-  uv_close((uv_handle_t *)&srv->timer, timer_closed);
+  /* Close callbacks run in reverse order of uv_close: the one that frees srv is closed first, so it runs
+   * after the others are done with their handles (which live inside srv). */
   uv_close((uv_handle_t *)&srv->flush, free_server);
+  uv_close((uv_handle_t *)&srv->flush_early, timer_closed);
+  uv_close((uv_handle_t *)&srv->timer, timer_closed);
 }
 
 eio_socket *eio_server_find(eio_server *srv, const char *sid) {
@@ -379,6 +394,19 @@ eio_socket *eio_server_find(eio_server *srv, const char *sid) {
 
 size_t eio_server_count(const eio_server *srv) { return srv->sessions.count; }
 void eio_server_set_data(eio_server *srv, void *data) { srv->data = data; }
+
+void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket) {
+  size_t i = 0, p = 0, w = 0;
+  map_entry *e;
+  while (map_next(&srv->sessions, &i, &e)) {
+    const eio_socket *s = e->value;
+    if (s->state != EIO_S_OPEN) continue;
+    if (s->transport == EIO_WEBSOCKET) w++;
+    else p++;
+  }
+  *polling = p;
+  *websocket = w;
+}
 void *eio_socket_server_data(const eio_socket *s) { return s->srv->data; }
 
 int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len) {

@@ -69,6 +69,8 @@ void *eio_socket_server_data(const eio_socket *s);
 /* The session with that id, or NULL. */
 eio_socket *eio_server_find(eio_server *srv, const char *sid);
 size_t eio_server_count(const eio_server *srv);
+/* Open sessions by transport. */
+void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket);
 
 /* The session's id (20 characters). */
 const char *eio_socket_id(const eio_socket *s);

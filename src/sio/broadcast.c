@@ -132,9 +132,13 @@ static void emit_one(wsio_socket *s, void *arg) {
   eio_socket *e = s->client->eio;
   if (!e) return;
   /* volatile: a client that can't take it now misses it, rather than growing the queue. */
-  if ((x->flags & WSIO_OP_VOLATILE) && eio_socket_congested(e)) return;
+  if ((x->flags & WSIO_OP_VOLATILE) && eio_socket_congested(e)) {
+    s->nsp->io->volatile_dropped++;
+    return;
+  }
   if (eio_socket_send_msg(e, x->msg) != 0) return;
   x->sent++;
+  s->nsp->io->events_out++;
   if (x->seq) s->seq = x->seq;
   if (x->bcast && sio_wait_add(s, x->id, x->timeout_ms, x->bcast)) {
     x->bcast->expected++;

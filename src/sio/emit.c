@@ -14,24 +14,47 @@ int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *v, size_
   out->event = "";
   out->n = (size_t)n;
   out->v = v;
+  out->atts = atts;
+  out->natts = atts ? pkt->attachments : 0;
   return 0;
 }
 
-/* One allocation: the struct, the argument array, the event name, then each argument's bytes. */
+/* The attachment a top-level binary argument is (nested placeholders refer to the others), or natts. */
+size_t sio_args_att_index(const wsio_args *a, const sio_arg *v) {
+  size_t k = 0;
+  while (k < a->natts && !(a->atts[k].p == v->bin.p && a->atts[k].len == v->bin.len)) k++;
+  return k;
+}
+
+/* One allocation: the struct, the argument array, the attachments, the event name, then each argument's
+ * bytes and each attachment's. A binary argument points at its attachment when it is one. */
 wsio_args *sio_args_copy(const wsio_args *a) {
   size_t ev = strlen(a->event) + 1;
-  size_t need = sizeof(wsio_args) + a->n * sizeof(sio_arg) + ev;
+  size_t need = sizeof(wsio_args) + a->n * sizeof(sio_arg) + a->natts * sizeof(sio_bin) + ev;
   for (size_t i = 0; i < a->n; i++) need += a->v[i].kind == SIO_ARG_BINARY ? a->v[i].bin.len : a->v[i].json.len;
+  for (size_t k = 0; k < a->natts; k++) need += a->atts[k].len;
   wsio_args *c = malloc(need);
   if (!c) return NULL;
   sio_arg *v = (sio_arg *)(c + 1);
-  char *p = (char *)(v + a->n);
+  sio_bin *atts = (sio_bin *)(v + a->n);
+  char *p = (char *)(atts + a->natts);
   memcpy(p, a->event, ev);
   c->event = p;
   p += ev;
+  for (size_t k = 0; k < a->natts; k++) {
+    if (a->atts[k].len) memcpy(p, a->atts[k].p, a->atts[k].len);
+    atts[k].p = a->atts[k].len ? (const uint8_t *)p : NULL;
+    atts[k].len = a->atts[k].len;
+    p += a->atts[k].len;
+  }
+  c->atts = atts;
+  c->natts = a->natts;
   for (size_t i = 0; i < a->n; i++) {
     v[i] = a->v[i];
-    if (v[i].kind == SIO_ARG_BINARY) {
+    size_t k = v[i].kind == SIO_ARG_BINARY ? sio_args_att_index(a, &v[i]) : a->natts;
+    if (k < a->natts) {
+      v[i].bin = atts[k];
+    } else if (v[i].kind == SIO_ARG_BINARY) {
       memcpy(p, a->v[i].bin.p, a->v[i].bin.len);
       v[i].bin.p = (const uint8_t *)p;
       p += a->v[i].bin.len;
@@ -104,7 +127,9 @@ json_t *wsio_args_tree(const wsio_args *a, size_t i) {
 /* ---- emit to one socket ---- */
 
 static int send_scratch(wsio_socket *s, const sio_bin *atts, size_t natts) {
-  return sio_send(s, &s->nsp->io->scratch, atts, natts);
+  int rc = sio_send(s, &s->nsp->io->scratch, atts, natts);
+  if (rc == 0) s->nsp->io->events_out++;
+  return rc;
 }
 
 int wsio_socket_emit(wsio_socket *s, const char *event, const char *json_args) {
@@ -204,6 +229,17 @@ int wsio_ack_sendv(wsio_ack *ack, const wsio_value *vals, size_t n) {
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_values(s->nsp->io, SIO_ACK, s->nsp, ack->id, NULL, vals, n, atts, &natts);
+  if (rc == 0) rc = send_scratch(s, atts, natts);
+  return ack_finish(ack, rc);
+}
+
+int wsio_ack_send_args(wsio_ack *ack, const wsio_args *args) {
+  if (!ack || ack->answered || !args) return WSIO_EINVAL;
+  wsio_socket *s = ack->s;
+  if (!s || !s->connected) return ack_finish(ack, WSIO_ECLOSED);
+  sio_bin atts[SIO_MAX_ARGS_STACK];
+  size_t natts;
+  int rc = sio_encode_args(s->nsp->io, SIO_ACK, s->nsp, ack->id, NULL, args, atts, &natts);
   if (rc == 0) rc = send_scratch(s, atts, natts);
   return ack_finish(ack, rc);
 }

@@ -135,6 +135,8 @@ struct wsio_args {
   const char *event;
   size_t n;
   sio_arg *v;
+  const sio_bin *atts;       /* every attachment of the packet, nested placeholders' included */
+  size_t natts;
 };
 
 struct wsio_io {
@@ -156,6 +158,7 @@ struct wsio_io {
   buf scratch;
   sio_packet_limits limits;
   sio_recovery *rec;         /* NULL unless connection state recovery is on */
+  uint64_t events_in, events_out, volatile_dropped, parse_errors;
 };
 
 /* io.c */
@@ -190,6 +193,8 @@ sio_ack_wait *sio_wait_add(wsio_socket *s, int64_t id, uint32_t timeout_ms, sio_
 /* wsio_args views of a packet's arguments (up to cap), the event name decoded into name. */
 int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *v, size_t cap, wsio_args *out);
 wsio_args *sio_args_copy(const wsio_args *a);
+/* Which of a->atts the top-level binary argument v is; a->natts when none. */
+size_t sio_args_att_index(const wsio_args *a, const sio_arg *v);
 
 /* recovery.c */
 int sio_recovery_init(wsio_io *io);

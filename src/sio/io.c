@@ -1,5 +1,6 @@
 /* wsio_io: the Socket.IO server — namespaces, clients (one per Engine.IO session), packet dispatch, timers. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,9 +154,49 @@ int sio_encode_values(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, co
   return rc < 0 ? rc : 0;
 }
 
+/* Arguments that came in a binary packet go on as they came: the JSON verbatim, so placeholders nested at
+ * any depth keep their numbers, and every attachment in its order. */
+static int encode_forward(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, const char *event,
+                          const wsio_args *a, sio_bin *atts, size_t *natts) {
+  if (a->natts > SIO_MAX_ARGS_STACK) return WSIO_ELIMIT;
+  buf *b = &io->scratch;
+  b->len = 0;
+  sio_packet hdr = {.type = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK,
+                    .attachments = (unsigned)a->natts, .nsp = nsp->name, .nsp_len = nsp->name_len, .id = id};
+  int rc = sio_packet_encode(b, &hdr);
+  if (rc == 0) rc = buf_append(b, "[", 1);
+  int first = 1;
+  if (rc == 0 && type == SIO_EVENT) {
+    rc = sio_json_write_string(b, event, strlen(event));
+    first = 0;
+  }
+  for (size_t i = 0; rc == 0 && i < a->n; i++) {
+    const sio_arg *v = &a->v[i];
+    if (!first && (rc = buf_append(b, ",", 1)) != 0) break;
+    first = 0;
+    if (v->kind == SIO_ARG_JSON) {
+      rc = buf_append(b, v->json.p, v->json.len);
+      continue;
+    }
+    size_t k = sio_args_att_index(a, v);
+    char ph[64];
+    int n = snprintf(ph, sizeof ph, "{\"_placeholder\":true,\"num\":%zu}", k);
+    rc = k < a->natts ? buf_append(b, ph, (size_t)n) : WSIO_EINVAL;
+  }
+  if (rc == 0) rc = buf_append(b, "]", 1);
+  if (rc) {
+    b->len = 0;
+    return rc;
+  }
+  memcpy(atts, a->atts, a->natts * sizeof *atts);
+  *natts = a->natts;
+  return 0;
+}
+
 int sio_encode_args(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, const char *event, const wsio_args *a,
                     sio_bin *atts, size_t *natts) {
   if (type == SIO_EVENT && !check_event(event)) return WSIO_EINVAL;
+  if (a->natts) return encode_forward(io, type, nsp, id, event, a, atts, natts);
   size_t nb = 0;
   for (size_t i = 0; i < a->n; i++) nb += a->v[i].kind == SIO_ARG_BINARY;
   if (nb > SIO_MAX_ARGS_STACK) return WSIO_ELIMIT;
@@ -341,6 +382,7 @@ static void on_eio_message(eio_socket *e, int binary, const uint8_t *data, size_
   }
   if (sio_packet_decode((const char *)data, len, &c->io->limits, &pkt) != 0) {
     log_debug("socket.io: closing a client that sent a malformed packet");
+    c->io->parse_errors++;
     eio_socket_close(e, "parse error");
     return;
   }
@@ -498,6 +540,49 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
 
 void sio_io_shutdown(wsio_io *io) { eio_server_close_all(io->eio); }
 
+void sio_io_stats(const wsio_io *io, wsio_stats *out) {
+  size_t p, w;
+  eio_server_counts(io->eio, &p, &w);
+  out->sio_polling = p;
+  out->sio_websocket = w;
+  out->sio_events_in = io->events_in;
+  out->sio_events_out = io->events_out;
+  out->sio_volatile_dropped = io->volatile_dropped;
+  out->sio_parse_errors = io->parse_errors;
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&io->nsps, &i, &e)) {
+    const wsio_nsp *n = e->value;
+    out->sio_namespaces++;
+    out->sio_sockets += n->nsockets;
+    out->sio_rooms += n->rooms.count;
+  }
+}
+
+size_t wsio_nsp_rooms(const wsio_nsp *n, const char **names, size_t *counts, size_t cap) {
+  size_t i = 0, k = 0;
+  map_entry *e;
+  while (map_next(&n->rooms, &i, &e)) {
+    const sio_room *r = e->value;
+    if (k < cap) {
+      if (names) names[k] = r->name;
+      if (counts) counts[k] = r->n;
+    }
+    k++;
+  }
+  return k;
+}
+
+size_t wsio_io_namespaces(const wsio_io *io, wsio_nsp **out, size_t cap) {
+  size_t i = 0, k = 0;
+  map_entry *e;
+  while (map_next(&io->nsps, &i, &e)) {
+    if (k < cap) out[k] = e->value;
+    k++;
+  }
+  return k;
+}
+
 static void io_freed(uv_handle_t *h) {
   wsio_io *io = h->data;
   on_reap(&io->reap);
@@ -522,6 +607,7 @@ static void tick_closed(uv_handle_t *h) { (void)h; }
 
 void sio_io_free(wsio_io *io) {
   eio_server_free(io->eio);
-  uv_close((uv_handle_t *)&io->tick, tick_closed);
+  /* Close callbacks run in reverse order of uv_close: io_freed (which frees the tick too) must come last. */
   uv_close((uv_handle_t *)&io->reap, io_freed);
+  uv_close((uv_handle_t *)&io->tick, tick_closed);
 }

@@ -259,6 +259,7 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   name[nl] = 0;
   if (sio_args_build(pkt, atts, v, cap, &a) != 0) goto out;
   a.event = name;
+  s->nsp->io->events_in++;
   wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
   call_handlers(s, owner(s->nsp)->handlers, &a, (size_t)nl, ack, 0);
   call_handlers(s, s->handlers, &a, (size_t)nl, ack, 0);
