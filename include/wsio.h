@@ -252,6 +252,8 @@ int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud
 int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud);
 /* The same handler for every socket of n (no per-socket registration: the fast path). */
 int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud);
+/* onAny for every socket of n, after the named handlers. */
+int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud);
 
 /* socket.on("disconnecting" / "disconnect", reason). Reasons are socket.io's: "server namespace
  * disconnect", "client namespace disconnect", "transport close", "transport error", "ping timeout",

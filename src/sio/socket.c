@@ -263,6 +263,7 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
   call_handlers(s, owner(s->nsp)->handlers, &a, (size_t)nl, ack, 0);
   call_handlers(s, s->handlers, &a, (size_t)nl, ack, 0);
+  call_handlers(s, owner(s->nsp)->handlers, &a, (size_t)nl, ack, 1);
   call_handlers(s, s->handlers, &a, (size_t)nl, ack, 1);
   /* A kept ack was copied by wsio_ack_keep: the stack one ends here. */
 out:
@@ -356,6 +357,11 @@ int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud) {
 int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud) {
   if (!n || !event || !*event) return WSIO_EINVAL;
   return handler_add(&n->handlers, event, cb, ud);
+}
+
+int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud) {
+  if (!n) return WSIO_EINVAL;
+  return handler_add(&n->handlers, NULL, cb, ud);
 }
 
 void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud) {
