@@ -11,6 +11,7 @@
 typedef struct eio_link {
   eio_socket *next, *prev;
   uint64_t due;
+  const struct eio_queue *in; /* the queue it is in: one link serves two queues (pings, pongs) */
 } eio_link;
 
 typedef struct eio_queue {
@@ -61,6 +62,7 @@ struct eio_server {
   uv_timer_t timer;
   uint64_t timer_due;      /* 0: not armed */
   uv_check_t flush;
+  uv_prepare_t flush_early;  /* the flush before the loop blocks, for what timers queued */
   eio_socket *dirty;
   eio_socket *dead;        /* closed sessions freed at the next flush */
   ws_session_limits ws_limits;
@@ -87,6 +89,8 @@ uint64_t eio_now(const eio_server *srv);
 void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q);
 void eio_polling_flush(eio_socket *s);
 void eio_polling_release(eio_socket *s);
+/* Answers a held GET with a NOOP, leaving queued packets for the WebSocket. */
+void eio_release_get_with_noop(eio_socket *s);
 /* Appends the CORS lines for req to out. */
 void eio_cors_headers(const eio_server *srv, const http_request *req, buf *out);
 /* Answers with an Engine.IO error body. */
@@ -97,7 +101,5 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
                     size_t rest_len);
 int eio_ws_send_packet(eio_socket *s, const eio_packet *p);
 void eio_ws_release(eio_socket *s, unsigned code);
-/* Answers a held GET with a NOOP, leaving queued packets for the WebSocket. */
-void eio_release_get_with_noop(eio_socket *s);
 
 #endif

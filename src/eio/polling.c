@@ -75,7 +75,28 @@ static void respond_get(eio_socket *s) {
 void eio_polling_flush(eio_socket *s) {
   if (!s->get || !s->out.len) return;
   respond_get(s);
-  if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL);
+  if (s->state != EIO_S_CLOSING) return;
+  if (s->close_queued) {
+    eio_session_end(s, NULL);
+    return;
+  }
+  /* Closing with packets that were queued before the close: they just left; the CLOSE takes the next GET. */
+  eio_packet p = {.type = EIO_CLOSE};
+  eio_payload_append(&s->out, &p);
+  s->close_queued = 1;
+}
+
+/* The held GET of a session being upgraded gets a NOOP so the client's polling loop ends cleanly; what is
+ * queued in out stays for the WebSocket. */
+void eio_release_get_with_noop(eio_socket *s) {
+  if (!s->get) return;
+  buf queued = s->out;
+  s->out = (buf){0};
+  eio_packet noop = {.type = EIO_NOOP};
+  eio_payload_append(&s->out, &noop);
+  respond_get(s); /* not eio_polling_flush: a closing session's state must not move on for a NOOP */
+  buf_free(&s->out);
+  s->out = queued;
 }
 
 void eio_polling_release(eio_socket *s) {

@@ -172,16 +172,22 @@ void eio_socket_close(eio_socket *s, const char *reason) {
   eio_server *srv = s->srv;
   const char *why = reason ? reason : "forced close";
   if (s->transport == EIO_POLLING) {
-    /* The client learns of the close from a CLOSE packet in its next GET: keep the session that long. */
-    eio_packet p = {.type = EIO_CLOSE};
-    eio_payload_append(&s->out, &p);
-    s->close_queued = 1;
+    /* The client learns of the close from a CLOSE packet in its next GET: keep the session that long. What
+     * is already queued goes first, in a response of its own (eio_polling_flush then queues the CLOSE), as
+     * the reference server does: clients act on a payload's CLOSE before the Socket.IO packets ahead of it
+     * (socket.io-client would report "transport close", and reconnect, instead of "io server disconnect"). */
+    if (!s->out.len) {
+      eio_packet p = {.type = EIO_CLOSE};
+      eio_payload_append(&s->out, &p);
+      s->close_queued = 1;
+    }
     s->state = EIO_S_CLOSING;
     if (srv->h->on_close) srv->h->on_close(s, why);
     eio_queue_remove(&srv->pings, s);
     eio_queue_remove(&srv->pongs, s);
-    eio_queue_remove(&srv->upgrades, s);
-    if (s->probe) eio_ws_release(s, 1000);
+    /* A probe in progress is kept: the client may have paused polling for it, and then fetches what is
+     * queued only over the WebSocket once the upgrade completes (websocket.c ends the session right after,
+     * as the reference server does). The closing deadline below bounds the wait. */
     eio_queue_push(srv, &srv->pongs, s, eio_now(srv) + srv->cfg.ping_timeout_ms);
     eio_mark_dirty(s);
     return;
@@ -353,6 +359,12 @@ void eio_server_close_all(eio_server *srv) {
     s->dirty = 0;
     if (s->state == EIO_S_OPEN && s->transport == EIO_POLLING) {
       eio_socket_close(s, "server shutting down");
+      /* No second poll at shutdown: what is queued and the CLOSE go in one response. */
+      if (!s->close_queued) {
+        eio_packet p = {.type = EIO_CLOSE};
+        eio_payload_append(&s->out, &p);
+        s->close_queued = 1;
+      }
       eio_polling_flush(s);
     }
     eio_session_end(s, "server shutting down");

@@ -37,19 +37,6 @@ void eio_ws_release(eio_socket *s, unsigned code) {
   }
 }
 
-/* The held GET of a session being upgraded gets a NOOP so the client's polling loop ends cleanly; what is
- * queued in out stays for the WebSocket. */
-void eio_release_get_with_noop(eio_socket *s) {
-  if (!s->get) return;
-  buf queued = s->out;
-  s->out = (buf){0};
-  eio_packet noop = {.type = EIO_NOOP};
-  eio_payload_append(&s->out, &noop);
-  eio_polling_flush(s);
-  buf_free(&s->out);
-  s->out = queued;
-}
-
 static void finish_upgrade(eio_socket *s) {
   eio_server *srv = s->srv;
   eio_queue_remove(&srv->upgrades, s);
@@ -69,12 +56,14 @@ static void finish_upgrade(eio_socket *s) {
     buf_free(&pending);
   }
   log_debug("engine.io %s: upgraded to websocket", s->sid);
+  if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL); /* what was queued went out first */
 }
 
 static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
   eio_ws *x = ws_conn_ext(wc);
   eio_socket *s = x->sock;
-  if (!s || s->state != EIO_S_OPEN) return;
+  /* A closing session still takes its probe's upgrade, to deliver what is queued (see eio_socket_close). */
+  if (!s || s->state == EIO_S_CLOSED || (s->state == EIO_S_CLOSING && wc != s->probe)) return;
   eio_server *srv = x->srv;
   eio_packet p;
   if (eio_ws_decode(data, len, opcode == WS_OP_BINARY, &srv->bin, &p) != 0) {
@@ -132,15 +121,22 @@ static const ws_conn_handler eio_ws_handler = {
 void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q, uint8_t *rest,
                     size_t rest_len) {
   eio_socket *s = NULL;
+  int refuse = 0;
   if (q->has_sid) {
     s = eio_server_find(srv, q->sid);
     if (!s || s->state != EIO_S_OPEN) {
       eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_SID);
       return;
     }
-    if (s->transport != EIO_POLLING || s->probe || srv->cfg.no_upgrades) {
+    if (srv->cfg.no_upgrades) {
       eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
       return;
+    }
+    /* A second upgrade of a session that is upgrading or upgraded: as the reference server, complete the
+     * handshake and close that WebSocket at once; the session keeps its transport. */
+    if (s->transport != EIO_POLLING || s->probe) {
+      refuse = 1;
+      s = NULL;
     }
   }
   if (!req->upgrade || !ws_handshake_is_upgrade(req)) {
@@ -162,6 +158,10 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
   if (!wc) return;
   eio_ws *x = ws_conn_ext(wc);
   x->srv = srv;
+  if (refuse) {
+    ws_conn_close(wc, 0, NULL); /* x->sock stays NULL: nothing it sends reaches a session */
+    return;
+  }
   if (s) {
     s->probe = wc;
     x->sock = s;

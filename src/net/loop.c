@@ -9,8 +9,7 @@
 
 #define NET_SWEEP_MS 1000
 
-static void on_flush(uv_check_t *h) {
-  net_loop *l = h->data;
+static void flush_dirty(net_loop *l) {
   /* Each connection's staged bytes go out in one write; a write can stage more (a protocol answering its
    * drain), which lands on the list again and goes in this same pass. */
   while (l->dirty) {
@@ -21,6 +20,12 @@ static void on_flush(uv_check_t *h) {
     net_conn_flush(c);
   }
 }
+
+/* After the poll phase: what I/O callbacks staged. */
+static void on_flush(uv_check_t *h) { flush_dirty(h->data); }
+/* Before the poll phase: what timers (heartbeats, ack timeouts) staged. The check handle alone would leave
+ * it until the loop next wakes up, as a check handle does not keep the poll from blocking. */
+static void on_flush_early(uv_prepare_t *h) { flush_dirty(h->data); }
 
 static void on_sweep(uv_timer_t *t) {
   net_loop *l = t->data;
@@ -61,12 +66,16 @@ int net_loop_init(net_loop *l, uv_loop_t *uv) {
   uv_check_init(uv, &l->flush);
   l->flush.data = l;
   uv_check_start(&l->flush, on_flush);
+  uv_prepare_init(uv, &l->flush_early);
+  l->flush_early.data = l;
+  uv_prepare_start(&l->flush_early, on_flush_early);
   uv_timer_init(uv, &l->sweep);
   l->sweep.data = l;
   uv_timer_start(&l->sweep, on_sweep, NET_SWEEP_MS, NET_SWEEP_MS);
   /* The sweep alone must not keep a stopped loop alive. */
   uv_unref((uv_handle_t *)&l->sweep);
   uv_unref((uv_handle_t *)&l->flush);
+  uv_unref((uv_handle_t *)&l->flush_early);
   return 0;
 }
 
@@ -84,6 +93,7 @@ void net_stop_listening(net_loop *l) {
 void net_loop_close(net_loop *l) {
   net_stop_listening(l);
   if (!uv_is_closing((uv_handle_t *)&l->flush)) uv_close((uv_handle_t *)&l->flush, NULL);
+  if (!uv_is_closing((uv_handle_t *)&l->flush_early)) uv_close((uv_handle_t *)&l->flush_early, NULL);
   if (!uv_is_closing((uv_handle_t *)&l->sweep)) uv_close((uv_handle_t *)&l->sweep, NULL);
 }
 

@@ -70,6 +70,7 @@ typedef void (*net_accept_cb)(net_loop *l, net_conn *c, void *arg);
 struct net_loop {
   uv_loop_t *uv;
   uv_check_t flush;            /* writes staged during an iteration go out here, one writev per socket */
+  uv_prepare_t flush_early;    /* the same just before the loop blocks: what timers staged goes out now */
   uv_timer_t sweep;            /* one timer for every connection's timeouts */
   uint8_t *rbuf;               /* the shared read buffer */
   uint8_t *tbuf;               /* the shared TLS plaintext buffer */

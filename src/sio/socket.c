@@ -439,7 +439,10 @@ void wsio_socket_disconnect(wsio_socket *s, int close) {
   if (!s || s->closing) return;
   sio_client *c = s->client;
   sio_socket_end(s, "server namespace disconnect", 1);
-  if (close && c->eio) eio_socket_close(c->eio, "forced server close");
+  if (!close) return;
+  /* As socket.io does: every namespace of the connection is told, then the connection closes. */
+  while (c->sockets) sio_socket_end(c->sockets, "server namespace disconnect", 1);
+  if (c->eio) eio_socket_close(c->eio, "forced server close");
 }
 
 /* ---- accessors ---- */
