@@ -1,0 +1,460 @@
+/* loadgen — WebSocket load generator for wsio's benchmarks (bench/run.sh, docs/benchmarks.md).
+ *
+ * One process, one level-triggered epoll loop, no threads; the client side of the protocol is bench/lg/client.c.
+ * Modes:
+ *   echo       C connections each keep D messages of S bytes in flight (send D, then one more per echo);
+ *              msgs/s and round-trip latency. Every echo is compared byte for byte with what was sent.
+ *   broadcast  C receivers plus one sender on the broadcast path. The sender stamps each message with its send
+ *              time and a sequence number and keeps at most D in flight: a message leaves the window once every
+ *              receiver has it. Deliveries/s (summed over receivers) and delivery latency.
+ *   idle       C connections held open T seconds; the server's RSS and the kernel's memory per connection.
+ * Traffic starts once every connection is open; a warm-up precedes the measured window. With --server-pid the
+ * server's CPU time (utime + stime) is read at both ends of the window, which gives msgs_per_server_cpu_s: the
+ * figure that stays put when the machine is shared. Prints one line of key=value pairs on stdout. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "lg/client.h"
+#include "lg/stats.h"
+#include "ws/frame.h"
+
+enum { MODE_ECHO, MODE_BCAST, MODE_IDLE };
+enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DONE };
+
+#define STAMP 24 /* broadcast payload head: 16 hex digits of send time (ns) and 8 of the sequence number */
+
+/* Per connection, beside its lg_conn. */
+typedef struct peer {
+  uint64_t *sent_at;  /* echo: send times of the messages in flight, a ring of depth entries */
+  uint32_t head, inflight;
+  uint8_t sender;     /* broadcast: the one connection that publishes */
+} peer;
+
+typedef struct snap {
+  uint64_t t;
+  double server_cpu, client_cpu;
+  long rss_kib, sock_kib, slab_kib;
+  long long pressure_us;
+} snap;
+
+static struct {
+  /* options */
+  int mode;
+  int conns, depth, size, max_pending, binary, server_pid;
+  double seconds, warmup, connect_timeout;
+  long interval_us;
+  /* connections */
+  lg_client cl;
+  lg_conn *c;
+  peer *p;
+  int total;          /* connections to open: the receivers, then the sender last */
+  int next_open, pending, open, failed, closed, first_errno;
+  uint8_t *payload;
+  /* phases and the measured window */
+  int phase;
+  uint64_t t_phase;
+  snap base, snap0, snap1; /* base: before any connection; snap0, snap1: the window's ends */
+  uint64_t msgs, mismatches;
+  lg_hist hist;
+  /* broadcast window */
+  uint64_t next_seq, oldest, sent, t_next_send, t_progress;
+  uint32_t *win;      /* deliveries so far of each message in flight, by seq % depth */
+  int receivers_open, stalled;
+} g;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *msg) {
+  fprintf(stderr, "loadgen: %s\n", msg);
+  exit(2);
+}
+
+static int opcode(void) { return g.binary ? WS_OP_BINARY : WS_OP_TEXT; }
+
+/* ---- echo ------------------------------------------------------------------------------------------ */
+
+static void echo_send(lg_conn *c, uint64_t now) {
+  peer *p = c->data;
+  lg_conn_send(&g.cl, c, opcode(), g.payload, (size_t)g.size);
+  p->sent_at[(p->head + p->inflight) % (uint32_t)g.depth] = now;
+  p->inflight++;
+}
+
+static void echo_message(lg_conn *c, uint64_t now) {
+  peer *p = c->data;
+  if (p->inflight == 0) { /* an echo of nothing */
+    g.mismatches++;
+    return;
+  }
+  uint64_t t0 = p->sent_at[p->head];
+  p->head = (p->head + 1) % (uint32_t)g.depth;
+  p->inflight--;
+  if (c->bad || c->msg_len != (uint64_t)g.size) {
+    g.mismatches++; /* wrong bytes came back: an error, not a message */
+  } else if (g.phase == PH_MEASURE) {
+    g.msgs++;
+    lg_hist_add(&g.hist, now - t0);
+  }
+  if (g.phase != PH_DONE) echo_send(c, now);
+}
+
+/* ---- broadcast ------------------------------------------------------------------------------------- */
+
+static void bcast_send(lg_conn *s, uint64_t now) {
+  char stamp[STAMP + 1];
+  snprintf(stamp, sizeof stamp, "%016llx%08x", (unsigned long long)now, (unsigned)(g.next_seq & 0xFFFFFFFFu));
+  memcpy(g.payload, stamp, STAMP);
+  lg_conn_send(&g.cl, s, opcode(), g.payload, (size_t)g.size);
+  g.next_seq++;
+  if (g.phase == PH_MEASURE) g.sent++;
+}
+
+/* Sends what the window and the pacing allow. */
+static void bcast_pump(uint64_t now) {
+  lg_conn *s = &g.c[g.total - 1];
+  if (s->state != LG_OPEN || g.phase == PH_CONNECT || g.phase == PH_DONE) return;
+  uint64_t step = (uint64_t)g.interval_us * 1000u;
+  while (g.next_seq - g.oldest < (uint64_t)g.depth) {
+    if (step) {
+      if (now < g.t_next_send) break;
+      g.t_next_send += step;
+      /* After a stall, no burst to catch up: the schedule restarts from now. */
+      if (g.t_next_send + step * (uint64_t)g.depth < now) g.t_next_send = now + step;
+    }
+    bcast_send(s, now);
+  }
+}
+
+static uint64_t hex_value(const uint8_t *p, int n, int *ok) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) {
+    unsigned d;
+    if (p[i] >= '0' && p[i] <= '9') d = p[i] - '0';
+    else if (p[i] >= 'a' && p[i] <= 'f') d = p[i] - 'a' + 10u;
+    else { *ok = 0; return 0; }
+    v = v << 4 | d;
+  }
+  return v;
+}
+
+static void bcast_message(lg_conn *c, uint64_t now) {
+  peer *p = c->data;
+  if (p->sender) return; /* the sender gets its own messages too; they are not deliveries */
+  int ok = c->msg_len >= STAMP && !c->bad && c->msg_len == (uint64_t)g.size;
+  uint64_t t0 = hex_value(c->prefix, 16, &ok);
+  uint64_t seq32 = hex_value(c->prefix + 16, 8, &ok);
+  /* The wire has the low 32 bits of the sequence; the window, far smaller, gives back the rest. */
+  uint64_t seq = g.oldest + ((seq32 - g.oldest) & 0xFFFFFFFFu);
+  if (!ok || seq >= g.next_seq) {
+    g.mismatches++;
+    return;
+  }
+  if (g.phase == PH_MEASURE) {
+    g.msgs++;
+    lg_hist_add(&g.hist, now - t0);
+  }
+  g.win[seq % (uint64_t)g.depth]++;
+  while (g.oldest < g.next_seq && g.win[g.oldest % (uint64_t)g.depth] >= (uint32_t)g.receivers_open) {
+    g.win[g.oldest % (uint64_t)g.depth] = 0;
+    g.oldest++;
+    g.t_progress = now;
+  }
+}
+
+/* ---- connection events ------------------------------------------------------------------------------ */
+
+static void on_open(lg_client *cl, lg_conn *c, uint64_t now) {
+  (void)cl;
+  peer *p = c->data;
+  g.pending--;
+  g.open++;
+  if (g.mode == MODE_BCAST && !p->sender) g.receivers_open++;
+  if (g.phase != PH_CONNECT && g.mode == MODE_ECHO) /* a latecomer after the connect timeout */
+    for (int i = 0; i < g.depth; i++) echo_send(c, now);
+}
+
+static void on_message(lg_client *cl, lg_conn *c, uint64_t now) {
+  (void)cl;
+  if (g.mode == MODE_ECHO) echo_message(c, now);
+  else if (g.mode == MODE_BCAST) bcast_message(c, now);
+}
+
+static void on_close(lg_client *cl, lg_conn *c, int was_open, int err) {
+  (void)cl;
+  if (!was_open) {
+    g.pending--;
+    g.failed++;
+    if (!g.first_errno) g.first_errno = err ? err : EPROTO;
+    return;
+  }
+  g.open--;
+  g.closed++;
+  if (g.mode == MODE_BCAST && !((peer *)c->data)->sender) g.receivers_open--;
+}
+
+/* ---- phases and the report ------------------------------------------------------------------------ */
+
+static void take(snap *s, uint64_t now) {
+  s->t = now;
+  s->server_cpu = g.server_pid ? lg_proc_cpu_s(g.server_pid) : 0;
+  s->client_cpu = lg_self_cpu_s();
+  s->rss_kib = g.server_pid ? lg_proc_rss_kib(g.server_pid) : 0;
+  s->sock_kib = lg_sockstat_tcp_kib();
+  s->slab_kib = lg_meminfo_slab_kib();
+  s->pressure_us = lg_cpu_pressure_us();
+}
+
+static void start_traffic(uint64_t now) {
+  if (g.mode == MODE_ECHO) {
+    for (int i = 0; i < g.total; i++)
+      if (g.c[i].state == LG_OPEN)
+        for (int k = 0; k < g.depth; k++) echo_send(&g.c[i], now);
+  }
+  g.t_next_send = now;
+  g.t_progress = now;
+}
+
+static void finish(uint64_t now) {
+  take(&g.snap1, now);
+  g.phase = PH_DONE;
+}
+
+/* Advances the phases; returns how long the loop may wait for events, in ns. */
+static uint64_t tick(uint64_t now) {
+  double in_phase = (double)(now - g.t_phase) / 1e9;
+  if (g.phase == PH_CONNECT) {
+    int all = g.next_open == g.total && g.pending == 0;
+    if (!all && in_phase <= g.connect_timeout) return 10000000u;
+    if (!all) fprintf(stderr, "loadgen: connect timeout, %d of %d open\n", g.open, g.total);
+    fprintf(stderr, "loadgen: %d connections open in %.2f s (%d failed)\n", g.open, in_phase, g.failed);
+    if (g.mode == MODE_BCAST && g.c[g.total - 1].state != LG_OPEN) die("the broadcast sender did not connect");
+    g.phase = g.mode == MODE_IDLE ? PH_MEASURE : PH_WARMUP;
+    g.t_phase = now;
+    take(&g.snap0, now);
+    start_traffic(now);
+    return 0;
+  }
+  if (g.phase == PH_WARMUP && in_phase >= g.warmup) {
+    g.phase = PH_MEASURE;
+    g.t_phase = now;
+    g.msgs = g.cl.bytes_in = 0;
+    lg_hist_reset(&g.hist);
+    take(&g.snap0, now);
+    in_phase = 0;
+  }
+  if (g.phase == PH_MEASURE && in_phase >= g.seconds) {
+    finish(now);
+    return 0;
+  }
+  if (g.mode == MODE_BCAST && now - g.t_progress > 10000000000ull) {
+    fprintf(stderr, "loadgen: broadcast made no progress for 10 s (window %llu..%llu, %d receivers)\n",
+            (unsigned long long)g.oldest, (unsigned long long)g.next_seq, g.receivers_open);
+    g.stalled = 1;
+    finish(now);
+    return 0;
+  }
+  double left = (g.phase == PH_WARMUP ? g.warmup : g.seconds) - in_phase;
+  uint64_t wait = left > 0 ? (uint64_t)(left * 1e9) : 0;
+  if (wait > 100000000u) wait = 100000000u;
+  /* A paced sender with room in its window wakes up when the next message is due. */
+  if (g.mode == MODE_BCAST && g.interval_us > 0 && g.next_seq - g.oldest < (uint64_t)g.depth) {
+    uint64_t due = g.t_next_send > now ? g.t_next_send - now : 0;
+    if (due < wait) wait = due;
+  }
+  return wait;
+}
+
+static void run(void) {
+  struct epoll_event evs[1024];
+  g.t_phase = now_ns();
+  take(&g.base, g.t_phase);
+  g.snap0 = g.base;
+  while (g.phase != PH_DONE) {
+    uint64_t now = now_ns();
+    /* Bounded connects in flight; the broadcast sender (last) only once every receiver is open. */
+    while (g.phase == PH_CONNECT && g.next_open < g.total && g.pending < g.max_pending &&
+           !(g.mode == MODE_BCAST && g.next_open == g.total - 1 && g.pending > 0)) {
+      lg_conn *c = &g.c[g.next_open];
+      if (lg_conn_start(&g.cl, c, g.next_open) < 0) die("cannot open a socket: lower --conns or raise the limit");
+      g.next_open++;
+      g.pending++;
+    }
+    uint64_t wait = tick(now);
+    if (g.phase == PH_DONE) break;
+    struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000u), .tv_nsec = (long)(wait % 1000000000u)};
+    int n = epoll_pwait2(g.cl.ep, evs, 1024, &ts, NULL);
+    if (n < 0 && errno != EINTR) die("epoll_pwait2 failed");
+    now = now_ns();
+    lg_client_dispatch(&g.cl, evs, n > 0 ? n : 0, now);
+    if (g.mode == MODE_BCAST) bcast_pump(now);
+    lg_client_flush(&g.cl);
+    if (g.phase != PH_CONNECT && g.open == 0) {
+      fprintf(stderr, "loadgen: every connection is closed\n");
+      finish(now);
+    }
+  }
+}
+
+static void report(void) {
+  const snap *a = &g.snap0, *b = &g.snap1;
+  double secs = (double)(b->t - a->t) / 1e9;
+  if (secs <= 0) secs = 1e-9; /* nothing measured: every rate comes out 0 */
+  double scpu = b->server_cpu - a->server_cpu, ccpu = b->client_cpu - a->client_cpu;
+  static const char *names[] = {"echo", "broadcast", "idle"};
+  printf("mode=%s conns=%d open=%d failed=%d closed=%d seconds=%.2f", names[g.mode], g.conns, g.open, g.failed,
+         g.closed, secs);
+  if (g.mode != MODE_IDLE) {
+    printf(" depth=%d size=%d msgs=%llu msgs_per_sec=%.0f", g.depth, g.size, (unsigned long long)g.msgs,
+           (double)g.msgs / secs);
+    if (g.mode == MODE_BCAST)
+      printf(" deliveries_per_sec=%.0f sent=%llu sent_per_sec=%.1f interval_us=%ld stalled=%d",
+             (double)g.msgs / secs, (unsigned long long)g.sent, (double)g.sent / secs, g.interval_us, g.stalled);
+    printf(" mbytes_in_per_sec=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f",
+           (double)g.cl.bytes_in / secs / 1e6, lg_hist_quantile(&g.hist, 0.50) / 1e3,
+           lg_hist_quantile(&g.hist, 0.99) / 1e3, lg_hist_quantile(&g.hist, 0.999) / 1e3,
+           lg_hist_quantile(&g.hist, 1.0) / 1e3);
+  } else {
+    double k = g.open > 0 ? 1.0 / g.open : 0.0;
+    printf(" rss_before_kib=%ld rss_open_kib=%ld rss_kib=%ld rss_per_conn_kib=%.2f sock_mem_before_kib=%ld"
+           " sock_mem_kib=%ld sock_mem_per_conn_kib=%.2f slab_per_conn_kib=%.2f",
+           g.base.rss_kib, a->rss_kib, b->rss_kib, (double)(b->rss_kib - g.base.rss_kib) * k, g.base.sock_kib,
+           b->sock_kib, (double)(b->sock_kib - g.base.sock_kib) * k, (double)(b->slab_kib - g.base.slab_kib) * k);
+  }
+  if (g.server_pid) {
+    printf(" server_cpu_s=%.2f server_cpu_util=%.2f", scpu, scpu / secs);
+    if (g.mode != MODE_IDLE)
+      printf(" msgs_per_server_cpu_s=%.0f rss_kib=%ld", scpu > 0 ? (double)g.msgs / scpu : 0.0, b->rss_kib);
+  }
+  printf(" client_cpu_s=%.2f client_cpu_util=%.2f protocol_errors=%llu mismatches=%llu", ccpu, ccpu / secs,
+         (unsigned long long)g.cl.protocol_errors, (unsigned long long)g.mismatches);
+  if (a->pressure_us >= 0 && b->pressure_us >= 0)
+    printf(" cpu_pressure=%.2f", (double)(b->pressure_us - a->pressure_us) / 1e6 / secs);
+  if (g.first_errno) printf(" first_error=%s", strerror(g.first_errno));
+  printf("\n");
+  fflush(stdout);
+}
+
+/* ---- options ------------------------------------------------------------------------------------- */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: loadgen --mode echo|broadcast|idle [options]\n"
+          "  --host H (127.0.0.1) --port P (3000) --path /p (/echo; /bcast in broadcast mode)\n"
+          "  --conns C (100)      connections (broadcast: receivers; one sender is added)\n"
+          "  --depth D (16)       echo: messages in flight per connection; broadcast: messages in flight\n"
+          "  --size S (32)        payload bytes (broadcast: at least 24)\n"
+          "  --seconds T (10)     measured window (idle: how long connections are held)\n"
+          "  --warmup W (2)       seconds of traffic before the window\n"
+          "  --interval US (0)    broadcast: one message every US microseconds (0: as the window allows)\n"
+          "  --server-pid PID     read the server's CPU time and RSS from /proc\n"
+          "  --sources N (1)      bind client sockets to 127.0.0.1..127.0.0.N round robin\n"
+          "  --pending N (256)    most connects and handshakes in progress at once\n"
+          "  --connect-timeout S (120)\n"
+          "  --binary             binary frames (default text)\n");
+  exit(2);
+}
+
+static void parse_args(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"mode", 1, 0, 'm'},    {"host", 1, 0, 'h'},          {"port", 1, 0, 'p'},       {"path", 1, 0, 'P'},
+      {"conns", 1, 0, 'c'},   {"depth", 1, 0, 'd'},         {"size", 1, 0, 's'},       {"seconds", 1, 0, 't'},
+      {"warmup", 1, 0, 'w'},  {"interval", 1, 0, 'i'},      {"server-pid", 1, 0, 'S'}, {"sources", 1, 0, 'n'},
+      {"pending", 1, 0, 'q'}, {"connect-timeout", 1, 0, 'T'}, {"binary", 0, 0, 'b'},   {0, 0, 0, 0}};
+  g.mode = -1;
+  g.cl.host = "127.0.0.1";
+  g.cl.port = 3000;
+  g.cl.sources = 1;
+  g.conns = 100;
+  g.depth = 16;
+  g.size = 32;
+  g.seconds = 10;
+  g.warmup = 2;
+  g.max_pending = 256;
+  g.connect_timeout = 120;
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+    case 'm':
+      g.mode = !strcmp(optarg, "echo") ? MODE_ECHO : !strcmp(optarg, "broadcast") ? MODE_BCAST
+               : !strcmp(optarg, "idle") ? MODE_IDLE : -1;
+      break;
+    case 'h': g.cl.host = optarg; break;
+    case 'p': g.cl.port = atoi(optarg); break;
+    case 'P': g.cl.path = optarg; break;
+    case 'c': g.conns = atoi(optarg); break;
+    case 'd': g.depth = atoi(optarg); break;
+    case 's': g.size = atoi(optarg); break;
+    case 't': g.seconds = atof(optarg); break;
+    case 'w': g.warmup = atof(optarg); break;
+    case 'i': g.interval_us = atol(optarg); break;
+    case 'S': g.server_pid = atoi(optarg); break;
+    case 'n': g.cl.sources = atoi(optarg); break;
+    case 'q': g.max_pending = atoi(optarg); break;
+    case 'T': g.connect_timeout = atof(optarg); break;
+    case 'b': g.binary = 1; break;
+    default: usage();
+    }
+  }
+  if (optind != argc || g.mode < 0 || g.conns < 1 || g.depth < 1 || g.size < 0 || g.cl.sources < 1 ||
+      g.cl.sources > 254 || g.max_pending < 1 || g.seconds <= 0 || g.warmup < 0 || g.interval_us < 0)
+    usage();
+  if (g.mode == MODE_BCAST && g.size < STAMP) die("--size must be at least 24 in broadcast mode");
+  if (!g.cl.path) g.cl.path = g.mode == MODE_BCAST ? "/bcast" : "/echo";
+}
+
+int main(int argc, char **argv) {
+  parse_args(argc, argv);
+  g.total = g.conns + (g.mode == MODE_BCAST);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)g.total + 16 > rl.rlim_cur) {
+    fprintf(stderr, "loadgen: %d connections need more descriptors than the limit, %llu\n", g.total,
+            (unsigned long long)rl.rlim_cur);
+    return 2;
+  }
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
+  if (getaddrinfo(g.cl.host, NULL, &hints, &ai) != 0) die("cannot resolve --host");
+  memcpy(&g.cl.addr, ai->ai_addr, sizeof g.cl.addr);
+  g.cl.addr.sin_port = htons((uint16_t)g.cl.port);
+  freeaddrinfo(ai);
+
+  if (getrandom(&g.cl.rng, sizeof g.cl.rng, 0) != sizeof g.cl.rng) g.cl.rng = now_ns();
+  g.cl.cbs = (lg_client_cbs){.on_open = on_open, .on_message = on_message, .on_close = on_close};
+  g.c = calloc((size_t)g.total, sizeof *g.c);
+  g.p = calloc((size_t)g.total, sizeof *g.p);
+  g.payload = malloc((size_t)g.size + 1);
+  g.win = calloc((size_t)g.depth, sizeof *g.win);
+  if (lg_client_init(&g.cl, g.total) < 0 || !g.c || !g.p || !g.payload || !g.win) die("out of memory");
+  for (int i = 0; i < g.size; i++) g.payload[i] = (uint8_t)('a' + i % 26);
+  /* Echoes must match the payload whole; broadcasts after the stamp. */
+  g.cl.expect = g.payload;
+  g.cl.expect_len = (size_t)g.size;
+  g.cl.check_from = g.mode == MODE_BCAST ? STAMP : 0;
+  for (int i = 0; i < g.total; i++) {
+    g.c[i].data = &g.p[i];
+    if (g.mode == MODE_ECHO && !(g.p[i].sent_at = malloc((size_t)g.depth * sizeof(uint64_t))))
+      die("out of memory");
+  }
+  if (g.mode == MODE_BCAST) g.p[g.total - 1].sender = 1;
+
+  run();
+  report();
+  int rc = g.open > 0 && g.cl.protocol_errors == 0 && g.mismatches == 0 ? 0 : 1;
+  for (int i = 0; i < g.total; i++) lg_conn_close(&g.cl, &g.c[i], 0);
+  return rc;
+}
