@@ -93,6 +93,9 @@ int wsio_server_listen(wsio_server *s, const char *host, int port);
  * at the same path. Returns 0, WSIO_EINVAL, WSIO_ENOMEM. */
 int wsio_server_set_page(wsio_server *s, const char *path, const char *content_type, const void *body, size_t len);
 
+/* The server's libuv loop (a uv_loop_t *), for adding the program's own timers and I/O to it. */
+void *wsio_server_loop(wsio_server *s);
+
 /* The port of the first listener (useful after listening on port 0), or a negative code. */
 int wsio_server_port(const wsio_server *s);
 

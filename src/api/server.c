@@ -89,6 +89,8 @@ int wsio_server_listen(wsio_server *s, const char *host, int port) {
   return rc;
 }
 
+void *wsio_server_loop(wsio_server *s) { return &s->uv; }
+
 int wsio_server_port(const wsio_server *s) { return net_listener_port(&s->net, 0); }
 
 
