@@ -76,7 +76,7 @@ static void check_args(const sio_packet *pkt, const sio_bin *atts) {
       sio_json_ph_init(&it, &args[i].json, UINT64_MAX);
       if (args[i].kind == SIO_ARG_JSON && sio_json_ph_next(&it, NULL, NULL) != 0) nested = 1;
     }
-    CHECK(nb > 0 || nested);
+    CHECK(nb > 0 && nested);
   }
   buf_free(&b);
 }
@@ -121,10 +121,13 @@ static void check_helpers(const char *s, size_t n) {
     CHECK(sio_json_object_find(&pkt.data, "sid", 3, &v) == 1 && sio_json_string_equals(&v, s, n));
   }
   b.len = 0;
+  sio_packet_limits deep = {0, SIO_JSON_DEPTH_MAX};
   rc = sio_packet_encode_connect_error(&b, NULL, 0, s, n, s, n);
-  if (rc == 0) {
-    CHECK(utf8 && sio_packet_decode((const char *)b.data, b.len, NULL, &pkt) == 0);
+  CHECK((rc == 0) == (utf8 && sio_json_validate(s, n, SIO_JSON_DEPTH_MAX, NULL) == 0));
+  if (rc == 0 && sio_json_validate(s, n, SIO_JSON_DEPTH_MAX - 1, NULL) == 0) {
+    CHECK(sio_packet_decode((const char *)b.data, b.len, &deep, &pkt) == 0);
     CHECK(sio_json_object_find(&pkt.data, "message", 7, &v) == 1 && sio_json_string_equals(&v, s, n));
+    CHECK(sio_json_object_find(&pkt.data, "data", 4, &v) == 1);
   }
   b.len = 0;
   rc = sio_packet_encode_disconnect(&b, s, n);
@@ -136,7 +139,7 @@ static void check_helpers(const char *s, size_t n) {
   }
   b.len = 0;
   rc = sio_packet_encode_ack(&b, NULL, 0, 1, s, n);
-  if (rc == 0) CHECK(sio_packet_decode((const char *)b.data, b.len, NULL, &pkt) == 0 && pkt.type == SIO_ACK);
+  if (rc == 0) CHECK(sio_packet_decode((const char *)b.data, b.len, &deep, &pkt) == 0 && pkt.type == SIO_ACK);
   buf_free(&b);
 }
 
