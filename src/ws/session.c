@@ -132,7 +132,9 @@ static int on_close(ws_session *s, const uint8_t *p, size_t len) {
     memmove(s->aux->ctl, p, len); /* p may already be ctl */
     s->aux->ctl_len = (uint8_t)len;
   }
-  if (!(s->flags & F_CLOSE_SENT)) write_close(s, code == 1005 ? 0 : code, NULL, 0);
+  /* The answer echoes the code and the reason, as most peers expect to see their own words back. */
+  if (!(s->flags & F_CLOSE_SENT))
+    write_close(s, code == 1005 ? 0 : code, len > 2 ? (const char *)p + 2 : NULL, len > 2 ? len - 2 : 0);
   s->result = WS_SESSION_CLOSED;
   msg_release(s);
   return WS_SESSION_CLOSED;
