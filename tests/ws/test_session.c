@@ -266,6 +266,14 @@ static void expect_close(buf *o, unsigned code) {
   expect_control(o, CLOSE, p, code ? 2 : 0);
 }
 
+/* Our answer to a peer's close echoes its code and reason. */
+static void expect_close_reason(buf *o, unsigned code, const char *reason) {
+  uint8_t p[125] = {(uint8_t)(code >> 8), (uint8_t)code};
+  size_t n = strlen(reason);
+  memcpy(p + 2, reason, n);
+  expect_control(o, CLOSE, p, 2 + n);
+}
+
 /* ---- tests ------------------------------------------------------------------------------------------ */
 
 /* A mix of messages with fragments, interleaved control frames and every header size: the same messages
@@ -308,7 +316,7 @@ static void test_split_every_point(void **state) {
   put(&s, FIN | CONT, bin + 126, 100);
   expect(&e, 'B', bin, 226);
   put_close(&s, 1000, "done");
-  expect_close(&o, 1000);
+  expect_close_reason(&o, 1000, "done");
 
   rec first;
   check_all_splits(&s, 1 << 20, 0, WS_SESSION_CLOSED, &first);
@@ -532,7 +540,7 @@ static void test_close_from_peer(void **state) {
   put_str(&s, FIN | TEXT, "after close"); /* never delivered */
   rec r;
   check_all_splits(&s, 1 << 20, 0, WS_SESSION_CLOSED, &r);
-  expect_close(&o, 4321);
+  expect_close_reason(&o, 4321, "a reason long enough to cross a read boundary \xe2\x82\xac");
   assert_buf_equal(&r.out, &o);
   assert_int_equal(r.msgs, 0);
   const char *reason;
@@ -583,7 +591,7 @@ static void test_close_codes_echo(void **state) {
     rec r;
     rec_init(&r, 100, 0);
     assert_int_equal(feed_step(&r, s.data, s.len, 50), WS_SESSION_CLOSED);
-    expect_close(&o, codes[i]);
+    expect_close_reason(&o, codes[i], i & 1 ? reason : "");
     assert_buf_equal(&r.out, &o);
     const char *got;
     size_t rl;
