@@ -1,0 +1,376 @@
+/*
+ * sio_server — the Socket.IO server that the interop tests drive with official clients (node, python,
+ * browser). Built from the public API only (include/wsio.h, plus jansson for the JSON that wsio_args hands
+ * out). Every event below is what a test calls; the comment beside each says what the client should see.
+ *
+ * Usage: sio_server [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--client-dir DIR]
+ *                   [--connect-timeout MS]
+ * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
+ *   "connect NSP ID TRANSPORT" and "disconnect NSP ID REASON" (stdout, line-buffered), so a test can
+ *   assert what the server saw.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wsio.h>
+
+#ifndef WSIO_CLIENT_DIR
+#define WSIO_CLIENT_DIR NULL
+#endif
+
+#define ARGS_MAX 16
+#define ROOMS_MAX 64
+
+static wsio_io *io;
+
+/* ---- helpers ---- */
+
+/* The arguments as values, binaries included, for wsio_ack_sendv / wsio_socket_emitv. */
+static size_t args_values(const wsio_args *a, size_t from, wsio_value *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = from; i < wsio_args_count(a) && n < cap; i++, n++) {
+    size_t len = 0;
+    if (wsio_args_type(a, i) == WSIO_ARG_BINARY) {
+      const void *p = wsio_args_binary(a, i, &len);
+      out[n] = (wsio_value){1, p, len};
+    } else {
+      const char *p = wsio_args_json(a, i, &len);
+      out[n] = (wsio_value){0, p, len};
+    }
+  }
+  return n;
+}
+
+/* Sends a jansson tree (stolen) as the ack's only argument. */
+static void ack_tree(wsio_ack *ack, json_t *v) {
+  if (!ack) {
+    json_decref(v);
+    return;
+  }
+  json_t *arr = json_array();
+  json_array_append_new(arr, v);
+  char *text = json_dumps(arr, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (text) wsio_ack_send(ack, text);
+  free(text);
+  json_decref(arr);
+}
+
+static json_t *rooms_tree(const wsio_socket *s) {
+  const char *rooms[ROOMS_MAX];
+  size_t n = wsio_socket_rooms(s, rooms, ROOMS_MAX);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n && i < ROOMS_MAX; i++) json_array_append_new(arr, json_string(rooms[i]));
+  return arr;
+}
+
+static int arg_string(const wsio_args *a, size_t i, char *out, size_t cap) {
+  return wsio_args_string(a, i, out, cap) >= 0;
+}
+
+/* ---- events of "/" ---- */
+
+/* "echo" -> "echo" with the same arguments, binaries (top-level or nested) included. */
+static void on_echo(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  int rc = wsio_socket_emit_args(s, "echo", a);
+  if (ack) {
+    char text[32];
+    snprintf(text, sizeof text, "[%d]", rc);
+    wsio_ack_send(ack, text);
+  }
+}
+
+/* "ack-me" -> the ack carries the event's arguments back as they came (wsio_ack_send_args). "ack-values":
+ * the same through wsio_ack_sendv, which knows only top-level binaries. */
+static void on_ack_me(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)s;
+  if (!ack) return;
+  if (!ud) {
+    wsio_ack_send_args(ack, a);
+    return;
+  }
+  wsio_value v[ARGS_MAX];
+  wsio_ack_sendv(ack, v, args_values(a, 0, v, ARGS_MAX));
+}
+
+static void on_question_answered(wsio_socket *s, int err, const wsio_args *a, void *ud) {
+  (void)ud;
+  if (err == 0) wsio_socket_emit_args(s, "answer", a);
+  else if (err == WSIO_ETIMEDOUT) wsio_socket_emit(s, "timeout", "[\"timeout\"]");
+}
+
+/* "ask-client"(payload, timeout_ms?) -> emit_ack "question"(payload); then "answer" with what the client
+ * acked, or "timeout". */
+static void on_ask_client(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  int ok;
+  double t = wsio_args_number(a, 1, &ok);
+  size_t len = 4;
+  const char *payload = wsio_args_json(a, 0, &len);
+  char text[4096];
+  snprintf(text, sizeof text, "[%.*s]", payload ? (int)len : 4, payload ? payload : "null");
+  int rc = wsio_socket_emit_ack(s, "question", text, ok ? (uint32_t)t : 2000, on_question_answered, NULL);
+  if (ack) {
+    snprintf(text, sizeof text, "[%d]", rc);
+    wsio_ack_send(ack, text);
+  }
+}
+
+/* "join"(room) / "leave"(room) -> ack(rooms after the change). */
+static void on_join(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  char room[256];
+  if (!arg_string(a, 0, room, sizeof room)) return;
+  if (ud) wsio_socket_leave(s, room);
+  else wsio_socket_join(s, room);
+  ack_tree(ack, rooms_tree(s));
+}
+
+/* "to-room"(room, ...rest) -> io.to(room).emit("room-msg", room, ...rest); ack(receivers). With "others"
+ * as ud: socket.to(room), the sender excluded. */
+static void on_to_room(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  char room[256];
+  if (!arg_string(a, 0, room, sizeof room)) return;
+  wsio_op op = ud ? wsio_socket_to(s, room) : wsio_nsp_to(wsio_socket_nsp(s), room);
+  int n = wsio_op_emit_args(&op, "room-msg", a);
+  ack_tree(ack, json_integer(n));
+}
+
+/* "broadcast"(...) -> socket.broadcast.emit("broadcast", ...), binaries included; ack(receivers). */
+static void on_broadcast(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  wsio_op op = wsio_socket_broadcast(s);
+  ack_tree(ack, json_integer(wsio_op_emit_args(&op, "broadcast", a)));
+}
+
+/* "emit-all"(...) -> io.emit("all", ...) through the JSON shortcut; ack(receivers). */
+static void on_emit_all(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)s;
+  (void)ud;
+  json_t *arr = json_array();
+  for (size_t i = 0; i < wsio_args_count(a); i++) {
+    json_t *v = wsio_args_tree(a, i);
+    json_array_append_new(arr, v ? v : json_null());
+  }
+  char *text = json_dumps(arr, JSON_COMPACT);
+  json_decref(arr);
+  int n = text ? wsio_io_emit(io, "all", text) : WSIO_ENOMEM;
+  free(text);
+  ack_tree(ack, json_integer(n));
+}
+
+/* "disconnect-me"(close?) -> socket.disconnect(close): the client sees "io server disconnect". */
+static void on_disconnect_me(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ack;
+  (void)ud;
+  wsio_socket_disconnect(s, wsio_args_type(a, 0) == WSIO_ARG_TRUE);
+}
+
+typedef struct bcast_req {
+  char id[64];
+  wsio_nsp *nsp;
+} bcast_req;
+
+static void on_bcast_done(int err, const wsio_args *const *responses, size_t n, void *ud) {
+  bcast_req *r = ud;
+  json_t *all = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_t *one = json_array();
+    for (size_t k = 0; k < wsio_args_count(responses[i]); k++) {
+      json_t *v = wsio_args_tree(responses[i], k);
+      json_array_append_new(one, v ? v : json_null());
+    }
+    json_array_append_new(all, one);
+  }
+  json_t *msg = json_pack("[s?o]", err ? wsio_strerror(err) : NULL, all);
+  char *text = json_dumps(msg, JSON_COMPACT);
+  json_decref(msg);
+  /* The requester may have left meanwhile: reach it through its own room, which is then empty. */
+  wsio_op op = wsio_nsp_to(r->nsp, r->id);
+  if (text) wsio_op_emit(&op, "bcast-result", text);
+  free(text);
+  free(r);
+}
+
+/* "bcast-ack"(timeout_ms) -> io.timeout(ms).emit("poll", requester_id, cb): then "bcast-result"(err, answers)
+ * to the requester, answers being each socket's ack arguments. ack(targets). */
+static void on_bcast_ack(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  int ok;
+  double t = wsio_args_number(a, 0, &ok);
+  bcast_req *r = calloc(1, sizeof *r);
+  if (!r) return;
+  snprintf(r->id, sizeof r->id, "%s", wsio_socket_id(s));
+  r->nsp = wsio_socket_nsp(s);
+  wsio_op op = wsio_nsp_op(r->nsp);
+  wsio_op_timeout(&op, ok ? (uint32_t)t : 2000);
+  char text[96];
+  snprintf(text, sizeof text, "[\"%s\"]", r->id);
+  int n = wsio_op_emit_ack(&op, "poll", text, on_bcast_done, r);
+  if (n < 0) free(r);
+  ack_tree(ack, json_integer(n));
+}
+
+/* "info" -> ack({id, nsp, transport, auth, query, rooms, count}). */
+static void on_info(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)a;
+  (void)ud;
+  const wsio_handshake *hs = wsio_socket_handshake(s);
+  json_t *auth = json_loads(hs->auth, JSON_DECODE_ANY, NULL);
+  json_t *info = json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:I}", "id", wsio_socket_id(s), "nsp",
+                           wsio_nsp_name(wsio_socket_nsp(s)), "transport", wsio_socket_transport(s), "auth",
+                           auth ? auth : json_null(), "query", hs->query, "rooms", rooms_tree(s), "count",
+                           (json_int_t)wsio_nsp_count(wsio_socket_nsp(s)));
+  ack_tree(ack, info ? info : json_null());
+}
+
+/* Every event is counted (socket.onAny); "count-events" acks the count. */
+static void on_any(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  size_t n = (size_t)wsio_socket_data(s) + 1;
+  wsio_socket_set_data(s, (void *)n);
+  if (ack && strcmp(wsio_args_event(a), "count-events") == 0) ack_tree(ack, json_integer((json_int_t)n));
+}
+
+/* ---- connections ---- */
+
+static void on_disconnect(wsio_socket *s, const char *reason, void *ud) {
+  (void)ud;
+  printf("disconnect %s %s %s\n", wsio_nsp_name(wsio_socket_nsp(s)), wsio_socket_id(s), reason);
+}
+
+static void log_connect(wsio_socket *s) {
+  printf("connect %s %s %s\n", wsio_nsp_name(wsio_socket_nsp(s)), wsio_socket_id(s), wsio_socket_transport(s));
+  wsio_socket_on_disconnect(s, on_disconnect, NULL);
+}
+
+/* Most events are per namespace (wsio_nsp_on); a few are registered per socket to cover that path too. */
+static void on_main_connection(wsio_socket *s, void *ud) {
+  (void)ud;
+  log_connect(s);
+  /* socket.emit in the connection handler: the client gets it right after its connect. */
+  char welcome[64];
+  snprintf(welcome, sizeof welcome, "[{\"id\":\"%s\"}]", wsio_socket_id(s));
+  wsio_socket_emit(s, "welcome", welcome);
+  wsio_socket_on(s, "join", on_join, NULL);
+  wsio_socket_on(s, "leave", on_join, (void *)1);
+  wsio_socket_on(s, "info", on_info, NULL);
+  wsio_socket_on_any(s, on_any, NULL);
+}
+
+/* "/admin": only auth.token == "secret" gets in. */
+static void admin_guard(wsio_socket *s, wsio_next *next, void *ud) {
+  (void)ud;
+  json_t *auth = json_loads(wsio_socket_handshake(s)->auth, JSON_DECODE_ANY, NULL);
+  const char *token = json_string_value(json_object_get(auth, "token"));
+  int ok = token && strcmp(token, "secret") == 0;
+  json_decref(auth);
+  if (ok) wsio_next_ok(next);
+  else wsio_next_error(next, "unauthorized", "{\"code\":401}");
+}
+
+static void on_other_connection(wsio_socket *s, void *ud) {
+  (void)ud;
+  log_connect(s);
+  wsio_socket_on(s, "info", on_info, NULL);
+}
+
+static int dyn_match(const char *name, void *ud) {
+  (void)ud;
+  return strncmp(name, "/dyn-", 5) == 0 && name[5] != 0;
+}
+
+/* ---- the chat page for the browser test ---- */
+
+static const char page[] =
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>wsio chat</title>"
+    "<style>body{font:15px system-ui,sans-serif;max-width:40rem;margin:2rem auto}#log{list-style:none;padding:0}"
+    "#log li{padding:.2rem 0;border-bottom:1px solid #eee}#status{color:#888}</style></head><body>"
+    "<h1>Chat</h1><p id=\"status\">connecting</p><ul id=\"log\"></ul>"
+    "<form id=\"f\"><input id=\"m\" autocomplete=\"off\" placeholder=\"Say something\"><button>Send</button></form>"
+    "<script src=\"/socket.io/socket.io.js\"></script><script>"
+    "const socket = io();"
+    "const log = document.getElementById('log'), status = document.getElementById('status');"
+    "function add(t, cls){const li=document.createElement('li');li.textContent=t;li.className=cls;"
+    "log.appendChild(li);}"
+    "socket.on('connect', () => { status.textContent = 'connected ' + socket.id; });"
+    "socket.on('disconnect', r => { status.textContent = 'disconnected: ' + r; });"
+    "socket.on('broadcast', d => add(d, 'in'));"
+    "document.getElementById('f').onsubmit = e => {e.preventDefault();const m=document.getElementById('m');"
+    "if(!m.value)return;socket.emit('broadcast', m.value);add('me: '+m.value, 'out');m.value='';};"
+    "</script></body></html>";
+
+/* ---- main ---- */
+
+static void usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
+          "[--client-dir DIR]\n",
+          argv0);
+}
+
+int main(int argc, char **argv) {
+  const char *host = "127.0.0.1", *client_dir = WSIO_CLIENT_DIR;
+  int port = 0;
+  wsio_io_config cfg = {0};
+  for (int i = 1; i < argc; i += 2) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) {
+      usage(argv[0]);
+      return 2;
+    }
+    if (!strcmp(argv[i], "--host")) host = v;
+    else if (!strcmp(argv[i], "--port")) port = atoi(v);
+    else if (!strcmp(argv[i], "--ping-interval")) cfg.ping_interval_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--ping-timeout")) cfg.ping_timeout_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--connect-timeout")) cfg.connect_timeout_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--client-dir")) client_dir = v;
+    else {
+      usage(argv[0]);
+      return 2;
+    }
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  wsio_server_config scfg = {.log_level = 1};
+  wsio_server *server = wsio_server_new(&scfg);
+  if (!server) return 1;
+  wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
+  cfg.client_dir = client_dir;
+  io = wsio_io_new(server, &cfg);
+  if (!io) return 1;
+
+  wsio_nsp *main_nsp = wsio_io_sockets(io);
+  wsio_nsp_on_connection(main_nsp, on_main_connection, NULL);
+  wsio_nsp_on(main_nsp, "echo", on_echo, NULL);
+  wsio_nsp_on(main_nsp, "ack-me", on_ack_me, NULL);
+  wsio_nsp_on(main_nsp, "ack-values", on_ack_me, (void *)1);
+  wsio_nsp_on(main_nsp, "ask-client", on_ask_client, NULL);
+  wsio_nsp_on(main_nsp, "to-room", on_to_room, NULL);
+  wsio_nsp_on(main_nsp, "to-room-others", on_to_room, (void *)1);
+  wsio_nsp_on(main_nsp, "broadcast", on_broadcast, NULL);
+  wsio_nsp_on(main_nsp, "emit-all", on_emit_all, NULL);
+  wsio_nsp_on(main_nsp, "disconnect-me", on_disconnect_me, NULL);
+  wsio_nsp_on(main_nsp, "bcast-ack", on_bcast_ack, NULL);
+
+  wsio_nsp *admin = wsio_io_of(io, "/admin");
+  wsio_nsp_use(admin, admin_guard, NULL);
+  wsio_nsp_on_connection(admin, on_other_connection, NULL);
+  wsio_nsp_on(admin, "echo", on_echo, NULL);
+  wsio_nsp_on(admin, "ack-me", on_ack_me, NULL);
+
+  wsio_nsp *dyn = wsio_io_of_match(io, dyn_match, NULL);
+  wsio_nsp_on_connection(dyn, on_other_connection, NULL);
+  wsio_nsp_on(dyn, "echo", on_echo, NULL);
+  wsio_nsp_on(dyn, "ack-me", on_ack_me, NULL);
+
+  int rc = wsio_server_listen(server, host, port);
+  if (rc) {
+    fprintf(stderr, "cannot listen on %s:%d: %s\n", host, port, wsio_strerror(rc));
+    wsio_server_free(server);
+    return 1;
+  }
+  printf("listening on %s:%d\n", host, wsio_server_port(server));
+  wsio_server_run(server, 1);
+  wsio_server_free(server);
+  return 0;
+}

@@ -1,0 +1,29 @@
+# Socket.IO interop: official clients (npm socket.io-client, Debian python3-socketio, headless chromium
+# loading the served socket.io.js) against sio_server, a test server built from the public API only.
+add_executable(sio_server ${CMAKE_CURRENT_SOURCE_DIR}/sio_server.c)
+target_compile_options(sio_server PRIVATE ${WSIO_WARN})
+target_compile_definitions(sio_server PRIVATE
+  WSIO_CLIENT_DIR="${PROJECT_SOURCE_DIR}/tests/node_modules/socket.io-client/dist")
+target_link_libraries(sio_server PRIVATE wsio_static)
+
+set(SIO_CLIENT_DIR ${PROJECT_SOURCE_DIR}/tests/node_modules/socket.io-client/dist)
+set(SIO_ENV SIO_SERVER=$<TARGET_FILE:sio_server> SIO_CLIENT_DIR=${SIO_CLIENT_DIR})
+
+find_program(NODE_BIN node)
+if(NODE_BIN)
+  add_test(NAME interop/sio_node
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_node.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_node PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+  add_test(NAME interop/sio_browser
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_browser.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_browser PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+endif()
+
+# Debian's python3 (its packages are not on every python3 first on PATH).
+add_test(NAME interop/sio_python
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_python.py
+         WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+set_tests_properties(interop/sio_python PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}"
+                     SKIP_RETURN_CODE 77)

@@ -1,0 +1,83 @@
+// Interop: a real browser (Debian's headless chromium, driven by playwright-core) loads sio_server's chat
+// page, which loads the socket.io client that the server itself serves at /socket.io/socket.io.js. Two
+// pages chat: what one sends, the other shows. Run with `node --test` from the build folder, where the
+// screenshot (sio_browser.png) is left.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { SioServer } from './sio_harness.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('chat page in headless chromium', () => {
+  const server = new SioServer();
+  let url, context, profile;
+  const pageErrors = [];
+
+  before(async () => {
+    url = await server.start();
+    profile = mkdtempSync(join(tmpdir(), 'wsio-chromium-'));
+    // A persistent context is how a fresh --user-data-dir is given to chromium through playwright.
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30000,
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await server.stopClean();
+  });
+
+  it('serves the socket.io client bundle', async () => {
+    const res = await fetch(`${url}/socket.io/socket.io.js`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /javascript/);
+    const body = await res.text();
+    assert.match(body, /Socket\.IO v4\.8\.1/);
+    const again = await fetch(`${url}/socket.io/socket.io.js`, { headers: { 'If-None-Match': res.headers.get('etag') } });
+    assert.equal(again.status, 304);
+    assert.equal((await fetch(`${url}/socket.io/socket.io.min.js`)).status, 200);
+    assert.equal((await fetch(`${url}/socket.io/package.json`)).status, 404); // only the bundle's files
+  });
+
+  it('delivers a message typed in one page to the other', async () => {
+    const open = async () => {
+      const page = await context.newPage();
+      page.on('pageerror', e => pageErrors.push(String(e)));
+      await page.goto(url + '/');
+      await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('connected '),
+        null, { timeout: 10000 });
+      return page;
+    };
+    const [alice, bob] = [await open(), await open()];
+    // The browser client starts on polling and moves to WebSocket.
+    for (const page of [alice, bob])
+      await page.waitForFunction(() => socket.io.engine.transport.name === 'websocket', null, { timeout: 10000 });
+    const ids = await Promise.all([alice, bob].map(p => p.evaluate(() => socket.id)));
+    for (const id of ids) await server.waitLine(new RegExp(`^connect / ${id} polling$`));
+
+    await alice.fill('#m', 'hello from alice ✓');
+    await alice.click('button');
+    await bob.locator('#log li.in', { hasText: 'hello from alice ✓' }).waitFor({ timeout: 10000 });
+    assert.deepEqual(await alice.locator('#log li').allTextContents(), ['me: hello from alice ✓']);
+    assert.deepEqual(await bob.locator('#log li').allTextContents(), ['hello from alice ✓']);
+
+    await bob.fill('#m', 'hi alice');
+    await bob.press('#m', 'Enter');
+    await alice.locator('#log li.in', { hasText: 'hi alice' }).waitFor({ timeout: 10000 });
+
+    await bob.screenshot({ path: 'sio_browser.png' });
+    assert.ok(statSync('sio_browser.png').size > 1000, 'a screenshot was written');
+    assert.deepEqual(pageErrors, []);
+
+    // Closing a tab is a transport close on the server.
+    await bob.close();
+    await server.waitLine(new RegExp(`^disconnect / ${ids[1]} transport close$`), 10000);
+  });
+});
