@@ -223,6 +223,10 @@ typedef struct wsio_io_config {
  * Returns NULL on ENOMEM or if s already has one. */
 wsio_io *wsio_io_new(wsio_server *s, const wsio_io_config *cfg);
 
+/* Changes the CORS origins ("*", a comma list, or NULL for none) and credentials for requests from now on;
+ * the WebSocket Origin check follows the same list. Returns 0 or WSIO_ENOMEM. */
+int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials);
+
 /* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */
 wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
 /* io.sockets: the main namespace "/". */

@@ -407,6 +407,17 @@ eio_socket *eio_server_find(eio_server *srv, const char *sid) {
 size_t eio_server_count(const eio_server *srv) { return srv->sessions.count; }
 void eio_server_set_data(eio_server *srv, void *data) { srv->data = data; }
 
+int eio_server_set_cors(eio_server *srv, const char *origins, int credentials) {
+  char *copy = NULL;
+  if (origins && !(copy = strdup(origins))) return WSIO_ENOMEM;
+  free(srv->cors_origins);
+  srv->cors_origins = copy;
+  srv->cfg.cors_origins = copy;
+  srv->cfg.cors_credentials = credentials;
+  srv->ws_hs.origins = copy && strcmp(copy, "*") != 0 ? copy : NULL;
+  return 0;
+}
+
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket) {
   size_t i = 0, p = 0, w = 0;
   map_entry *e;

@@ -62,6 +62,10 @@ void eio_server_close_all(eio_server *srv);
 /* Routes an HTTP request: returns 0 if its path is not the server's, 1 if it was answered, held or upgraded. */
 int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len);
 
+/* Replaces the CORS settings (also the WebSocket Origin allow-list) for requests from now on. Returns 0 or
+ * WSIO_ENOMEM (then nothing changed). */
+int eio_server_set_cors(eio_server *srv, const char *origins, int credentials);
+
 /* The owner's pointer, reachable from every session. */
 void eio_server_set_data(eio_server *srv, void *data);
 void *eio_socket_server_data(const eio_socket *s);

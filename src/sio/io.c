@@ -538,6 +538,17 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
   return io;
 }
 
+int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials) {
+  int rc = eio_server_set_cors(io->eio, origins, credentials);
+  if (rc) return rc;
+  char *copy = origins ? strdup(origins) : NULL;
+  free(io->cors);
+  io->cors = copy;
+  io->cfg.cors_origin = copy;
+  io->cfg.cors_credentials = credentials;
+  return 0;
+}
+
 void sio_io_shutdown(wsio_io *io) { eio_server_close_all(io->eio); }
 
 void sio_io_stats(const wsio_io *io, wsio_stats *out) {
