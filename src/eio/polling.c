@@ -58,23 +58,40 @@ void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, in
   reply(srv, hc, req, eio_error_status(code), "application/json", body, strlen(body), NULL);
 }
 
-static void respond_get(eio_socket *s) {
+/* Packets per GET response at most: python-engineio clients refuse a payload of more than 16 by default
+ * (max_decode_packets), and the rest simply waits for the next GET. */
+#define EIO_POLL_MAX_PACKETS 16
+
+/* Answers the held GET with the first len bytes of out (whole packets) and drops them from out. */
+static void respond_get_part(eio_socket *s, size_t len) {
   http_conn *hc = s->get;
   s->get = NULL;
   buf out = {0};
   http_response_start(&out, 200);
   http_response_header(&out, "Content-Type", "text/plain; charset=UTF-8");
   buf_append(&out, s->get_headers.data, s->get_headers.len);
-  http_response_end(&out, s->out.data, s->out.len, s->get_keep_alive);
+  http_response_end(&out, s->out.data, len, s->get_keep_alive);
   http_conn_respond(hc, out.data, out.len, s->get_keep_alive);
   buf_free(&out);
-  buf_reset(&s->out, 4096);
+  if (len < s->out.len) buf_consume(&s->out, len + 1); /* and the separator */
+  else buf_reset(&s->out, 4096);
   buf_free(&s->get_headers);
+}
+
+static void respond_get(eio_socket *s) { respond_get_part(s, s->out.len); }
+
+/* Bytes of the first max packets of a payload (separators never occur inside a packet). */
+static size_t payload_prefix(const buf *b, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < b->len; i++)
+    if (b->data[i] == EIO_SEPARATOR && ++n == max) return i;
+  return b->len;
 }
 
 void eio_polling_flush(eio_socket *s) {
   if (!s->get || !s->out.len) return;
-  respond_get(s);
+  respond_get_part(s, payload_prefix(&s->out, EIO_POLL_MAX_PACKETS));
+  if (s->out.len) return; /* more for the next GET */
   if (s->state != EIO_S_CLOSING) return;
   if (s->close_queued) {
     eio_session_end(s, NULL);
