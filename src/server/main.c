@@ -1,168 +1,241 @@
-/* wsio — the standalone server program. */
-#include <errno.h>
-#include <getopt.h>
+/* wsio — the standalone realtime server: Socket.IO, raw WebSocket endpoints, routes, the HTTP publish API,
+ * JWT authentication, metrics. Configuration: src/server/config.h and docs/wsio.md. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
 
 #include "api/api.h"
+#include "http/response.h"
+#include "server/app.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/demo.h"
+#include "server/http_api.h"
+#include "server/metrics.h"
 #include "server/page.h"
+#include "server/routes.h"
 #include "util/log.h"
 #include "wsio.h"
 
-typedef struct options {
-  const char *host;
-  int port;
-  const char *web_root;
-  const char *echo_path;
+extern char **environ;
+
+typedef struct program {
+  srv_app app;
+  server_config cfg;           /* the configuration in force */
+  server_config pending_free;  /* a replaced configuration, freed at the next reload or exit */
+  server_config boot;          /* the start's configuration once replaced, kept to exit: what needs a restart
+                                * (namespace patterns, endpoint paths) still points into it */
+  int argc;
+  char **argv;
+  int demo;                    /* the built-in demo page is served */
+  uv_signal_t sighup;
   const char *broadcast_path;
-  const char *tls_cert, *tls_key;
-  const char *origins;
-  size_t max_message;
-  size_t send_limit;
-  uint32_t ping_ms;
-  size_t max_connections;
-  wsio_deflate_mode deflate;
-  int log_level;
-} options;
+} program;
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: wsio [options]\n"
-          "\n"
-          "A realtime WebSocket server.\n"
-          "\n"
-          "  --host HOST               address to listen on (default 0.0.0.0)\n"
-          "  --port PORT               port to listen on, 0 for any free one (default 3000)\n"
-          "  --web-root DIR            serve static files from DIR (default: a built-in page at /)\n"
-          "  --ws-echo PATH            WebSocket echo endpoint at PATH (default /echo)\n"
-          "  --ws-broadcast PATH       WebSocket endpoint at PATH where every message goes to every client\n"
-          "  --max-message-size BYTES  largest message accepted, after inflate (default 16777216)\n"
-          "  --send-buffer-limit BYTES unsent bytes per connection before it is closed with 1008 (default 16777216)\n"
-          "  --ping-interval MS        keepalive ping interval (default 30000)\n"
-          "  --deflate MODE            permessage-deflate: shared, context or off (default shared)\n"
-          "  --origins LIST            comma list of allowed Origin values (default: any)\n"
-          "  --max-connections N       connections accepted at once (default 100000)\n"
-          "  --tls-cert PEM            certificate chain; with --tls-key serves wss:// and https://\n"
-          "  --tls-key PEM             private key\n"
-          "  --log-level LEVEL         error, warn, info or debug (default info)\n"
-          "  --help                    this text\n"
-          "  --version                 the version\n");
+static program prog;
+
+static char *join_list(const server_config_list *l) {
+  if (!l->n) return NULL;
+  size_t need = 1;
+  for (size_t i = 0; i < l->n; i++) need += strlen(l->v[i]) + 1;
+  char *s = malloc(need);
+  if (!s) return NULL;
+  s[0] = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (i) strcat(s, ",");
+    strcat(s, l->v[i]);
+  }
+  return s;
 }
 
-static void bad(const char *flag, const char *value, const char *why) {
-  fprintf(stderr, "wsio: invalid value '%s' for %s: %s\n", value, flag, why);
-  fprintf(stderr, "Try 'wsio --help'.\n");
-  exit(2);
-}
-
-static unsigned long long parse_num(const char *flag, const char *v, unsigned long long min, unsigned long long max) {
-  char *end;
-  errno = 0;
-  if (!*v || *v == '-') bad(flag, v, "expected a non-negative whole number");
-  unsigned long long n = strtoull(v, &end, 10);
-  if (errno || *end) bad(flag, v, "expected a whole number");
-  if (n < min || n > max) {
-    char why[96];
-    snprintf(why, sizeof why, "must be between %llu and %llu", min, max);
-    bad(flag, v, why);
-  }
-  return n;
-}
-
-static void parse(int argc, char **argv, options *o) {
-  enum { O_HOST = 256, O_PORT, O_ROOT, O_ECHO, O_BCAST, O_MAXMSG, O_SENDLIM, O_PING, O_DEFLATE, O_ORIGINS,
-         O_MAXCONN, O_CERT, O_KEY, O_LOG, O_HELP, O_VERSION };
-  static const struct option longopts[] = {
-      {"host", required_argument, 0, O_HOST},
-      {"port", required_argument, 0, O_PORT},
-      {"web-root", required_argument, 0, O_ROOT},
-      {"ws-echo", required_argument, 0, O_ECHO},
-      {"ws-broadcast", required_argument, 0, O_BCAST},
-      {"max-message-size", required_argument, 0, O_MAXMSG},
-      {"send-buffer-limit", required_argument, 0, O_SENDLIM},
-      {"ping-interval", required_argument, 0, O_PING},
-      {"deflate", required_argument, 0, O_DEFLATE},
-      {"origins", required_argument, 0, O_ORIGINS},
-      {"max-connections", required_argument, 0, O_MAXCONN},
-      {"tls-cert", required_argument, 0, O_CERT},
-      {"tls-key", required_argument, 0, O_KEY},
-      {"log-level", required_argument, 0, O_LOG},
-      {"help", no_argument, 0, O_HELP},
-      {"version", no_argument, 0, O_VERSION},
-      {0, 0, 0, 0},
-  };
-  opterr = 0;
-  int ch;
-  while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (ch) {
-      case O_HOST: o->host = optarg; break;
-      case O_PORT: o->port = (int)parse_num("--port", optarg, 0, 65535); break;
-      case O_ROOT: o->web_root = optarg; break;
-      case O_ECHO:
-      case O_BCAST:
-        if (optarg[0] != '/') bad(ch == O_ECHO ? "--ws-echo" : "--ws-broadcast", optarg, "a path starts with '/'");
-        if (ch == O_ECHO) o->echo_path = optarg;
-        else o->broadcast_path = optarg;
-        break;
-      case O_MAXMSG: o->max_message = parse_num("--max-message-size", optarg, 1, 1ull << 31); break;
-      case O_SENDLIM: o->send_limit = parse_num("--send-buffer-limit", optarg, 1024, 1ull << 31); break;
-      case O_PING: o->ping_ms = (uint32_t)parse_num("--ping-interval", optarg, 1000, 3600000); break;
-      case O_DEFLATE:
-        if (!strcmp(optarg, "shared")) o->deflate = WSIO_DEFLATE_SHARED;
-        else if (!strcmp(optarg, "context")) o->deflate = WSIO_DEFLATE_CONTEXT;
-        else if (!strcmp(optarg, "off")) o->deflate = WSIO_DEFLATE_OFF;
-        else bad("--deflate", optarg, "expected shared, context or off");
-        break;
-      case O_ORIGINS: o->origins = optarg; break;
-      case O_MAXCONN: o->max_connections = parse_num("--max-connections", optarg, 1, 10000000); break;
-      case O_CERT: o->tls_cert = optarg; break;
-      case O_KEY: o->tls_key = optarg; break;
-      case O_LOG:
-        if (!strcmp(optarg, "error")) o->log_level = LOG_ERROR;
-        else if (!strcmp(optarg, "warn")) o->log_level = LOG_WARN;
-        else if (!strcmp(optarg, "info")) o->log_level = LOG_INFO;
-        else if (!strcmp(optarg, "debug")) o->log_level = LOG_DEBUG;
-        else bad("--log-level", optarg, "expected error, warn, info or debug");
-        break;
-      case O_HELP: usage(stdout); exit(0);
-      case O_VERSION: printf("wsio %s\n", wsio_version()); exit(0);
-      default:
-        if (optopt) fprintf(stderr, "wsio: option '%s' needs a value\n", argv[optind - 1]);
-        else fprintf(stderr, "wsio: unknown option '%s'\n", argv[optind - 1]);
-        fprintf(stderr, "Try 'wsio --help'.\n");
-        exit(2);
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "wsio: unexpected argument '%s'\nTry 'wsio --help'.\n", argv[optind]);
-    exit(2);
-  }
-  if (!o->tls_cert != !o->tls_key) {
-    fprintf(stderr, "wsio: --tls-cert and --tls-key go together\n");
-    exit(2);
-  }
-}
-
-/* ---- endpoints ---- */
+/* ---- raw WebSocket endpoints ---- */
 
 static void echo_message(wsio_ws *ws, wsio_opcode op, const void *data, size_t len) {
   wsio_ws_send(ws, op, data, len, 0);
 }
 
-static const char *broadcast_path;
-
 /* Encoded once, queued to every client of the endpoint; a client that can't keep up misses messages
  * rather than growing the server's memory. */
 static void broadcast_message(wsio_ws *ws, wsio_opcode op, const void *data, size_t len) {
-  wsio_server *s = wsio_ws_endpoint_user(ws);
   wsio_msg *m = wsio_msg_new(op, data, len);
   if (!m) return;
-  wsio_server_publish(s, broadcast_path, m, NULL, WSIO_SEND_DROPPABLE);
+  wsio_server_publish(wsio_ws_endpoint_user(ws), prog.broadcast_path, m, NULL, WSIO_SEND_DROPPABLE);
   wsio_msg_unref(m);
 }
+
+static int add_endpoints(wsio_server *s, const server_config *c) {
+  /* The CORS list guards raw endpoints too (cross-site WebSocket hijacking), unless it is "*". */
+  char *origins = join_list(&c->cors.origins);
+  if (origins && strcmp(origins, "*") == 0) {
+    free(origins);
+    origins = NULL;
+  }
+  wsio_ws_config wc = {
+      .origins = origins,
+      .max_message_size = c->websocket.max_message_size,
+      .send_buffer_limit = c->websocket.send_buffer_limit,
+      .ping_interval_ms = c->websocket.ping_interval_ms,
+      .deflate = (wsio_deflate_mode)c->websocket.deflate,
+      .user = s,
+  };
+  int rc = 0;
+  if (c->websocket.echo_path) {
+    wsio_ws_handlers echo = {.on_message = echo_message};
+    rc = wsio_server_ws(s, c->websocket.echo_path, &echo, &wc);
+  }
+  if (rc == 0 && c->websocket.broadcast_path) {
+    wsio_ws_handlers bcast = {.on_message = broadcast_message};
+    prog.broadcast_path = c->websocket.broadcast_path;
+    rc = wsio_server_ws(s, c->websocket.broadcast_path, &bcast, &wc);
+  }
+  free(origins);
+  return rc;
+}
+
+/* ---- Socket.IO ---- */
+
+static void on_disconnect(wsio_socket *s, const char *reason, void *ud) {
+  (void)reason;
+  program *p = ud;
+  if (p->demo && wsio_socket_nsp(s) == wsio_io_sockets(p->app.io)) srv_demo_disconnect(&p->app, s);
+  srv_socket_release(s);
+}
+
+static void on_connection(wsio_socket *s, void *ud) {
+  program *p = ud;
+  wsio_socket_on_disconnect(s, on_disconnect, p);
+  if (p->demo && wsio_socket_nsp(s) == wsio_io_sockets(p->app.io)) srv_demo_connection(&p->app, s);
+}
+
+/* The socket.io-client bundle: the configured folder, else where an install or the source tree keeps it. */
+static const char *find_client_dir(const server_config *c, char *out, size_t cap) {
+  if (!c->socketio.serve_client) return NULL;
+  if (c->socketio.client_dir) return c->socketio.client_dir;
+  char exe[PATH_MAX / 2];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  const char *tails[] = {"/../share/wsio/client", "/../tests/node_modules/socket.io-client/dist",
+                         "/../../tests/node_modules/socket.io-client/dist"};
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+      int w = snprintf(out, cap, "%s%s/socket.io.js", exe, tails[i]);
+      if (w > 0 && (size_t)w < cap && access(out, R_OK) == 0) {
+        out[strlen(out) - strlen("/socket.io.js")] = 0;
+        return out;
+      }
+    }
+  }
+  const char *fixed[] = {"/usr/share/wsio/client", "/usr/local/share/wsio/client",
+#ifdef WSIO_SOURCE_CLIENT_DIR
+                         WSIO_SOURCE_CLIENT_DIR, /* a build run from anywhere, beside its source tree */
+#endif
+  };
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+    snprintf(out, cap, "%s/socket.io.js", fixed[i]);
+    if (access(out, R_OK) == 0) {
+      snprintf(out, cap, "%s", fixed[i]);
+      return out;
+    }
+  }
+  log_warn("socket.io.js not found: set [socketio] client_dir (pages must load the client from elsewhere)");
+  return NULL;
+}
+
+static wsio_io *attach_io(wsio_server *s, const server_config *c) {
+  char dir[PATH_MAX];
+  char *origins = join_list(&c->cors.origins);
+  wsio_io_config ic = {
+      .path = c->socketio.path,
+      .ping_interval_ms = c->socketio.ping_interval_ms,
+      .ping_timeout_ms = c->socketio.ping_timeout_ms,
+      .connect_timeout_ms = c->socketio.connect_timeout_ms,
+      .ack_timeout_ms = c->socketio.ack_timeout_ms,
+      .max_http_buffer_size = c->socketio.max_payload,
+      .transports = c->socketio.transports,
+      .cors_origin = origins,
+      .cors_credentials = c->cors.credentials,
+      .recovery_ms = c->socketio.recovery_ms,
+      .client_dir = find_client_dir(c, dir, sizeof dir),
+      .max_rooms_per_socket = c->limits.max_rooms_per_socket,
+      .max_pending_acks = c->limits.max_pending_acks,
+  };
+  wsio_io *io = wsio_io_new(s, &ic);
+  free(origins);
+  return io;
+}
+
+/* ---- HTTP: metrics, the publish API, the demo page ---- */
+
+static int http_hook(wsio_server *s, const http_request *req, buf *out, int keep_alive, void *arg) {
+  program *p = arg;
+  const server_config *c = p->app.cfg;
+  int st;
+  if (c->metrics.enabled && (st = srv_metrics_handle(s, &p->app.metrics, c->metrics.path, req, out, keep_alive)))
+    return st;
+  if ((st = srv_http_api(p->app.io, c->api.key, req, out, keep_alive)) != 0) {
+    p->app.metrics.api_requests++;
+    if (st >= 400) p->app.metrics.api_rejected++;
+    return st;
+  }
+  return 0;
+}
+
+/* ---- reload ---- */
+
+static void apply_live(program *p, const server_config *c) {
+  log_level = c->log.level;
+  char *origins = join_list(&c->cors.origins);
+  wsio_io_set_cors(p->app.io, origins, c->cors.credentials);
+  free(origins);
+  jwt_verifier *v = NULL;
+  char err[512];
+  if (srv_auth_new(c, &v, err, sizeof err) != 0) {
+    log_error("reload: [auth] kept as it was: %s", err);
+    v = p->app.jwt;
+  } else {
+    jwt_verifier_free(p->app.jwt);
+  }
+  p->app.jwt = v;
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  program *p = h->data;
+  server_config next;
+  char err[1024];
+  if (server_config_load(&next, p->argc, p->argv, environ, err, sizeof err) != 0) {
+    log_error("reload failed, configuration unchanged: %s", err);
+    return;
+  }
+  char diff[4096];
+  server_config_changes ch;
+  int n = server_config_diff(&p->cfg, &next, diff, sizeof diff, &ch);
+  if (n == 0) {
+    log_info("reload: no changes");
+    server_config_free(&next);
+    return;
+  }
+  for (char *line = strtok(diff, "\n"); line; line = strtok(NULL, "\n")) log_info("reload: %s", line);
+  /* Live settings switch over now; the rest keep their running values until a restart. */
+  if (!p->boot.origin) {
+    p->boot = p->cfg;
+  } else {
+    server_config_free(&p->pending_free);
+    p->pending_free = p->cfg;
+  }
+  p->cfg = next;
+  p->app.cfg = &p->cfg;
+  apply_live(p, &p->cfg);
+  if (ch.restart) log_warn("reload: %u change(s) take effect after a restart", ch.restart);
+}
+
+/* ---- main ---- */
 
 static void raise_fd_limit(void) {
   struct rlimit rl;
@@ -173,61 +246,100 @@ static void raise_fd_limit(void) {
 }
 
 int main(int argc, char **argv) {
-  options o = {
-      .host = "0.0.0.0",
-      .port = 3000,
-      .echo_path = "/echo",
-      .max_message = 16u << 20, /* the Autobahn suite's largest messages */
-      .send_limit = 16u << 20,
-      .deflate = WSIO_DEFLATE_SHARED,
-      .log_level = LOG_INFO,
-  };
-  parse(argc, argv, &o);
+  program *p = &prog;
+  char err[1024];
+  int rc = server_config_load(&p->cfg, argc, argv, environ, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "wsio: %s\n", err);
+    if (rc == WSIO_EINVAL) fprintf(stderr, "Try 'wsio --help'.\n");
+    return rc == WSIO_EINVAL ? 2 : 1;
+  }
+  if (p->cfg.action & SERVER_CONFIG_HELP) {
+    server_config_usage(stdout);
+    return 0;
+  }
+  if (p->cfg.action & SERVER_CONFIG_VERSION) {
+    printf("wsio %s\n", wsio_version());
+    return 0;
+  }
+  if (p->cfg.action & SERVER_CONFIG_CHECK) {
+    /* The keys are read as a start would read them: a short secret or an unusable key file fails here too. */
+    jwt_verifier *v = NULL;
+    if (srv_auth_new(&p->cfg, &v, err, sizeof err) != 0) {
+      fprintf(stderr, "wsio: [auth]: %s\n", err);
+      server_config_free(&p->cfg);
+      return 2;
+    }
+    jwt_verifier_free(v);
+    printf("# configuration OK%s%s\n", p->cfg.file ? ": " : " (built-in defaults)", p->cfg.file ? p->cfg.file : "");
+    server_config_dump(&p->cfg, stdout, 0);
+    server_config_free(&p->cfg);
+    return 0;
+  }
+  p->argc = argc;
+  p->argv = argv;
+  log_level = p->cfg.log.level;
   raise_fd_limit();
 
+  const server_config *c = &p->cfg;
   wsio_server_config sc = {
-      .web_root = o.web_root,
-      .tls_cert = o.tls_cert,
-      .tls_key = o.tls_key,
-      .max_connections = o.max_connections,
-      .log_level = o.log_level,
+      .web_root = c->server.web_root,
+      .tls_cert = c->tls.cert,
+      .tls_key = c->tls.key,
+      .max_connections = c->server.max_connections,
+      .log_level = c->log.level,
   };
-  log_level = o.log_level;
   wsio_server *s = wsio_server_new(&sc);
   if (!s) {
     fprintf(stderr, "wsio: could not start (see the errors above)\n");
     return 1;
   }
-  if (!o.web_root) wsio_server_set_page(s, "/", "text/html; charset=utf-8", server_page_html, strlen(server_page_html));
-
-  wsio_ws_config wc = {
-      .max_message_size = o.max_message,
-      .send_buffer_limit = o.send_limit,
-      .ping_interval_ms = o.ping_ms,
-      .deflate = o.deflate,
-      .origins = o.origins,
-      .user = s,
-  };
-  wsio_ws_handlers echo = {.on_message = echo_message};
-  int rc = wsio_server_ws(s, o.echo_path, &echo, &wc);
-  if (rc == 0 && o.broadcast_path) {
-    wsio_ws_handlers bcast = {.on_message = broadcast_message};
-    broadcast_path = o.broadcast_path;
-    rc = wsio_server_ws(s, o.broadcast_path, &bcast, &wc);
-  }
-  if (rc != 0) {
-    fprintf(stderr, "wsio: endpoint: %s\n", wsio_strerror(rc));
+  p->app.server = s;
+  p->app.cfg = c;
+  p->app.claim_rooms = srv_auth_claim_rooms;
+  if ((rc = add_endpoints(s, c)) != 0) {
+    fprintf(stderr, "wsio: WebSocket endpoint: %s\n", wsio_strerror(rc));
     wsio_server_free(s);
     return 2;
   }
-  rc = wsio_server_listen(s, o.host, o.port);
-  if (rc != 0) {
-    fprintf(stderr, "wsio: cannot listen on %s:%d: %s\n", o.host, o.port, wsio_strerror(rc));
+  if (!(p->app.io = attach_io(s, c))) {
+    fprintf(stderr, "wsio: could not start Socket.IO\n");
+    wsio_server_free(s);
+    return 1;
+  }
+  if (srv_auth_new(c, &p->app.jwt, err, sizeof err) != 0) {
+    fprintf(stderr, "wsio: [auth]: %s\n", err);
+    wsio_server_free(s);
+    return 2;
+  }
+  /* Every namespace authenticates through the same middleware, which does nothing when auth is off. */
+  if ((rc = srv_routes_attach(&p->app, on_connection, p, srv_auth_middleware)) != 0) {
+    wsio_server_free(s);
+    return 1;
+  }
+  api_server_set_hook(s, http_hook, p);
+  if (!c->server.web_root) {
+    p->demo = 1;
+    wsio_server_set_page(s, "/", "text/html; charset=utf-8", srv_demo_html, strlen(srv_demo_html));
+    wsio_server_set_page(s, "/echo.html", "text/html; charset=utf-8", server_page_html, strlen(server_page_html));
+  }
+  uv_signal_init(wsio_server_loop(s), &p->sighup);
+  p->sighup.data = p;
+  uv_signal_start(&p->sighup, on_sighup, SIGHUP);
+  uv_unref((uv_handle_t *)&p->sighup);
+
+  if ((rc = wsio_server_listen(s, c->server.host, (int)c->server.port)) != 0) {
+    fprintf(stderr, "wsio: cannot listen on %s:%u: %s\n", c->server.host, c->server.port, wsio_strerror(rc));
     wsio_server_free(s);
     return 1;
   }
   wsio_server_run(s, 1);
+  uv_close((uv_handle_t *)&p->sighup, NULL);
   wsio_server_free(s);
+  jwt_verifier_free(p->app.jwt);
+  server_config_free(&p->pending_free);
+  server_config_free(&p->boot);
+  server_config_free(&p->cfg);
   log_info("stopped");
   return 0;
 }

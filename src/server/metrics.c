@@ -1,0 +1,100 @@
+#include "server/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/response.h"
+
+static const double bucket_bounds[SRV_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                       0.1,   0.25,   0.5,   1,    2.5,   5};
+
+void srv_histogram_observe(srv_histogram *h, double seconds) {
+  size_t i = 0;
+  while (i < SRV_HIST_BUCKETS && seconds > bucket_bounds[i]) i++;
+  h->counts[i]++;
+  h->total++;
+  h->sum += seconds;
+}
+
+static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(buf *b, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (n > 0) buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void metric(buf *b, const char *name, const char *type, const char *help, uint64_t v) {
+  put(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
+}
+
+static void histogram(buf *b, const char *name, const char *help, const srv_histogram *h) {
+  put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cum = 0;
+  for (size_t i = 0; i < SRV_HIST_BUCKETS; i++) {
+    cum += h->counts[i];
+    put(b, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i], (unsigned long long)cum);
+  }
+  cum += h->counts[SRV_HIST_BUCKETS];
+  put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum, name, h->sum,
+      name, (unsigned long long)h->total);
+}
+
+void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *b) {
+  wsio_stats st;
+  wsio_server_stats(s, &st);
+  put(b, "# HELP wsio_connections Open connections by transport.\n# TYPE wsio_connections gauge\n");
+  put(b, "wsio_connections{transport=\"tcp\"} %llu\n", (unsigned long long)st.connections);
+  put(b, "wsio_connections{transport=\"websocket\"} %llu\n", (unsigned long long)st.sio_websocket);
+  put(b, "wsio_connections{transport=\"polling\"} %llu\n", (unsigned long long)st.sio_polling);
+  put(b, "wsio_connections{transport=\"raw_websocket\"} %llu\n", (unsigned long long)st.websockets);
+  metric(b, "wsio_sockets", "gauge", "Socket.IO sockets connected, over all namespaces.", st.sio_sockets);
+  metric(b, "wsio_namespaces", "gauge", "Socket.IO namespaces.", st.sio_namespaces);
+  metric(b, "wsio_rooms", "gauge", "Rooms with members.", st.sio_rooms);
+  metric(b, "wsio_events_received_total", "counter", "Socket.IO events received from clients.", st.sio_events_in);
+  metric(b, "wsio_events_sent_total", "counter", "Socket.IO event packets queued to clients.", st.sio_events_out);
+  metric(b, "wsio_messages_received_total", "counter", "Raw WebSocket messages received.", st.messages_in);
+  metric(b, "wsio_messages_sent_total", "counter", "Raw WebSocket messages sent.", st.messages_out);
+  metric(b, "wsio_bytes_received_total", "counter", "Bytes read from sockets.", st.bytes_in);
+  metric(b, "wsio_bytes_sent_total", "counter", "Bytes written to sockets.", st.bytes_out);
+  metric(b, "wsio_dropped_messages_total", "counter", "Messages dropped for backpressure (droppable and volatile).",
+         st.dropped + st.sio_volatile_dropped);
+  metric(b, "wsio_slow_consumer_closes_total", "counter", "Connections closed for an over-full send buffer.",
+         st.slow_closes);
+  metric(b, "wsio_rejected_connections_total", "counter", "Connections refused at the connection limit.", st.rejected);
+  metric(b, "wsio_parse_errors_total", "counter", "Clients closed for malformed packets.", st.sio_parse_errors);
+  if (!m) return;
+  metric(b, "wsio_route_events_total", "counter", "Events handled by configured routes.", m->route_events);
+  metric(b, "wsio_api_requests_total", "counter", "HTTP API calls.", m->api_requests);
+  metric(b, "wsio_api_rejected_total", "counter", "HTTP API calls refused (auth or bad request).", m->api_rejected);
+  metric(b, "wsio_auth_rejected_total", "counter", "Connections refused by JWT authentication.", m->auth_rejected);
+  metric(b, "wsio_proxy_requests_total", "counter", "Events forwarded to the backend.", m->proxy_requests);
+  metric(b, "wsio_proxy_failures_total", "counter", "Forwarded events that failed.", m->proxy_failures);
+  metric(b, "wsio_proxy_timeouts_total", "counter", "Forwarded events that timed out.", m->proxy_timeouts);
+  histogram(b, "wsio_proxy_latency_seconds", "Backend answer time for forwarded events.", &m->proxy_latency);
+  metric(b, "wsio_webhook_deliveries_total", "counter", "Webhook batches delivered.", m->webhook_deliveries);
+  metric(b, "wsio_webhook_failures_total", "counter", "Webhook batches that failed after retries.",
+         m->webhook_failures);
+}
+
+int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *path, const http_request *req,
+                       buf *out, int keep_alive) {
+  if (!path || strlen(path) != req->path_len || memcmp(path, req->path, req->path_len) != 0) return 0;
+  if (req->method != 1 && req->method != 2) {
+    http_response_start(out, 405);
+    http_response_header(out, "Allow", "GET, HEAD");
+    http_response_end(out, NULL, 0, keep_alive);
+    return 405;
+  }
+  buf body = {0};
+  srv_metrics_render(s, m, &body);
+  http_response_start(out, 200);
+  http_response_header(out, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  http_response_header(out, "Cache-Control", "no-store");
+  http_response_end(out, req->method == 2 ? NULL : body.data, body.len, keep_alive);
+  buf_free(&body);
+  return 200;
+}

@@ -1,0 +1,38 @@
+/* Prometheus metrics of the wsio program (text exposition format 0.0.4). */
+#ifndef WSIO_SERVER_METRICS_H
+#define WSIO_SERVER_METRICS_H
+
+#include <stdint.h>
+
+#include "http/parser.h"
+#include "util/buf.h"
+#include "wsio.h"
+
+/* A latency histogram (seconds), fixed buckets. */
+#define SRV_HIST_BUCKETS 12
+typedef struct srv_histogram {
+  uint64_t counts[SRV_HIST_BUCKETS + 1]; /* the last is +Inf */
+  uint64_t total;
+  double sum;
+} srv_histogram;
+
+void srv_histogram_observe(srv_histogram *h, double seconds);
+
+/* Counters the program keeps beyond the library's. */
+typedef struct srv_metrics {
+  srv_histogram proxy_latency;
+  uint64_t proxy_requests, proxy_failures, proxy_timeouts;
+  uint64_t webhook_deliveries, webhook_failures;
+  uint64_t api_requests, api_rejected;
+  uint64_t auth_rejected;
+  uint64_t route_events;
+} srv_metrics;
+
+/* Appends the whole exposition for s (and the program's counters) to body. */
+void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *body);
+
+/* Answers GET path with the metrics. Returns the status written, or 0 if req is not for path. */
+int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *path, const http_request *req,
+                       buf *out, int keep_alive);
+
+#endif
