@@ -15,9 +15,12 @@
 #include "server/config.h"
 #include "server/demo.h"
 #include "server/http_api.h"
+#include "server/http_client.h"
 #include "server/metrics.h"
 #include "server/page.h"
+#include "server/proxy.h"
 #include "server/routes.h"
+#include "server/webhooks.h"
 #include "util/log.h"
 #include "wsio.h"
 
@@ -33,6 +36,8 @@ typedef struct program {
   char **argv;
   int demo;                    /* the built-in demo page is served */
   uv_signal_t sighup;
+  srv_proxy *proxy;            /* events no route takes go to the backend, when [proxy] is set */
+  srv_webhooks *webhooks;
   const char *broadcast_path;
 } program;
 
@@ -99,15 +104,21 @@ static int add_endpoints(wsio_server *s, const server_config *c) {
 /* ---- Socket.IO ---- */
 
 static void on_disconnect(wsio_socket *s, const char *reason, void *ud) {
-  (void)reason;
   program *p = ud;
+  srv_webhooks_disconnect(p->webhooks, s, reason);
   if (p->demo && wsio_socket_nsp(s) == wsio_io_sockets(p->app.io)) srv_demo_disconnect(&p->app, s);
   srv_socket_release(s);
+}
+
+static const char *claims_json(wsio_socket *s, void *ud) {
+  (void)ud;
+  return srv_auth_claims_json(s);
 }
 
 static void on_connection(wsio_socket *s, void *ud) {
   program *p = ud;
   wsio_socket_on_disconnect(s, on_disconnect, p);
+  srv_webhooks_connect(p->webhooks, s);
   if (p->demo && wsio_socket_nsp(s) == wsio_io_sockets(p->app.io)) srv_demo_connection(&p->app, s);
 }
 
@@ -317,6 +328,18 @@ int main(int argc, char **argv) {
     wsio_server_free(s);
     return 1;
   }
+  /* Outgoing HTTP (event proxy, webhooks) on the same loop; both read app->cfg at each use. */
+  p->app.claims_json = claims_json;
+  if (!(p->app.http = srv_http_new(wsio_server_loop(s))) || !(p->proxy = srv_proxy_new(&p->app)) ||
+      !(p->webhooks = srv_webhooks_new(&p->app))) {
+    fprintf(stderr, "wsio: could not start the HTTP client (libcurl)\n");
+    srv_proxy_free(p->proxy);
+    srv_http_free(p->app.http);
+    wsio_server_free(s);
+    return 1;
+  }
+  p->app.unrouted = srv_proxy_on_event;
+  p->app.unrouted_ud = p->proxy;
   api_server_set_hook(s, http_hook, p);
   if (!c->server.web_root) {
     p->demo = 1;
@@ -335,6 +358,12 @@ int main(int argc, char **argv) {
   }
   wsio_server_run(s, 1);
   uv_close((uv_handle_t *)&p->sighup, NULL);
+  /* The last disconnect webhooks go out before the loop ends (each request bounded by its timeout). */
+  srv_webhooks_finish(p->webhooks);
+  srv_http_drain(p->app.http);
+  srv_webhooks_free(p->webhooks);
+  srv_proxy_free(p->proxy);
+  srv_http_free(p->app.http);
   wsio_server_free(s);
   jwt_verifier_free(p->app.jwt);
   server_config_free(&p->pending_free);
