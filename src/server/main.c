@@ -34,7 +34,7 @@ typedef struct program {
                                 * (namespace patterns, endpoint paths) still points into it */
   int argc;
   char **argv;
-  int demo;                    /* the built-in demo page is served */
+  int demo;                    /* presence ("nick", "online"): the demo page or the built-in routes */
   uv_signal_t sighup;
   srv_proxy *proxy;            /* events no route takes go to the backend, when [proxy] is set */
   srv_webhooks *webhooks;
@@ -341,8 +341,10 @@ int main(int argc, char **argv) {
   p->app.unrouted = srv_proxy_on_event;
   p->app.unrouted_ud = p->proxy;
   api_server_set_hook(s, http_hook, p);
+  /* Presence comes with the built-in routes too: a front end of one's own served by --web-root without a
+   * file (examples/vue-chat) speaks the same events as the demo page. */
+  p->demo = !c->server.web_root || !c->file;
   if (!c->server.web_root) {
-    p->demo = 1;
     wsio_server_set_page(s, "/", "text/html; charset=utf-8", srv_demo_html, strlen(srv_demo_html));
     wsio_server_set_page(s, "/echo.html", "text/html; charset=utf-8", server_page_html, strlen(server_page_html));
   }
@@ -358,11 +360,12 @@ int main(int argc, char **argv) {
   }
   wsio_server_run(s, 1);
   uv_close((uv_handle_t *)&p->sighup, NULL);
-  /* The last disconnect webhooks go out before the loop ends (each request bounded by its timeout). */
+  /* Proxy requests whose clients are gone are dropped; the last disconnect webhooks go out before the loop
+   * ends (each request bounded by its timeout). */
+  srv_proxy_free(p->proxy);
   srv_webhooks_finish(p->webhooks);
   srv_http_drain(p->app.http);
   srv_webhooks_free(p->webhooks);
-  srv_proxy_free(p->proxy);
   srv_http_free(p->app.http);
   wsio_server_free(s);
   jwt_verifier_free(p->app.jwt);

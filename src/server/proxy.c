@@ -59,7 +59,8 @@ static void warn(srv_proxy *p, const char *what, const char *detail) {
     p->suppressed++;
     return;
   }
-  if (p->suppressed) log_warn("proxy: %s%s (%llu more failures)", what, detail, (unsigned long long)p->suppressed);
+  if (p->suppressed)
+    log_warn("proxy: %s%s (%llu more warnings suppressed)", what, detail, (unsigned long long)p->suppressed);
   else log_warn("proxy: %s%s", what, detail);
   p->last_warn_ms = now ? now : 1;
   p->suppressed = 0;

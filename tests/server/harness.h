@@ -163,8 +163,9 @@ H void *bk_conn(void *arg) {
     pthread_mutex_unlock(&bk.mu);
     if (delay) h_sleep_ms(delay);
     char head[256];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     status, strlen(reply));
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", status,
+                     strlen(reply));
     if (bk_send_all(fd, head, (size_t)n) != 0 || bk_send_all(fd, reply, strlen(reply)) != 0) break;
   }
   close(fd);
@@ -224,6 +225,16 @@ H void bk_stop(void) {
   __atomic_store_n(&bk.stop, 1, __ATOMIC_SEQ_CST);
   pthread_join(bk.thread, NULL);
   close(bk.fd);
+}
+
+/* Changes how the backend answers from now on; reply NULL keeps the body. */
+H void bk_answer(int status, int fail_first, unsigned delay_ms, const char *reply) {
+  pthread_mutex_lock(&bk.mu);
+  bk.status = status;
+  bk.fail_first = fail_first;
+  bk.delay_ms = delay_ms;
+  if (reply) snprintf(bk.reply, sizeof bk.reply, "%s", reply);
+  pthread_mutex_unlock(&bk.mu);
 }
 
 H void bk_set_hold(int on) {

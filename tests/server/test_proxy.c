@@ -205,7 +205,7 @@ static void test_binary(void **state) {
 static void test_timeout(void **state) {
   (void)state;
   start("[proxy]\nurl = http://127.0.0.1:%d/events\ntimeout = 300ms\n", bk_start("{\"ack\":[\"late\"]}"));
-  bk.delay_ms = 1500;
+  bk_answer(200, 0, 1500, NULL);
   sio_client a;
   char pkt[1024];
   assert_int_equal(cl_connect(&a, fx.port), 0);
@@ -241,7 +241,7 @@ static void test_backend_down(void **state) {
 static void test_bad_replies(void **state) {
   (void)state;
   start(PROXY_CONF, bk_start("{\"emit\":[{\"event\":\"never\"}],\"ack\":[1]}"));
-  bk.status = 500;
+  bk_answer(500, 0, 0, NULL);
   sio_client a;
   char pkt[1024], skipped[1024];
   assert_int_equal(cl_connect(&a, fx.port), 0);
@@ -249,16 +249,11 @@ static void test_bad_replies(void **state) {
   assert_int_equal(cl_expect(&a, "35", pkt, sizeof pkt, 3000, skipped, sizeof skipped), 0);
   assert_string_equal(pkt, "35[{\"error\":\"backend unavailable\"}]");
   assert_string_equal(skipped, "");
-  pthread_mutex_lock(&bk.mu);
-  bk.status = 200;
-  snprintf(bk.reply, sizeof bk.reply, "[\"an array\"]");
-  pthread_mutex_unlock(&bk.mu);
+  bk_answer(200, 0, 0, "[\"an array\"]");
   assert_int_equal(cl_send(&a, "26[\"e\"]"), 0);
   assert_int_equal(cl_expect(&a, "36", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "36[{\"error\":\"backend unavailable\"}]");
-  pthread_mutex_lock(&bk.mu);
-  snprintf(bk.reply, sizeof bk.reply, "{\"ack\":[tru");
-  pthread_mutex_unlock(&bk.mu);
+  bk_answer(200, 0, 0, "{\"ack\":[tru");
   assert_int_equal(cl_send(&a, "27[\"e\"]"), 0);
   assert_int_equal(cl_expect(&a, "37", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "37[{\"error\":\"backend unavailable\"}]");
@@ -324,7 +319,7 @@ static void test_sender_gone(void **state) {
   (void)state;
   start(PROXY_CONF, bk_start("{\"emit\":[{\"event\":\"self\",\"to\":\"self\"},{\"event\":\"bye\",\"data\":[1],"
                              "\"to\":\"others\"}],\"ack\":[\"x\"]}"));
-  bk.delay_ms = 300;
+  bk_answer(200, 0, 300, NULL);
   sio_client a, b;
   char pkt[1024];
   assert_int_equal(cl_connect(&a, fx.port), 0);
@@ -336,9 +331,7 @@ static void test_sender_gone(void **state) {
   assert_string_equal(pkt, "2[\"bye\",1]");
   assert_int_equal(metric(&fx.app.metrics.proxy_failures), 0);
   /* The server goes on. */
-  pthread_mutex_lock(&bk.mu);
-  bk.delay_ms = 0;
-  pthread_mutex_unlock(&bk.mu);
+  bk_answer(200, 0, 0, NULL);
   assert_int_equal(cl_send(&b, "29[\"again\"]"), 0);
   assert_int_equal(cl_expect(&b, "39", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "39[\"x\"]");

@@ -187,7 +187,7 @@ static void test_retry_then_success(void **state) {
   (void)state;
   start("[webhooks]\nurl = http://127.0.0.1:%d/hooks\nbatch_interval = 50ms\nretries = 3\nevents = connect\n",
         bk_start("{}"), 0);
-  bk.fail_first = 1;
+  bk_answer(200, 1, 0, NULL);
   sio_client c;
   assert_int_equal(cl_connect(&c, fx.port), 0);
   assert_int_equal(bk_wait_requests(2, 3000), 2);
@@ -209,7 +209,7 @@ static void test_give_up(void **state) {
   (void)state;
   start("[webhooks]\nurl = http://127.0.0.1:%d/hooks\nbatch_interval = 60ms\nretries = 2\nevents = connect\n",
         bk_start("{}"), 0);
-  bk.status = 503;
+  bk_answer(503, 0, 0, NULL);
   sio_client c;
   assert_int_equal(cl_connect(&c, fx.port), 0);
   assert_int_equal(bk_wait_requests(3, 3000), 3);
@@ -222,9 +222,7 @@ static void test_give_up(void **state) {
   assert_true(gap2 >= 110);
   assert_string_equal(bk.bodies[0], bk.bodies[2]);
 
-  pthread_mutex_lock(&bk.mu);
-  bk.status = 200;
-  pthread_mutex_unlock(&bk.mu);
+  bk_answer(200, 0, 0, NULL);
   sio_client d;
   assert_int_equal(cl_connect(&d, fx.port), 0);
   assert_int_equal(bk_wait_requests(4, 3000), 4);
