@@ -187,6 +187,7 @@ static int http_hook(wsio_server *s, const http_request *req, buf *out, int keep
   program *p = arg;
   const server_config *c = p->app.cfg;
   int st;
+  p->app.metrics.webhook_dropped = srv_webhooks_dropped(p->webhooks);
   if (c->metrics.enabled && (st = srv_metrics_handle(s, &p->app.metrics, c->metrics.path, req, out, keep_alive)))
     return st;
   if ((st = srv_http_api(p->app.io, c->api.key, req, out, keep_alive)) != 0) {

@@ -78,6 +78,7 @@ void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *b) {
   metric(b, "wsio_webhook_deliveries_total", "counter", "Webhook batches delivered.", m->webhook_deliveries);
   metric(b, "wsio_webhook_failures_total", "counter", "Webhook batches that failed after retries.",
          m->webhook_failures);
+  metric(b, "wsio_webhook_dropped_total", "counter", "Webhook events dropped from a full queue.", m->webhook_dropped);
 }
 
 int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *path, const http_request *req,

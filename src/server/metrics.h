@@ -22,7 +22,7 @@ void srv_histogram_observe(srv_histogram *h, double seconds);
 typedef struct srv_metrics {
   srv_histogram proxy_latency;
   uint64_t proxy_requests, proxy_failures, proxy_timeouts;
-  uint64_t webhook_deliveries, webhook_failures;
+  uint64_t webhook_deliveries, webhook_failures, webhook_dropped;
   uint64_t api_requests, api_rejected;
   uint64_t auth_rejected;
   uint64_t route_events;
