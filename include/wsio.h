@@ -62,7 +62,8 @@ typedef struct wsio_msg wsio_msg;
 typedef enum wsio_deflate_mode {
   WSIO_DEFLATE_OFF = 0,
   /* One compressor and one decompressor per loop, reset per message (no context takeover either way). No
-   * zlib state per connection, and a broadcast is compressed once for every receiver. The default. */
+   * zlib state per connection, and a broadcast is compressed once for every receiver. The default of an
+   * endpoint created with a NULL config (a zeroed wsio_ws_config.deflate is WSIO_DEFLATE_OFF). */
   WSIO_DEFLATE_SHARED = 1,
   /* Per-connection zlib streams with context takeover: better ratio on similar messages, but about 300 KiB
    * of zlib state per active connection at the default window. */
@@ -85,8 +86,8 @@ typedef struct wsio_server_config {
  * Returns NULL on allocation failure or bad TLS files (the reason is logged). */
 wsio_server *wsio_server_new(const wsio_server_config *config);
 
-/* Starts listening on host:port (IPv4 or IPv6 literal or name). May be called several times.
- * Returns 0 or WSIO_EADDR / a negative libuv code. */
+/* Starts listening on host:port (IPv4 or IPv6 literal or name). May be called several times (8 listeners at
+ * most). Returns 0, WSIO_EINVAL, WSIO_ELIMIT, or WSIO_EADDR / a negative libuv code. */
 int wsio_server_listen(wsio_server *s, const char *host, int port);
 
 /* Serves body (copied) with content_type at path for GET and HEAD, with an ETag. Replaces an earlier page
@@ -99,11 +100,13 @@ void *wsio_server_loop(wsio_server *s);
 /* The port of the first listener (useful after listening on port 0), or a negative code. */
 int wsio_server_port(const wsio_server *s);
 
-/* Runs the loop until wsio_server_stop() or a SIGINT/SIGTERM (when handle_signals is set). Returns 0. */
+/* Runs the loop until wsio_server_stop() or a SIGINT/SIGTERM (when handle_signals is set: SIGPIPE is then
+ * ignored too, and a second signal closes every connection at once). Returns 0. */
 int wsio_server_run(wsio_server *s, int handle_signals);
 
-/* Graceful stop: stops accepting, sends close 1001 to every WebSocket, lets them drain (bounded by
- * timeout_ms), then makes wsio_server_run() return. Thread-safe. */
+/* Graceful stop: stops accepting, sends close 1001 to every raw WebSocket, ends every Engine.IO session
+ * (reason "server shutting down"), lets connections drain (bounded by timeout_ms; 0: 10000), then makes
+ * wsio_server_run() return. Thread-safe. */
 void wsio_server_stop(wsio_server *s, uint32_t timeout_ms);
 
 /* Frees the server. Only after wsio_server_run() has returned, or if it never ran. */
@@ -114,7 +117,7 @@ void wsio_server_free(wsio_server *s);
 typedef enum wsio_opcode { WSIO_TEXT = 1, WSIO_BINARY = 2 } wsio_opcode;
 
 typedef struct wsio_ws_handlers {
-  /* A client completed the handshake. Return 0 to accept; the connection is open when it is called. */
+  /* A client completed the handshake (Origin and subprotocol were checked before); the connection is open. */
   void (*on_open)(wsio_ws *ws);
   /* A whole message (fragments joined, inflated, UTF-8 checked for text). data is borrowed. */
   void (*on_message)(wsio_ws *ws, wsio_opcode op, const void *data, size_t len);
@@ -136,7 +139,8 @@ typedef struct wsio_ws_config {
   void *user;                /* handed back by wsio_ws_endpoint_user(). */
 } wsio_ws_config;
 
-/* Serves WebSocket upgrades on path (exact match). config may be NULL. Returns 0, WSIO_EEXISTS, WSIO_EINVAL. */
+/* Serves WebSocket upgrades on path (exact match). config may be NULL. Returns 0, WSIO_EEXISTS, WSIO_EINVAL,
+ * WSIO_ELIMIT (32 endpoints), WSIO_ENOMEM. */
 int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, const wsio_ws_config *config);
 
 /* Send flags. */
@@ -148,7 +152,8 @@ int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, 
  * log line: a slow reader never grows server memory without bound). */
 int wsio_ws_send(wsio_ws *ws, wsio_opcode op, const void *data, size_t len, unsigned flags);
 
-/* Starts the close handshake with code (1000..4999, not reserved) and an optional reason (<= 123 bytes). */
+/* Starts the close handshake with code (1000..4999, not reserved; 0: no code) and an optional reason (cut to
+ * 123 bytes). Returns 0, WSIO_EINVAL for a code that may not be sent, WSIO_ECLOSED when already closing. */
 int wsio_ws_close(wsio_ws *ws, int code, const char *reason);
 
 /* Bytes queued for the connection and not yet written to the socket. */
@@ -175,7 +180,7 @@ void wsio_msg_unref(wsio_msg *m);
 int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags);
 
 /* Sends m to every open connection of the endpoint at path, except `except` (may be NULL).
- * Returns the number of connections it was queued to, or a negative code. */
+ * Returns the number of connections it was queued to, WSIO_EINVAL, or WSIO_ENOTFOUND (no such endpoint). */
 int wsio_server_publish(wsio_server *s, const char *path, wsio_msg *m, const wsio_ws *except, unsigned flags);
 
 /* ---- Socket.IO ------------------------------------------------------------------------------------
@@ -232,7 +237,8 @@ wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
 /* io.sockets: the main namespace "/". */
 wsio_nsp *wsio_io_sockets(wsio_io *io);
 /* io.of(regex|function): namespaces created on demand for names the matcher accepts (returns 1). Returns
- * the parent whose handlers and middlewares every child gets. */
+ * the parent whose handlers and middlewares every child gets (register them on the parent: a child's own
+ * are not used). */
 typedef int (*wsio_nsp_matcher)(const char *name, void *ud);
 wsio_nsp *wsio_io_of_match(wsio_io *io, wsio_nsp_matcher match, void *ud);
 /* The namespace's name, e.g. "/chat". */
@@ -318,11 +324,14 @@ int wsio_ack_send(wsio_ack *ack, const char *json_args);
 int wsio_ack_sendv(wsio_ack *ack, const wsio_value *vals, size_t n);
 /* Answers with received arguments as they are, binaries (nested ones too) included. */
 int wsio_ack_send_args(wsio_ack *ack, const wsio_args *args);
-/* Keeps ack past the callback: the caller then owns it and must wsio_ack_send() or wsio_ack_drop() it. */
+/* Keeps ack past the callback. Returns the handle to keep (not ack itself), which the caller then owns and
+ * must wsio_ack_send() or wsio_ack_drop(); NULL if ack was answered, its socket is gone, or on ENOMEM. */
 wsio_ack *wsio_ack_keep(wsio_ack *ack);
 void wsio_ack_drop(wsio_ack *ack);
 
-/* Rooms: socket.join(room), socket.leave(room). Every socket is in the room named by its id. */
+/* Rooms: socket.join(room), socket.leave(room). Every socket is in the room named by its id. join returns 0,
+ * WSIO_EINVAL (also before the socket is connected, as in a middleware), WSIO_ELIMIT (max_rooms_per_socket),
+ * WSIO_ENOMEM. */
 int wsio_socket_join(wsio_socket *s, const char *room);
 int wsio_socket_leave(wsio_socket *s, const char *room);
 int wsio_socket_in(const wsio_socket *s, const char *room);
@@ -380,7 +389,8 @@ wsio_op wsio_socket_broadcast(wsio_socket *s);
 /* io.to(room) and socket.to(room) (the latter excludes the sender). */
 wsio_op wsio_nsp_to(wsio_nsp *n, const char *room);
 wsio_op wsio_socket_to(wsio_socket *s, const char *room);
-/* Chainable modifiers; each returns op. */
+/* Chainable modifiers; each returns op. local and compress are kept for parity with socket.io: with a single
+ * process and broadcasts sent uncompressed, they change nothing. */
 wsio_op *wsio_op_to(wsio_op *op, const char *room);
 wsio_op *wsio_op_except(wsio_op *op, const char *room);
 wsio_op *wsio_op_volatile(wsio_op *op);
@@ -394,7 +404,8 @@ int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, 
 int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args);
 
 /* io.timeout(ms).emit(event, ...args, (err, responses) => ...): cb runs once, when every target answered
- * (err 0) or at the timeout (err WSIO_ETIMEDOUT, with the answers that came). responses[i] are borrowed. */
+ * (err 0; before this returns when there is no target) or at the timeout (err WSIO_ETIMEDOUT, with the
+ * answers that came). responses[i] are borrowed. */
 typedef void (*wsio_bcast_ack_cb)(int err, const wsio_args *const *responses, size_t n, void *ud);
 int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args, wsio_bcast_ack_cb cb, void *ud);
 
@@ -476,9 +487,10 @@ void *wsio_engine_socket_data(const wsio_engine_socket *s);
 
 typedef struct wsio_stats {
   uint64_t connections;       /* open TCP connections now */
-  uint64_t websockets;        /* open WebSocket connections now */
+  /* Raw WebSocket endpoints (wsio_server_ws) only: */
+  uint64_t websockets;        /* open connections now */
   uint64_t messages_in, messages_out;
-  uint64_t bytes_in, bytes_out;
+  uint64_t bytes_in, bytes_out; /* every connection (TLS: the encrypted bytes) */
   uint64_t dropped;           /* droppable messages dropped for backpressure */
   uint64_t slow_closes;       /* connections closed with 1008 for backpressure */
   uint64_t rejected;          /* connections refused at max_connections */
