@@ -79,7 +79,7 @@ typedef struct wsio_server_config {
   const char *web_root;          /* static files; NULL: none (404). */
   const char *tls_cert;          /* PEM paths; both set: every listener speaks TLS. */
   const char *tls_key;
-  int log_level;                 /* 0 error, 1 warn, 2 info (default), 3 debug. */
+  int log_level;                 /* 1 error, 2 warn, 3 info, 4 debug; 0 leaves the level as it is (info). */
 } wsio_server_config;
 
 /* Creates a server on its own libuv loop. config may be NULL for defaults; it is copied.

@@ -36,7 +36,7 @@ wsio_server *wsio_server_new(const wsio_server_config *config) {
   if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = DEFAULT_IDLE_MS;
   if (!s->cfg.max_header_bytes) s->cfg.max_header_bytes = DEFAULT_MAX_HEADER;
   if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = DEFAULT_MAX_BODY;
-  if (config) log_level = config->log_level ? config->log_level : LOG_INFO;
+  if (config && config->log_level > 0) log_level = config->log_level - 1;
   s->hlimits.max_url = DEFAULT_MAX_URL;
   s->hlimits.max_head = s->cfg.max_header_bytes;
   s->hlimits.max_body = s->cfg.max_body_bytes;

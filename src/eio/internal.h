@@ -31,6 +31,8 @@ struct eio_socket {
   uint8_t get_keep_alive;
   uint8_t close_queued;    /* a CLOSE packet is in out */
   uint8_t probed;          /* the probe's ping arrived: every GET now gets a NOOP at once */
+  uint8_t overflowed;      /* past max_buffer: sends are refused, the session ends at the next flush */
+  eio_socket *next_overflow;
   http_conn *get;          /* the held GET of the polling transport */
   buf get_headers;         /* extra header lines for the held GET's response (CORS) */
   ws_conn *ws;             /* the WebSocket transport once active */
@@ -65,6 +67,7 @@ struct eio_server {
   uv_prepare_t flush_early;  /* the flush before the loop blocks, for what timers queued */
   eio_socket *dirty;
   eio_socket *dead;        /* closed sessions freed at the next flush */
+  eio_socket *overflow;    /* sessions past max_buffer, ended at the next flush */
   ws_session_limits ws_limits;
   ws_conn_params ws_params;
   ws_handshake_config ws_hs;

@@ -111,6 +111,12 @@ static void session_free(eio_socket *s) {
  * the same system call as everything else queued on its connection; and again before the loop blocks, for
  * what timers queued (a ping, an ack timeout's emit), which would otherwise wait for the next wake-up. */
 static void eio_flush(eio_server *srv) {
+  /* Ended here, not where the send failed: that may be in the middle of a broadcast's walk. */
+  while (srv->overflow) {
+    eio_socket *s = srv->overflow;
+    srv->overflow = s->next_overflow;
+    if (s->state == EIO_S_OPEN) eio_session_end(s, "transport error");
+  }
   while (srv->dirty) {
     eio_socket *s = srv->dirty;
     srv->dirty = s->next_dirty;
@@ -237,8 +243,22 @@ size_t eio_socket_buffered(const eio_socket *s) {
 
 int eio_socket_congested(const eio_socket *s) { return eio_socket_buffered(s) > s->srv->cfg.send_limit; }
 
+/* A session whose client reads slower than the server writes: refuse and schedule the close. */
+static int over_limit(eio_socket *s) {
+  if (s->overflowed) return 1;
+  size_t queued = eio_socket_buffered(s);
+  if (queued <= s->srv->cfg.max_buffer) return 0;
+  s->overflowed = 1;
+  log_warn("engine.io %s: closing a client with %zu bytes unsent, over the limit of %zu (slow reader)", s->sid,
+           queued, s->srv->cfg.max_buffer);
+  s->next_overflow = s->srv->overflow;
+  s->srv->overflow = s;
+  return 1;
+}
+
 int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len) {
   if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
+  if (over_limit(s)) return WSIO_EBACKPRESSURE;
   eio_packet p = {.type = EIO_MESSAGE, .binary = binary, .data = data, .len = len};
   if (s->transport == EIO_WEBSOCKET) return eio_ws_send_packet(s, &p);
   int rc = eio_payload_append(&s->out, &p);
@@ -274,6 +294,7 @@ void eio_msg_unref(eio_msg *m) {
 
 int eio_socket_send_msg(eio_socket *s, const eio_msg *m) {
   if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
+  if (over_limit(s)) return WSIO_EBACKPRESSURE;
   if (s->transport == EIO_WEBSOCKET) {
     if (!s->ws) return WSIO_ECLOSED;
     return ws_conn_send_frame(s->ws, m->ws.data, m->ws.len);
@@ -301,6 +322,7 @@ eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler
   if (!srv->cfg.max_payload) srv->cfg.max_payload = 1000000;
   if (!srv->cfg.transports) srv->cfg.transports = EIO_POLLING | EIO_WEBSOCKET;
   if (!srv->cfg.send_limit) srv->cfg.send_limit = 1u << 20;
+  if (!srv->cfg.max_buffer) srv->cfg.max_buffer = 16u << 20;
   srv->path = strdup(srv->cfg.path ? srv->cfg.path : DEFAULT_PATH);
   srv->cors_origins = dup_or_null(srv->cfg.cors_origins);
   srv->cookie = dup_or_null(srv->cfg.cookie);

@@ -39,6 +39,8 @@ typedef struct eio_config {
   const char *cookie;           /* NULL: no cookie; else its name (socket.io's `cookie: true` is "io") */
   int deflate;                  /* permessage-deflate model on the WebSocket transport (0 off, the default) */
   size_t send_limit;            /* unsent bytes per session before a volatile send is dropped; default 1 MiB */
+  size_t max_buffer;            /* unsent bytes per session past which it is closed (a slow reader never grows
+                                 * memory without bound); default 16 MiB */
 } eio_config;
 
 typedef struct eio_handler {
@@ -87,7 +89,8 @@ void *eio_socket_data(const eio_socket *s);
 size_t eio_socket_buffered(const eio_socket *s);
 int eio_socket_congested(const eio_socket *s);
 
-/* Queues one MESSAGE packet. Returns 0, WSIO_ECLOSED, WSIO_ENOMEM. */
+/* Queues one MESSAGE packet. Returns 0, WSIO_ECLOSED, WSIO_ENOMEM, or WSIO_EBACKPRESSURE when the session
+ * is past max_buffer (it is then closed with "transport error" at the end of the loop iteration). */
 int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len);
 
 /* A run of MESSAGE packets encoded once for both transports, shared by reference (a broadcast). */

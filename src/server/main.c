@@ -299,7 +299,9 @@ int main(int argc, char **argv) {
       .tls_cert = c->tls.cert,
       .tls_key = c->tls.key,
       .max_connections = c->server.max_connections,
-      .log_level = c->log.level,
+      .log_level = c->log.level + 1,
+      /* A long-polling POST carries up to max_payload bytes. */
+      .max_body_bytes = c->socketio.max_payload > (1u << 20) ? c->socketio.max_payload : 0,
   };
   wsio_server *s = wsio_server_new(&sc);
   if (!s) {

@@ -30,6 +30,7 @@ typedef struct fixture {
   int opened, errors;
   int count_at_open;
   int send_after_close;         /* what wsio_engine_socket_send returned after closing in a callback */
+  int flood_refused;            /* sends refused as over the per-session buffer limit */
   pthread_mutex_t lock;         /* guards the close log */
   struct {
     char sid[21];
@@ -44,6 +45,14 @@ static fixture *g;
 
 static void on_message(wsio_engine_socket *s, wsio_opcode op, const void *data, size_t len, void *ud) {
   (void)ud;
+  if (op == WSIO_TEXT && len == 5 && memcmp(data, "flood", 5) == 0) {
+    /* 64 MiB at a client that does not read: the session must be cut off, not buffered. */
+    static uint8_t mib[1 << 20];
+    for (int i = 0; i < 64; i++)
+      if (wsio_engine_socket_send(s, WSIO_BINARY, mib, sizeof mib) == WSIO_EBACKPRESSURE)
+        __atomic_add_fetch(&g->flood_refused, 1, __ATOMIC_SEQ_CST);
+    return;
+  }
   if (op == WSIO_TEXT && len == 8 && memcmp(data, "close-me", 8) == 0) {
     wsio_engine_socket_close(s);
     __atomic_store_n(&g->send_after_close, wsio_engine_socket_send(s, WSIO_TEXT, "x", 1), __ATOMIC_SEQ_CST);
@@ -80,7 +89,7 @@ static void *run(void *arg) {
 static int setup(void **state) {
   g = calloc(1, sizeof *g);
   pthread_mutex_init(&g->lock, NULL);
-  wsio_server_config sc = {.log_level = 1};
+  wsio_server_config sc = {.log_level = 2};
   g->s = wsio_server_new(&sc);
   assert_non_null(g->s);
   assert_non_null(wsio_io_new(g->s, NULL)); /* at /socket.io/ */
@@ -382,6 +391,27 @@ static void test_close_in_callback(void **state) {
   close(ws);
 }
 
+/* A client that never reads: the server refuses sends past the session's buffer limit and closes it with
+ * "transport error" instead of holding the backlog. */
+static void test_slow_reader_cut_off(void **state) {
+  (void)state;
+  char head[2048], sid[21];
+  uint8_t buf[256];
+  size_t n;
+  int ws = ws_dial("/engine.io/?EIO=4&transport=websocket", head, sizeof head);
+  assert_non_null(strstr(head, "HTTP/1.1 101"));
+  assert_int_equal(read_frame(ws, buf, sizeof buf, &n), 1);
+  const uint8_t *p = memmem(buf, n, "\"sid\":\"", 7);
+  assert_non_null(p);
+  memcpy(sid, p + 7, 20);
+  sid[20] = 0;
+  send_frame(ws, 1, "4flood", 6);
+  assert_string_equal(close_reason(sid), "transport error");
+  /* 16 MiB is the default limit; the kernel takes a few MiB more: most of the 64 sends were refused. */
+  assert_true(__atomic_load_n(&g->flood_refused, __ATOMIC_SEQ_CST) >= 32);
+  close(ws);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_polling_echo),
@@ -389,6 +419,7 @@ int main(void) {
       cmocka_unit_test(test_polling_client_close),
       cmocka_unit_test(test_second_upgrade_closed),
       cmocka_unit_test(test_close_in_callback),
+      cmocka_unit_test(test_slow_reader_cut_off),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

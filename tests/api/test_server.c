@@ -62,7 +62,7 @@ static void *run(void *arg) {
 
 static int setup(void **state) {
   g = calloc(1, sizeof *g);
-  wsio_server_config sc = {.log_level = 1};
+  wsio_server_config sc = {.log_level = 2};
   g->s = wsio_server_new(&sc);
   assert_non_null(g->s);
   wsio_ws_handlers echo = {.on_open = on_open, .on_message = on_echo, .on_close = on_close};

@@ -331,7 +331,7 @@ int main(int argc, char **argv) {
     }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  wsio_server_config scfg = {.log_level = 1};
+  wsio_server_config scfg = {.log_level = 2};
   wsio_server *server = wsio_server_new(&scfg);
   if (!server) return 1;
   wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
