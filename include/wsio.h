@@ -104,6 +104,11 @@ int wsio_server_port(const wsio_server *s);
  * ignored too, and a second signal closes every connection at once). Returns 0. */
 int wsio_server_run(wsio_server *s, int handle_signals);
 
+/* Installs the SIGINT/SIGTERM handlers (graceful stop; a second signal closes everything at once) and
+ * ignores SIGPIPE, now rather than when wsio_server_run(s, 1) starts: call it before listening so a
+ * signal right after "listening" is already a graceful stop. Returns 0. */
+int wsio_server_handle_signals(wsio_server *s);
+
 /* Graceful stop: stops accepting, sends close 1001 to every raw WebSocket, ends every Engine.IO session
  * (reason "server shutting down"), lets connections drain (bounded by timeout_ms; 0: 10000), then makes
  * wsio_server_run() return. Thread-safe. */

@@ -117,9 +117,13 @@ static void begin_stop(wsio_server *s) {
   if (s->io) sio_io_shutdown(s->io);
   api_engine_shutdown_all(s);
   api_ws_shutdown_all(s);
-  /* Connections that are not WebSockets finish their current response and close. */
-  for (net_conn *c = s->net.conns; c; c = c->next) {
-    if (c->proto == &http_conn_proto && !(c->ud && http_conn_held(c->ud))) net_conn_end(c);
+  /* Connections that are not WebSockets finish their current response and close; idle keep-alive ones
+   * (nothing queued, between requests) close at once rather than waiting for the client to hang up. */
+  for (net_conn *c = s->net.conns, *next; c; c = next) {
+    next = c->next;
+    if (c->proto != &http_conn_proto || (c->ud && http_conn_held(c->ud))) continue;
+    if (net_conn_buffered(c) == 0 && (!c->ud || http_conn_idle(c->ud))) net_conn_close(c);
+    else net_conn_end(c);
   }
   s->stop_deadline = uv_now(&s->uv) + s->stop_timeout_ms;
   uv_timer_start(&s->stop_timer, on_stop_poll, 0, STOP_POLL_MS);
@@ -138,10 +142,9 @@ static void on_signal(uv_signal_t *h, int signum) {
   begin_stop(s);
 }
 
-int wsio_server_run(wsio_server *s, int handle_signals) {
+int wsio_server_handle_signals(wsio_server *s) {
   if (!s) return WSIO_EINVAL;
-  if (!s->stop_timeout_ms) s->stop_timeout_ms = 10000;
-  if (handle_signals) {
+  if (!s->signals_on) {
     uv_signal_init(&s->uv, &s->sigint);
     uv_signal_init(&s->uv, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;
@@ -151,6 +154,13 @@ int wsio_server_run(wsio_server *s, int handle_signals) {
     /* A peer that vanishes mid-write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
   }
+  return 0;
+}
+
+int wsio_server_run(wsio_server *s, int handle_signals) {
+  if (!s) return WSIO_EINVAL;
+  if (!s->stop_timeout_ms) s->stop_timeout_ms = 10000;
+  if (handle_signals) wsio_server_handle_signals(s);
   uv_run(&s->uv, UV_RUN_DEFAULT);
   return 0;
 }

@@ -71,6 +71,7 @@ void http_conn_hold(http_conn *hc, http_abort_cb on_abort, void *owner) {
 }
 
 int http_conn_held(const http_conn *hc) { return hc->held; }
+int http_conn_idle(const http_conn *hc) { return hc->between && !hc->held; }
 
 int http_conn_keep_alive(const http_conn *hc, const http_request *req) {
   return req->keep_alive && !hc->cfg->stopping;

@@ -47,6 +47,8 @@ void http_conn_respond(http_conn *hc, const void *data, size_t len, int keep_ali
 typedef void (*http_abort_cb)(http_conn *hc, void *owner);
 /* Holds the current request open for a later response. on_abort runs if the connection closes first. */
 void http_conn_hold(http_conn *hc, http_abort_cb on_abort, void *owner);
+/* 1 between keep-alive requests (nothing of a next request received yet). */
+int http_conn_idle(const http_conn *hc);
 /* 1 while a request is held. */
 int http_conn_held(const http_conn *hc);
 

@@ -61,6 +61,7 @@ void srv_demo_disconnect(srv_app *app, wsio_socket *s) { broadcast_online(app, w
 const char srv_demo_html[] =
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>wsio chat</title>\n"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<link rel=\"icon\" href=\"data:,\">\n" /* no favicon.ico request (a 404) */
     "<style>\n"
     "body{font:15px system-ui,sans-serif;margin:0;color:#1d2330;background:#f4f6f9}\n"
     "header{background:#1d2330;color:#fff;padding:.8rem 1.2rem;display:flex;gap:1rem;align-items:center}\n"
@@ -69,7 +70,7 @@ const char srv_demo_html[] =
     "section,aside{background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002;padding:1rem}\n"
     "#log{list-style:none;margin:0;padding:0;height:24rem;overflow:auto}\n"
     "#log li{padding:.3rem 0;border-bottom:1px solid #eef}#log .me{color:#1a5fb4}#log .sys{color:#888;font-style:italic}\n"
-    "#log .room{color:#26a269}form{display:flex;gap:.5rem;margin-top:.7rem}input{flex:1;padding:.45rem}\n"
+    "#log .room{color:#26a269}form{display:flex;gap:.5rem;margin-top:.7rem}input{flex:1;min-width:0;padding:.45rem}\n"
     "button{padding:.45rem .9rem}aside h2{font-size:.95rem;margin:.2rem 0 .5rem}#online{padding-left:1.1rem}\n"
     "</style></head><body>\n"
     "<header><h1>wsio chat</h1><span id=\"status\">connecting…</span></header>\n"

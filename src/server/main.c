@@ -356,6 +356,7 @@ int main(int argc, char **argv) {
   uv_signal_start(&p->sighup, on_sighup, SIGHUP);
   uv_unref((uv_handle_t *)&p->sighup);
 
+  wsio_server_handle_signals(s);
   if ((rc = wsio_server_listen(s, c->server.host, (int)c->server.port)) != 0) {
     fprintf(stderr, "wsio: cannot listen on %s:%u: %s\n", c->server.host, c->server.port, wsio_strerror(rc));
     wsio_server_free(s);
