@@ -52,7 +52,7 @@ const cfg_setting cfg_settings[] = {
     NUM("server", "max_connections", CT_UINT, server.max_connections, 0, "100000", 1, 10000000, "N",
         "connections held at once; past it new ones are closed at once"),
     NUM("server", "workers", CT_UINT, server.workers, CF_AUTO, "auto", 1, 1024, "N",
-        "event-loop threads; auto: one per CPU core"),
+        "event-loop threads; auto: one per CPU core (reserved: one loop runs until multi-core support lands)"),
 
     STR("tls", "cert", tls.cert, CK_FILE, O, "", "FILE", "PEM certificate chain; with key, listeners speak TLS"),
     STR("tls", "key", tls.key, CK_FILE, O, "", "FILE", "PEM private key of cert"),
@@ -129,14 +129,14 @@ const cfg_setting cfg_settings[] = {
     NUM("webhooks", "retries", CT_UINT, webhooks.retries, L, "3", 0, 100, "N", "attempts after a failed request"),
 
     NUM("limits", "max_connections_per_ip", CT_UINT, limits.max_connections_per_ip, L, "0", 0, 10000000, "N",
-        "open connections per client address; 0: no limit"),
+        "open connections per client address; 0: no limit (reserved: not enforced yet)"),
     NUM("limits", "handshakes_per_ip_per_second", CT_UINT, limits.handshakes_per_ip_per_second, L, "0", 0, 1000000,
-        "N", "new connections per client address per second; 0: no limit"),
+        "N", "new connections per client address per second; 0: no limit (reserved: not enforced yet)"),
     NUM("limits", "messages_per_second", CT_UINT, limits.messages_per_second, L, "0", 0, 1000000, "N",
-        "messages per connection per second; 0: no limit"),
-    NUM("limits", "max_rooms_per_socket", CT_UINT, limits.max_rooms_per_socket, L, "1000", 1, 1000000, "N",
+        "messages per connection per second; 0: no limit (reserved: not enforced yet)"),
+    NUM("limits", "max_rooms_per_socket", CT_UINT, limits.max_rooms_per_socket, 0, "1000", 1, 1000000, "N",
         "rooms one socket may be in"),
-    NUM("limits", "max_pending_acks", CT_UINT, limits.max_pending_acks, L, "1000", 1, 1000000, "N",
+    NUM("limits", "max_pending_acks", CT_UINT, limits.max_pending_acks, 0, "1000", 1, 1000000, "N",
         "acknowledgements awaited per socket"),
 
     ONE("log", "level", CT_ENUM, log.level, L, "info", log_levels, "error|warn|info|debug", "what is logged"),

@@ -202,6 +202,7 @@ static int http_hook(wsio_server *s, const http_request *req, buf *out, int keep
 
 static void apply_live(program *p, const server_config *c) {
   log_level = c->log.level;
+  log_json = c->log.format == SERVER_LOG_JSON;
   char *origins = join_list(&c->cors.origins);
   wsio_io_set_cors(p->app.io, origins, c->cors.credentials);
   free(origins);
@@ -291,6 +292,7 @@ int main(int argc, char **argv) {
   p->argc = argc;
   p->argv = argv;
   log_level = p->cfg.log.level;
+  log_json = p->cfg.log.format == SERVER_LOG_JSON;
   raise_fd_limit();
 
   const server_config *c = &p->cfg;

@@ -5,6 +5,8 @@
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern int log_level;
+/* 0: text lines; 1: one JSON object per line ({"time","level","msg"}), for log collectors. */
+extern int log_json;
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

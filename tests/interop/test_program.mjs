@@ -965,3 +965,18 @@ describe('reload on SIGHUP', () => {
     }
   });
 });
+
+describe('logging', () => {
+  it('writes one JSON object per line with --log-format json', async () => {
+    const srv = await new Wsio({ args: ['--log-format', 'json'] }).start();
+    await srv.stopClean();
+    assert.ok(srv.lines.length >= 2, 'some log lines');
+    for (const line of srv.lines) {
+      const rec = JSON.parse(line);
+      assert.deepEqual(Object.keys(rec), ['time', 'level', 'msg']);
+      assert.match(rec.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.ok(['error', 'warn', 'info', 'debug'].includes(rec.level));
+    }
+    assert.ok(srv.lines.some(l => JSON.parse(l).msg.startsWith('listening on 127.0.0.1:')));
+  });
+});
