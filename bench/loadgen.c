@@ -1,6 +1,9 @@
-/* loadgen — WebSocket load generator for wsio's benchmarks (bench/run.sh, docs/benchmarks.md).
+/* loadgen — WebSocket and Socket.IO load generator for wsio's benchmarks (bench/run.sh, docs/benchmarks.md).
  *
- * One process, one level-triggered epoll loop, no threads; the client side of the protocol is bench/lg/client.c.
+ * One process, one level-triggered epoll loop, no threads; the client side of the protocol is bench/lg/client.c
+ * (WebSocket) and bench/lg/sio.c (Socket.IO over it, with --protocol sio). A message is a WebSocket message, or
+ * with Socket.IO an event whose one argument is the payload as a string: 42["echo","..."] in echo mode,
+ * 42["bcast","..."] in broadcast mode. A connection counts as open once the Socket.IO namespace accepted it.
  * Modes:
  *   echo       C connections each keep D messages of S bytes in flight (send D, then one more per echo);
  *              msgs/s and round-trip latency. Every echo is compared byte for byte with what was sent.
@@ -23,6 +26,7 @@
 #include <time.h>
 
 #include "lg/client.h"
+#include "lg/sio.h"
 #include "lg/stats.h"
 #include "ws/frame.h"
 
@@ -36,6 +40,7 @@ typedef struct peer {
   uint64_t *sent_at;  /* echo: send times of the messages in flight, a ring of depth entries */
   uint32_t head, inflight;
   uint8_t sender;     /* broadcast: the one connection that publishes */
+  uint8_t ready;      /* counted as open: the WebSocket (and with Socket.IO, the namespace) accepted it */
 } peer;
 
 typedef struct snap {
@@ -48,7 +53,7 @@ typedef struct snap {
 static struct {
   /* options */
   int mode;
-  int conns, depth, size, max_pending, binary, server_pid;
+  int conns, depth, size, max_pending, binary, server_pid, sio;
   double seconds, warmup, connect_timeout;
   long interval_us;
   /* connections */
@@ -57,7 +62,8 @@ static struct {
   peer *p;
   int total;          /* connections to open: the receivers, then the sender last */
   int next_open, pending, open, failed, closed, first_errno;
-  uint8_t *payload;
+  uint8_t *pkt;       /* what one message sends: the payload, or the Socket.IO packet around it */
+  size_t pkt_len, stamp_at; /* broadcast: where in pkt the stamp goes (the payload's first byte) */
   /* phases and the measured window */
   int phase;
   uint64_t t_phase;
@@ -87,7 +93,7 @@ static int opcode(void) { return g.binary ? WS_OP_BINARY : WS_OP_TEXT; }
 
 static void echo_send(lg_conn *c, uint64_t now) {
   peer *p = c->data;
-  lg_conn_send(&g.cl, c, opcode(), g.payload, (size_t)g.size);
+  lg_conn_send(&g.cl, c, opcode(), g.pkt, g.pkt_len);
   p->sent_at[(p->head + p->inflight) % (uint32_t)g.depth] = now;
   p->inflight++;
 }
@@ -101,7 +107,7 @@ static void echo_message(lg_conn *c, uint64_t now) {
   uint64_t t0 = p->sent_at[p->head];
   p->head = (p->head + 1) % (uint32_t)g.depth;
   p->inflight--;
-  if (c->bad || c->msg_len != (uint64_t)g.size) {
+  if (c->bad || c->msg_len != g.pkt_len) {
     g.mismatches++; /* wrong bytes came back: an error, not a message */
   } else if (g.phase == PH_MEASURE) {
     g.msgs++;
@@ -115,8 +121,8 @@ static void echo_message(lg_conn *c, uint64_t now) {
 static void bcast_send(lg_conn *s, uint64_t now) {
   char stamp[STAMP + 1];
   snprintf(stamp, sizeof stamp, "%016llx%08x", (unsigned long long)now, (unsigned)(g.next_seq & 0xFFFFFFFFu));
-  memcpy(g.payload, stamp, STAMP);
-  lg_conn_send(&g.cl, s, opcode(), g.payload, (size_t)g.size);
+  memcpy(g.pkt + g.stamp_at, stamp, STAMP);
+  lg_conn_send(&g.cl, s, opcode(), g.pkt, g.pkt_len);
   g.next_seq++;
   if (g.phase == PH_MEASURE) g.sent++;
 }
@@ -152,9 +158,10 @@ static uint64_t hex_value(const uint8_t *p, int n, int *ok) {
 static void bcast_message(lg_conn *c, uint64_t now) {
   peer *p = c->data;
   if (p->sender) return; /* the sender gets its own messages too; they are not deliveries */
-  int ok = c->msg_len >= STAMP && !c->bad && c->msg_len == (uint64_t)g.size;
-  uint64_t t0 = hex_value(c->prefix, 16, &ok);
-  uint64_t seq32 = hex_value(c->prefix + 16, 8, &ok);
+  /* lg_client checks what follows the stamp; what precedes it (the event's head) is checked here. */
+  int ok = !c->bad && c->msg_len == g.pkt_len && memcmp(c->prefix, g.pkt, g.stamp_at) == 0;
+  uint64_t t0 = hex_value(c->prefix + g.stamp_at, 16, &ok);
+  uint64_t seq32 = hex_value(c->prefix + g.stamp_at + 16, 8, &ok);
   /* The wire has the low 32 bits of the sequence; the window, far smaller, gives back the rest. */
   uint64_t seq = g.oldest + ((seq32 - g.oldest) & 0xFFFFFFFFu);
   if (!ok || seq >= g.next_seq) {
@@ -175,9 +182,10 @@ static void bcast_message(lg_conn *c, uint64_t now) {
 
 /* ---- connection events ------------------------------------------------------------------------------ */
 
-static void on_open(lg_client *cl, lg_conn *c, uint64_t now) {
-  (void)cl;
+/* The connection is usable: counted open, and a latecomer joins the echo traffic. */
+static void conn_ready(lg_conn *c, uint64_t now) {
   peer *p = c->data;
+  p->ready = 1;
   g.pending--;
   g.open++;
   if (g.mode == MODE_BCAST && !p->sender) g.receivers_open++;
@@ -185,15 +193,39 @@ static void on_open(lg_client *cl, lg_conn *c, uint64_t now) {
     for (int i = 0; i < g.depth; i++) echo_send(c, now);
 }
 
-static void on_message(lg_client *cl, lg_conn *c, uint64_t now) {
+static void on_open(lg_client *cl, lg_conn *c, uint64_t now) {
   (void)cl;
+  if (g.sio) lg_sio_start(c); /* open once the namespace answers */
+  else conn_ready(c, now);
+}
+
+/* Socket.IO: handles the protocol's own packets; returns whether the message is an event for the mode. */
+static int sio_message(lg_client *cl, lg_conn *c, uint64_t now) {
+  static int told;
+  const char *why = NULL;
+  switch (lg_sio_message(cl, c, &why)) {
+  case LG_SIO_EVENT: return 1;
+  case LG_SIO_READY: conn_ready(c, now); return 0;
+  case LG_SIO_CONSUMED: return 0;
+  default:
+    if (!told++) fprintf(stderr, "loadgen: Socket.IO: %s: %.*s\n", why, (int)(c->msg_len < 40 ? c->msg_len : 40),
+                         (const char *)c->prefix);
+    if (((peer *)c->data)->ready) cl->protocol_errors++; /* else the connect counts as failed */
+    lg_conn_close(cl, c, EPROTO);
+    return 0;
+  }
+}
+
+static void on_message(lg_client *cl, lg_conn *c, uint64_t now) {
+  if (g.sio && !sio_message(cl, c, now)) return;
   if (g.mode == MODE_ECHO) echo_message(c, now);
   else if (g.mode == MODE_BCAST) bcast_message(c, now);
 }
 
 static void on_close(lg_client *cl, lg_conn *c, int was_open, int err) {
   (void)cl;
-  if (!was_open) {
+  (void)was_open; /* the WebSocket's; with Socket.IO a connection is open later */
+  if (!((peer *)c->data)->ready) {
     g.pending--;
     g.failed++;
     if (!g.first_errno) g.first_errno = err ? err : EPROTO;
@@ -313,8 +345,8 @@ static void report(void) {
   if (secs <= 0) secs = 1e-9; /* nothing measured: every rate comes out 0 */
   double scpu = b->server_cpu - a->server_cpu, ccpu = b->client_cpu - a->client_cpu;
   static const char *names[] = {"echo", "broadcast", "idle"};
-  printf("mode=%s conns=%d open=%d failed=%d closed=%d seconds=%.2f", names[g.mode], g.conns, g.open, g.failed,
-         g.closed, secs);
+  printf("mode=%s protocol=%s conns=%d open=%d failed=%d closed=%d seconds=%.2f", names[g.mode],
+         g.sio ? "sio" : "ws", g.conns, g.open, g.failed, g.closed, secs);
   if (g.mode != MODE_IDLE) {
     printf(" depth=%d size=%d msgs=%llu msgs_per_sec=%.0f", g.depth, g.size, (unsigned long long)g.msgs,
            (double)g.msgs / secs);
@@ -351,10 +383,13 @@ static void report(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen --mode echo|broadcast|idle [options]\n"
-          "  --host H (127.0.0.1) --port P (3000) --path /p (/echo; /bcast in broadcast mode)\n"
+          "  --protocol ws|sio (ws) plain WebSocket messages, or Socket.IO events over WebSocket\n"
+          "  --host H (127.0.0.1) --port P (3000) --path /p (/echo; /bcast in broadcast mode;\n"
+          "                       /socket.io/?EIO=4&transport=websocket with Socket.IO)\n"
           "  --conns C (100)      connections (broadcast: receivers; one sender is added)\n"
           "  --depth D (16)       echo: messages in flight per connection; broadcast: messages in flight\n"
-          "  --size S (32)        payload bytes (broadcast: at least 24)\n"
+          "  --size S (32)        payload bytes (broadcast: at least 24); with Socket.IO, the length of\n"
+          "                       the event's string argument\n"
           "  --seconds T (10)     measured window (idle: how long connections are held)\n"
           "  --warmup W (2)       seconds of traffic before the window\n"
           "  --interval US (0)    broadcast: one message every US microseconds (0: as the window allows)\n"
@@ -362,8 +397,23 @@ static void usage(void) {
           "  --sources N (1)      bind client sockets to 127.0.0.1..127.0.0.N round robin\n"
           "  --pending N (256)    most connects and handshakes in progress at once\n"
           "  --connect-timeout S (120)\n"
-          "  --binary             binary frames (default text)\n");
+          "  --binary             binary frames (default text; not with Socket.IO)\n"
+          "  --header 'Name: value'  one more request header (repeatable), e.g. what a browser sends\n");
   exit(2);
+}
+
+/* Appends "line\r\n" to the extra request headers. */
+static void add_header(const char *line) {
+  static char *all;
+  static size_t len;
+  size_t n = strlen(line);
+  char *p = realloc(all, len + n + 3);
+  if (!p) die("out of memory");
+  memcpy(p + len, line, n);
+  memcpy(p + len + n, "\r\n", 3);
+  all = p;
+  len += n + 2;
+  g.cl.headers = all;
 }
 
 static void parse_args(int argc, char **argv) {
@@ -371,7 +421,8 @@ static void parse_args(int argc, char **argv) {
       {"mode", 1, 0, 'm'},    {"host", 1, 0, 'h'},          {"port", 1, 0, 'p'},       {"path", 1, 0, 'P'},
       {"conns", 1, 0, 'c'},   {"depth", 1, 0, 'd'},         {"size", 1, 0, 's'},       {"seconds", 1, 0, 't'},
       {"warmup", 1, 0, 'w'},  {"interval", 1, 0, 'i'},      {"server-pid", 1, 0, 'S'}, {"sources", 1, 0, 'n'},
-      {"pending", 1, 0, 'q'}, {"connect-timeout", 1, 0, 'T'}, {"binary", 0, 0, 'b'},   {0, 0, 0, 0}};
+      {"pending", 1, 0, 'q'}, {"connect-timeout", 1, 0, 'T'}, {"binary", 0, 0, 'b'},   {"protocol", 1, 0, 'o'},
+      {"header", 1, 0, 'H'},  {0, 0, 0, 0}};
   g.mode = -1;
   g.cl.host = "127.0.0.1";
   g.cl.port = 3000;
@@ -404,14 +455,20 @@ static void parse_args(int argc, char **argv) {
     case 'q': g.max_pending = atoi(optarg); break;
     case 'T': g.connect_timeout = atof(optarg); break;
     case 'b': g.binary = 1; break;
+    case 'o':
+      g.sio = !strcmp(optarg, "sio") ? 1 : !strcmp(optarg, "ws") ? 0 : -1;
+      break;
+    case 'H': add_header(optarg); break;
     default: usage();
     }
   }
   if (optind != argc || g.mode < 0 || g.conns < 1 || g.depth < 1 || g.size < 0 || g.cl.sources < 1 ||
-      g.cl.sources > 254 || g.max_pending < 1 || g.seconds <= 0 || g.warmup < 0 || g.interval_us < 0)
+      g.cl.sources > 254 || g.max_pending < 1 || g.seconds <= 0 || g.warmup < 0 || g.interval_us < 0 ||
+      g.sio < 0 || (g.sio && g.binary))
     usage();
   if (g.mode == MODE_BCAST && g.size < STAMP) die("--size must be at least 24 in broadcast mode");
-  if (!g.cl.path) g.cl.path = g.mode == MODE_BCAST ? "/bcast" : "/echo";
+  if (!g.cl.path)
+    g.cl.path = g.sio ? "/socket.io/?EIO=4&transport=websocket" : g.mode == MODE_BCAST ? "/bcast" : "/echo";
 }
 
 int main(int argc, char **argv) {
@@ -437,14 +494,23 @@ int main(int argc, char **argv) {
   g.cl.cbs = (lg_client_cbs){.on_open = on_open, .on_message = on_message, .on_close = on_close};
   g.c = calloc((size_t)g.total, sizeof *g.c);
   g.p = calloc((size_t)g.total, sizeof *g.p);
-  g.payload = malloc((size_t)g.size + 1);
+  uint8_t *payload = malloc((size_t)g.size + 1);
+  const char *event = g.mode == MODE_BCAST ? "bcast" : "echo";
+  g.pkt = malloc(lg_sio_event_size(event, (size_t)g.size));
   g.win = calloc((size_t)g.depth, sizeof *g.win);
-  if (lg_client_init(&g.cl, g.total) < 0 || !g.c || !g.p || !g.payload || !g.win) die("out of memory");
-  for (int i = 0; i < g.size; i++) g.payload[i] = (uint8_t)('a' + i % 26);
-  /* Echoes must match the payload whole; broadcasts after the stamp. */
-  g.cl.expect = g.payload;
-  g.cl.expect_len = (size_t)g.size;
-  g.cl.check_from = g.mode == MODE_BCAST ? STAMP : 0;
+  if (lg_client_init(&g.cl, g.total) < 0 || !g.c || !g.p || !payload || !g.pkt || !g.win) die("out of memory");
+  for (int i = 0; i < g.size; i++) payload[i] = (uint8_t)('a' + i % 26);
+  if (g.sio) {
+    g.pkt_len = lg_sio_event_encode(g.pkt, event, payload, (size_t)g.size, &g.stamp_at);
+  } else {
+    memcpy(g.pkt, payload, (size_t)g.size);
+    g.pkt_len = (size_t)g.size;
+  }
+  free(payload);
+  /* Echoes must match what was sent whole; broadcasts after the stamp (bcast_message checks before it). */
+  g.cl.expect = g.pkt;
+  g.cl.expect_len = g.pkt_len;
+  g.cl.check_from = g.mode == MODE_BCAST ? g.stamp_at + STAMP : 0;
   for (int i = 0; i < g.total; i++) {
     g.c[i].data = &g.p[i];
     if (g.mode == MODE_ECHO && !(g.p[i].sent_at = malloc((size_t)g.depth * sizeof(uint64_t))))

@@ -13,6 +13,7 @@
 #include "ws/frame.h"
 
 #define HS_MAX 4096          /* cap on the 101 response's size */
+#define REQ_MAX 4096         /* cap on the request head, extra headers included */
 #define READ_BUF (256 * 1024)
 
 uint32_t lg_client_rand(lg_client *cl) {
@@ -274,11 +275,15 @@ static void on_connected(lg_client *cl, lg_conn *c) {
     memcpy(raw + i, &r, 4);
   }
   b64(raw, 16, c->key);
-  char req[512];
+  char req[REQ_MAX];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   cl->path, cl->host, cl->port, c->key);
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                   cl->path, cl->host, cl->port, c->key, cl->headers ? cl->headers : "");
+  if (n < 0 || n >= (int)sizeof req) {
+    fprintf(stderr, "loadgen: the request head is over %d bytes\n", REQ_MAX);
+    exit(2);
+  }
   c->state = LG_HANDSHAKE;
   out_reserve(c, (size_t)n);
   memcpy(c->out + c->out_len, req, (size_t)n);

@@ -14,7 +14,7 @@
 
 enum { LG_FREE, LG_CONNECTING, LG_HANDSHAKE, LG_OPEN, LG_CLOSED };
 
-#define LG_PREFIX 24 /* first bytes of each message kept for the caller (a broadcast's stamp) */
+#define LG_PREFIX 64 /* first bytes of each message kept for the caller (packet type, a broadcast's stamp) */
 
 typedef struct lg_conn {
   int fd;
@@ -28,6 +28,7 @@ typedef struct lg_conn {
   uint8_t hdr_len;
   uint8_t ctl_len;
   uint8_t bad;         /* the current message differs from the expected content */
+  uint8_t sio;         /* Socket.IO handshake state, kept by lg/sio.c (0 on plain WebSocket) */
   uint8_t hdr[14];
   uint8_t ctl[125];    /* control frame payload (a ping's goes back in the pong) */
   uint8_t prefix[LG_PREFIX];
@@ -58,6 +59,7 @@ struct lg_client {
   const char *host;
   int port;
   const char *path;
+  const char *headers;      /* more request header lines, each ending in CRLF; NULL: none */
   int sources;              /* > 1: bind to 127.0.0.1 + (index % sources) */
   lg_client_cbs cbs;
   /* Content check: bytes [check_from, expect_len) of every message must equal expect's. */
