@@ -580,10 +580,16 @@ class RawTests(unittest.TestCase):
             ended = "reset"
         except socket.timeout:
             ended = "open"
+        except AssertionError as e:
+            # The server gave up waiting for this reader to drain (its bounded close wait) and closed the
+            # socket with its backlog unsent: the stream stops mid-frame.
+            if "ended inside a frame" not in str(e):
+                raise
+            ended = "cut"
         logged = any("1008" in line for line in srv.log)
         print("\n  slow reader: ended %s, code %r, writer blocked %r, sent %d MiB, RSS %d -> peak %d MiB"
               % (ended, code, blocked, sent // MiB, start_rss // MiB, peak // MiB), file=sys.stderr)
-        self.assertTrue(code == 1008 or (ended in ("eof", "reset") and logged) or (ended == "open" and blocked),
+        self.assertTrue(code == 1008 or (ended in ("eof", "reset", "cut") and logged) or (ended == "open" and blocked),
                         "slow reader: ended %s, close code %r, writer blocked %r, sent %d MiB, log:\n%s"
                         % (ended, code, blocked, sent // MiB, "\n".join(srv.log[-5:])))
         self.assertIsNone(srv.proc.poll(), "wsio exited")
