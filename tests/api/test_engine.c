@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "api/raw_client.h"
+
 #include "wsio.h"
 
 #define PING_INTERVAL 200
@@ -124,47 +126,7 @@ static int teardown(void **state) {
 
 /* ---- a tiny blocking client ---- */
 
-static int dial(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  struct timeval tv = {.tv_sec = 5};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-static void send_all(int fd, const void *p, size_t n) {
-  const uint8_t *b = p;
-  while (n) {
-    ssize_t w = write(fd, b, n);
-    assert_true(w > 0);
-    b += w;
-    n -= (size_t)w;
-  }
-}
-
-static void read_exact(int fd, void *p, size_t n) {
-  uint8_t *b = p;
-  while (n) {
-    ssize_t r = read(fd, b, n);
-    assert_true(r > 0);
-    b += r;
-    n -= (size_t)r;
-  }
-}
-
-static size_t read_head(int fd, char *out, size_t cap) {
-  size_t n = 0;
-  while (n + 1 < cap) {
-    ssize_t r = read(fd, out + n, 1);
-    if (r <= 0) break;
-    n++;
-    if (n >= 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0) break;
-  }
-  out[n] = 0;
-  return n;
-}
+static int dial(void) { return raw_dial(g->port); }
 
 static void send_request(int fd, const char *method, const char *target, const char *body) {
   char req[1024];
@@ -242,11 +204,6 @@ static int read_frame(int fd, uint8_t *out, size_t cap, size_t *len) {
   read_exact(fd, out, n);
   *len = n;
   return h[0] & 0x0f;
-}
-
-static void wait_for(int *counter, int value) {
-  for (int i = 0; i < 500 && __atomic_load_n(counter, __ATOMIC_SEQ_CST) < value; i++) usleep(10000);
-  assert_true(__atomic_load_n(counter, __ATOMIC_SEQ_CST) >= value);
 }
 
 /* Waits for session sid to close; returns its close reason (static storage). */

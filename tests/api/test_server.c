@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "api/raw_client.h"
+
 #include "wsio.h"
 
 typedef struct fixture {
@@ -91,38 +93,7 @@ static int teardown(void **state) {
 
 /* ---- a tiny blocking client ---- */
 
-static int dial(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  struct timeval tv = {.tv_sec = 5};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-static void send_all(int fd, const void *p, size_t n) {
-  const uint8_t *b = p;
-  while (n) {
-    ssize_t w = write(fd, b, n);
-    assert_true(w > 0);
-    b += w;
-    n -= (size_t)w;
-  }
-}
-
-/* Reads until the end of the HTTP head; returns its length (the head is NUL-terminated in out). */
-static size_t read_head(int fd, char *out, size_t cap) {
-  size_t n = 0;
-  while (n + 1 < cap) {
-    ssize_t r = read(fd, out + n, 1);
-    if (r <= 0) break;
-    n++;
-    if (n >= 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0) break;
-  }
-  out[n] = 0;
-  return n;
-}
+static int dial(void) { return raw_dial(g->port); }
 
 static int ws_dial(const char *path) {
   int fd = dial();
@@ -167,16 +138,6 @@ static void send_frame(int fd, int fin, int op, const void *data, size_t len, in
   free(p);
 }
 
-static void read_exact(int fd, void *p, size_t n) {
-  uint8_t *b = p;
-  while (n) {
-    ssize_t r = read(fd, b, n);
-    assert_true(r > 0);
-    b += r;
-    n -= (size_t)r;
-  }
-}
-
 /* Reads one (unmasked, server) frame; returns its opcode, payload in out. */
 static int read_frame(int fd, uint8_t *out, size_t cap, size_t *len) {
   uint8_t h[2];
@@ -210,11 +171,6 @@ static int read_close_code(int fd) {
 static int wait_eof(int fd) {
   uint8_t b[64];
   return read(fd, b, sizeof b) == 0;
-}
-
-static void wait_for(int *counter, int value) {
-  for (int i = 0; i < 500 && __atomic_load_n(counter, __ATOMIC_SEQ_CST) < value; i++) usleep(10000);
-  assert_true(__atomic_load_n(counter, __ATOMIC_SEQ_CST) >= value);
 }
 
 /* ---- tests ---- */
