@@ -18,12 +18,19 @@
 extern "C" {
 #endif
 
+/* Every public function is marked WSIO_API: exported from the shared library, which hides everything else. */
+#if defined(__GNUC__) && defined(WSIO_BUILDING)
+#define WSIO_API __attribute__((visibility("default")))
+#else
+#define WSIO_API
+#endif
+
 #define WSIO_VERSION_MAJOR 0
 #define WSIO_VERSION_MINOR 1
 #define WSIO_VERSION_PATCH 0
 
 /* Returns the library's version as "MAJOR.MINOR.PATCH"; a static string. */
-const char *wsio_version(void);
+WSIO_API const char *wsio_version(void);
 
 /* ---- Errors ---------------------------------------------------------------------------------------- */
 
@@ -50,7 +57,7 @@ enum {
 };
 
 /* Returns a static description of a WSIO_E* code (or of a negative libuv code). */
-const char *wsio_strerror(int err);
+WSIO_API const char *wsio_strerror(int err);
 
 /* ---- Server ---------------------------------------------------------------------------------------- */
 
@@ -84,38 +91,38 @@ typedef struct wsio_server_config {
 
 /* Creates a server on its own libuv loop. config may be NULL for defaults; it is copied.
  * Returns NULL on allocation failure or bad TLS files (the reason is logged). */
-wsio_server *wsio_server_new(const wsio_server_config *config);
+WSIO_API wsio_server *wsio_server_new(const wsio_server_config *config);
 
 /* Starts listening on host:port (IPv4 or IPv6 literal or name). May be called several times (8 listeners at
  * most). Returns 0, WSIO_EINVAL, WSIO_ELIMIT, or WSIO_EADDR / a negative libuv code. */
-int wsio_server_listen(wsio_server *s, const char *host, int port);
+WSIO_API int wsio_server_listen(wsio_server *s, const char *host, int port);
 
 /* Serves body (copied) with content_type at path for GET and HEAD, with an ETag. Replaces an earlier page
  * at the same path. Returns 0, WSIO_EINVAL, WSIO_ENOMEM. */
-int wsio_server_set_page(wsio_server *s, const char *path, const char *content_type, const void *body, size_t len);
+WSIO_API int wsio_server_set_page(wsio_server *s, const char *path, const char *content_type, const void *body, size_t len);
 
 /* The server's libuv loop (a uv_loop_t *), for adding the program's own timers and I/O to it. */
-void *wsio_server_loop(wsio_server *s);
+WSIO_API void *wsio_server_loop(wsio_server *s);
 
 /* The port of the first listener (useful after listening on port 0), or a negative code. */
-int wsio_server_port(const wsio_server *s);
+WSIO_API int wsio_server_port(const wsio_server *s);
 
 /* Runs the loop until wsio_server_stop() or a SIGINT/SIGTERM (when handle_signals is set: SIGPIPE is then
  * ignored too, and a second signal closes every connection at once). Returns 0. */
-int wsio_server_run(wsio_server *s, int handle_signals);
+WSIO_API int wsio_server_run(wsio_server *s, int handle_signals);
 
 /* Installs the SIGINT/SIGTERM handlers (graceful stop; a second signal closes everything at once) and
  * ignores SIGPIPE, now rather than when wsio_server_run(s, 1) starts: call it before listening so a
  * signal right after "listening" is already a graceful stop. Returns 0. */
-int wsio_server_handle_signals(wsio_server *s);
+WSIO_API int wsio_server_handle_signals(wsio_server *s);
 
 /* Graceful stop: stops accepting, sends close 1001 to every raw WebSocket, ends every Engine.IO session
  * (reason "server shutting down"), lets connections drain (bounded by timeout_ms; 0: 10000), then makes
  * wsio_server_run() return. Thread-safe. */
-void wsio_server_stop(wsio_server *s, uint32_t timeout_ms);
+WSIO_API void wsio_server_stop(wsio_server *s, uint32_t timeout_ms);
 
 /* Frees the server. Only after wsio_server_run() has returned, or if it never ran. */
-void wsio_server_free(wsio_server *s);
+WSIO_API void wsio_server_free(wsio_server *s);
 
 /* ---- Raw WebSocket endpoints ---------------------------------------------------------------------- */
 
@@ -146,7 +153,7 @@ typedef struct wsio_ws_config {
 
 /* Serves WebSocket upgrades on path (exact match). config may be NULL. Returns 0, WSIO_EEXISTS, WSIO_EINVAL,
  * WSIO_ELIMIT (32 endpoints), WSIO_ENOMEM. */
-int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, const wsio_ws_config *config);
+WSIO_API int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, const wsio_ws_config *config);
 
 /* Send flags. */
 #define WSIO_SEND_DROPPABLE 1u  /* over the send buffer limit: drop and count instead of closing with 1008 */
@@ -155,38 +162,38 @@ int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, 
 /* Sends one message. data is copied. Returns 0; WSIO_ECLOSED; WSIO_EDROPPED for a droppable message over the
  * limit; WSIO_EBACKPRESSURE when the buffer is over the limit (the connection is then closed with 1008 and a
  * log line: a slow reader never grows server memory without bound). */
-int wsio_ws_send(wsio_ws *ws, wsio_opcode op, const void *data, size_t len, unsigned flags);
+WSIO_API int wsio_ws_send(wsio_ws *ws, wsio_opcode op, const void *data, size_t len, unsigned flags);
 
 /* Starts the close handshake with code (1000..4999, not reserved; 0: no code) and an optional reason (cut to
  * 123 bytes). Returns 0, WSIO_EINVAL for a code that may not be sent, WSIO_ECLOSED when already closing. */
-int wsio_ws_close(wsio_ws *ws, int code, const char *reason);
+WSIO_API int wsio_ws_close(wsio_ws *ws, int code, const char *reason);
 
 /* Bytes queued for the connection and not yet written to the socket. */
-size_t wsio_ws_buffered(const wsio_ws *ws);
+WSIO_API size_t wsio_ws_buffered(const wsio_ws *ws);
 
-void wsio_ws_set_data(wsio_ws *ws, void *data);
-void *wsio_ws_data(const wsio_ws *ws);
+WSIO_API void wsio_ws_set_data(wsio_ws *ws, void *data);
+WSIO_API void *wsio_ws_data(const wsio_ws *ws);
 /* The endpoint's wsio_ws_config.user. */
-void *wsio_ws_endpoint_user(const wsio_ws *ws);
+WSIO_API void *wsio_ws_endpoint_user(const wsio_ws *ws);
 /* The negotiated subprotocol or "" (borrowed, lives as long as ws). */
-const char *wsio_ws_protocol(const wsio_ws *ws);
+WSIO_API const char *wsio_ws_protocol(const wsio_ws *ws);
 /* The peer address as text, e.g. "127.0.0.1:51234" (borrowed, lives as long as ws). */
-const char *wsio_ws_remote(const wsio_ws *ws);
+WSIO_API const char *wsio_ws_remote(const wsio_ws *ws);
 
 /* ---- Publish: encode once, send the same bytes to many ------------------------------------------ */
 
 /* Encodes a message once (frame header and payload, and its compressed form when first needed).
  * Returns a reference the caller owns, or NULL on allocation failure. */
-wsio_msg *wsio_msg_new(wsio_opcode op, const void *data, size_t len);
-wsio_msg *wsio_msg_ref(wsio_msg *m);
-void wsio_msg_unref(wsio_msg *m);
+WSIO_API wsio_msg *wsio_msg_new(wsio_opcode op, const void *data, size_t len);
+WSIO_API wsio_msg *wsio_msg_ref(wsio_msg *m);
+WSIO_API void wsio_msg_unref(wsio_msg *m);
 
 /* Queues m to ws without copying it. Same return values as wsio_ws_send(). */
-int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags);
+WSIO_API int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags);
 
 /* Sends m to every open connection of the endpoint at path, except `except` (may be NULL).
  * Returns the number of connections it was queued to, WSIO_EINVAL, or WSIO_ENOTFOUND (no such endpoint). */
-int wsio_server_publish(wsio_server *s, const char *path, wsio_msg *m, const wsio_ws *except, unsigned flags);
+WSIO_API int wsio_server_publish(wsio_server *s, const char *path, wsio_msg *m, const wsio_ws *except, unsigned flags);
 
 /* ---- Socket.IO ------------------------------------------------------------------------------------
  *
@@ -231,54 +238,54 @@ typedef struct wsio_io_config {
 
 /* Attaches a Socket.IO server to s (new Server(httpServer, opts)). The io lives as long as s.
  * Returns NULL on ENOMEM or if s already has one. */
-wsio_io *wsio_io_new(wsio_server *s, const wsio_io_config *cfg);
+WSIO_API wsio_io *wsio_io_new(wsio_server *s, const wsio_io_config *cfg);
 
 /* Changes the CORS origins ("*", a comma list, or NULL for none) and credentials for requests from now on;
  * the WebSocket Origin check follows the same list. Returns 0 or WSIO_ENOMEM. */
-int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials);
+WSIO_API int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials);
 
 /* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */
-wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
+WSIO_API wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
 /* io.sockets: the main namespace "/". */
-wsio_nsp *wsio_io_sockets(wsio_io *io);
+WSIO_API wsio_nsp *wsio_io_sockets(wsio_io *io);
 /* io.of(regex|function): namespaces created on demand for names the matcher accepts (returns 1). Returns
  * the parent whose handlers and middlewares every child gets (register them on the parent: a child's own
  * are not used). */
 typedef int (*wsio_nsp_matcher)(const char *name, void *ud);
-wsio_nsp *wsio_io_of_match(wsio_io *io, wsio_nsp_matcher match, void *ud);
+WSIO_API wsio_nsp *wsio_io_of_match(wsio_io *io, wsio_nsp_matcher match, void *ud);
 /* The namespace's name, e.g. "/chat". */
-const char *wsio_nsp_name(const wsio_nsp *n);
+WSIO_API const char *wsio_nsp_name(const wsio_nsp *n);
 /* Number of connected sockets in the namespace. */
-size_t wsio_nsp_count(const wsio_nsp *n);
+WSIO_API size_t wsio_nsp_count(const wsio_nsp *n);
 
 /* io.on("connection", cb) for namespace n. */
 typedef void (*wsio_connection_cb)(wsio_socket *s, void *ud);
-void wsio_nsp_on_connection(wsio_nsp *n, wsio_connection_cb cb, void *ud);
+WSIO_API void wsio_nsp_on_connection(wsio_nsp *n, wsio_connection_cb cb, void *ud);
 
 /* io.use((socket, next) => ...): middlewares run in order on every connection to n; each calls
  * wsio_next_ok() or wsio_next_error() once, now or later. Returns 0 or WSIO_ELIMIT. */
 typedef void (*wsio_middleware)(wsio_socket *s, wsio_next *next, void *ud);
-int wsio_nsp_use(wsio_nsp *n, wsio_middleware mw, void *ud);
-void wsio_next_ok(wsio_next *next);
+WSIO_API int wsio_nsp_use(wsio_nsp *n, wsio_middleware mw, void *ud);
+WSIO_API void wsio_next_ok(wsio_next *next);
 /* next(new Error(message)) with err.data = data_json (NULL: none): the client gets CONNECT_ERROR. */
-void wsio_next_error(wsio_next *next, const char *message, const char *data_json);
+WSIO_API void wsio_next_error(wsio_next *next, const char *message, const char *data_json);
 
 /* Event handlers: socket.on(event, (...args, ack) => ...). ack is NULL when the client asked for none. */
 typedef void (*wsio_event_cb)(wsio_socket *s, const wsio_args *args, wsio_ack *ack, void *ud);
-int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud);
+WSIO_API int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud);
 /* socket.onAny(cb): every event, after the named handlers. */
-int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud);
+WSIO_API int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud);
 /* The same handler for every socket of n (no per-socket registration: the fast path). */
-int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud);
+WSIO_API int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud);
 /* onAny for every socket of n, after the named handlers. */
-int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud);
+WSIO_API int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud);
 
 /* socket.on("disconnecting" / "disconnect", reason). Reasons are socket.io's: "server namespace
  * disconnect", "client namespace disconnect", "transport close", "transport error", "ping timeout",
  * "parse error", "forced close", "server shutting down". In disconnecting the rooms are still joined. */
 typedef void (*wsio_disconnect_cb)(wsio_socket *s, const char *reason, void *ud);
-void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud);
-void wsio_socket_on_disconnect(wsio_socket *s, wsio_disconnect_cb cb, void *ud);
+WSIO_API void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud);
+WSIO_API void wsio_socket_on_disconnect(wsio_socket *s, wsio_disconnect_cb cb, void *ud);
 
 /* Arguments of an event or ack. */
 typedef enum wsio_arg_type {
@@ -287,21 +294,21 @@ typedef enum wsio_arg_type {
 } wsio_arg_type;
 
 /* The event's name (NUL-terminated; "" for an ack). */
-const char *wsio_args_event(const wsio_args *a);
-size_t wsio_args_count(const wsio_args *a);
+WSIO_API const char *wsio_args_event(const wsio_args *a);
+WSIO_API size_t wsio_args_count(const wsio_args *a);
 /* WSIO_ARG_NONE past the end. */
-wsio_arg_type wsio_args_type(const wsio_args *a, size_t i);
+WSIO_API wsio_arg_type wsio_args_type(const wsio_args *a, size_t i);
 /* The JSON text of argument i (not NUL-terminated; *len set), or NULL for a binary or past the end. */
-const char *wsio_args_json(const wsio_args *a, size_t i, size_t *len);
+WSIO_API const char *wsio_args_json(const wsio_args *a, size_t i, size_t *len);
 /* Decodes string argument i into out (NUL-terminated). Returns its length, WSIO_EINVAL if not a string,
  * WSIO_ETOOBIG if it does not fit in cap. */
-long wsio_args_string(const wsio_args *a, size_t i, char *out, size_t cap);
+WSIO_API long wsio_args_string(const wsio_args *a, size_t i, char *out, size_t cap);
 /* Number argument i, or 0 with *ok = 0. ok may be NULL. */
-double wsio_args_number(const wsio_args *a, size_t i, int *ok);
+WSIO_API double wsio_args_number(const wsio_args *a, size_t i, int *ok);
 /* Binary argument i (borrowed), or NULL. */
-const void *wsio_args_binary(const wsio_args *a, size_t i, size_t *len);
+WSIO_API const void *wsio_args_binary(const wsio_args *a, size_t i, size_t *len);
 /* Argument i as a jansson tree (a new reference the caller json_decref()s), or NULL for binaries. */
-struct json_t *wsio_args_tree(const wsio_args *a, size_t i);
+WSIO_API struct json_t *wsio_args_tree(const wsio_args *a, size_t i);
 
 /* Emitting. A value for the *v functions: JSON text or binary bytes (both copied). */
 typedef struct wsio_value {
@@ -312,45 +319,45 @@ typedef struct wsio_value {
 #define WSIO_JSON(text) ((wsio_value){0, (text), sizeof(text) - 1})
 
 /* socket.emit(event, ...args). Returns 0, WSIO_EINVAL (bad JSON or reserved event name), WSIO_ECLOSED. */
-int wsio_socket_emit(wsio_socket *s, const char *event, const char *json_args);
-int wsio_socket_emitv(wsio_socket *s, const char *event, const wsio_value *vals, size_t n);
+WSIO_API int wsio_socket_emit(wsio_socket *s, const char *event, const char *json_args);
+WSIO_API int wsio_socket_emitv(wsio_socket *s, const char *event, const wsio_value *vals, size_t n);
 /* Forwards received arguments as they are, binaries included. */
-int wsio_socket_emit_args(wsio_socket *s, const char *event, const wsio_args *args);
+WSIO_API int wsio_socket_emit_args(wsio_socket *s, const char *event, const wsio_args *args);
 
 /* socket.timeout(ms).emit(event, ...args, (err, ...responses) => ...): err is 0, or WSIO_ETIMEDOUT when
  * the client did not answer in timeout_ms (0: the io's ack_timeout_ms), or WSIO_ECLOSED when it left.
  * args is NULL unless err is 0. Returns 0 or a negative code (then cb is never called). */
 typedef void (*wsio_ack_cb)(wsio_socket *s, int err, const wsio_args *args, void *ud);
-int wsio_socket_emit_ack(wsio_socket *s, const char *event, const char *json_args, uint32_t timeout_ms,
+WSIO_API int wsio_socket_emit_ack(wsio_socket *s, const char *event, const char *json_args, uint32_t timeout_ms,
                          wsio_ack_cb cb, void *ud);
 
 /* Answers the client's ack (the callback it passed to emit). Each ack is answered at most once. */
-int wsio_ack_send(wsio_ack *ack, const char *json_args);
-int wsio_ack_sendv(wsio_ack *ack, const wsio_value *vals, size_t n);
+WSIO_API int wsio_ack_send(wsio_ack *ack, const char *json_args);
+WSIO_API int wsio_ack_sendv(wsio_ack *ack, const wsio_value *vals, size_t n);
 /* Answers with received arguments as they are, binaries (nested ones too) included. */
-int wsio_ack_send_args(wsio_ack *ack, const wsio_args *args);
+WSIO_API int wsio_ack_send_args(wsio_ack *ack, const wsio_args *args);
 /* Keeps ack past the callback. Returns the handle to keep (not ack itself), which the caller then owns and
  * must wsio_ack_send() or wsio_ack_drop(); NULL if ack was answered, its socket is gone, or on ENOMEM. */
-wsio_ack *wsio_ack_keep(wsio_ack *ack);
-void wsio_ack_drop(wsio_ack *ack);
+WSIO_API wsio_ack *wsio_ack_keep(wsio_ack *ack);
+WSIO_API void wsio_ack_drop(wsio_ack *ack);
 
 /* Rooms: socket.join(room), socket.leave(room). Every socket is in the room named by its id. join returns 0,
  * WSIO_EINVAL (also before the socket is connected, as in a middleware), WSIO_ELIMIT (max_rooms_per_socket),
  * WSIO_ENOMEM. */
-int wsio_socket_join(wsio_socket *s, const char *room);
-int wsio_socket_leave(wsio_socket *s, const char *room);
-int wsio_socket_in(const wsio_socket *s, const char *room);
+WSIO_API int wsio_socket_join(wsio_socket *s, const char *room);
+WSIO_API int wsio_socket_leave(wsio_socket *s, const char *room);
+WSIO_API int wsio_socket_in(const wsio_socket *s, const char *room);
 /* socket.rooms: fills out with up to cap room names (borrowed), the socket's id first. Returns the count. */
-size_t wsio_socket_rooms(const wsio_socket *s, const char **out, size_t cap);
+WSIO_API size_t wsio_socket_rooms(const wsio_socket *s, const char **out, size_t cap);
 
 /* socket.id, socket.nsp, socket.data, socket.connected, socket.recovered, socket.conn.transport.name. */
-const char *wsio_socket_id(const wsio_socket *s);
-wsio_nsp *wsio_socket_nsp(const wsio_socket *s);
-void wsio_socket_set_data(wsio_socket *s, void *data);
-void *wsio_socket_data(const wsio_socket *s);
-int wsio_socket_connected(const wsio_socket *s);
-int wsio_socket_recovered(const wsio_socket *s);
-const char *wsio_socket_transport(const wsio_socket *s);
+WSIO_API const char *wsio_socket_id(const wsio_socket *s);
+WSIO_API wsio_nsp *wsio_socket_nsp(const wsio_socket *s);
+WSIO_API void wsio_socket_set_data(wsio_socket *s, void *data);
+WSIO_API void *wsio_socket_data(const wsio_socket *s);
+WSIO_API int wsio_socket_connected(const wsio_socket *s);
+WSIO_API int wsio_socket_recovered(const wsio_socket *s);
+WSIO_API const char *wsio_socket_transport(const wsio_socket *s);
 
 /* socket.handshake. Strings are borrowed for the socket's life. */
 typedef struct wsio_handshake {
@@ -361,12 +368,12 @@ typedef struct wsio_handshake {
   int64_t time;         /* ms since the epoch */
   int secure;           /* over TLS */
 } wsio_handshake;
-const wsio_handshake *wsio_socket_handshake(const wsio_socket *s);
+WSIO_API const wsio_handshake *wsio_socket_handshake(const wsio_socket *s);
 /* A request header of the handshake (case-insensitive name), or NULL. */
-const char *wsio_socket_header(const wsio_socket *s, const char *name);
+WSIO_API const char *wsio_socket_header(const wsio_socket *s, const char *name);
 
 /* socket.disconnect(close): leaves the namespace; close also ends the underlying connection. */
-void wsio_socket_disconnect(wsio_socket *s, int close);
+WSIO_API void wsio_socket_disconnect(wsio_socket *s, int close);
 
 /* Broadcast operators: io.to(room).except(room).volatile.emit(...) and friends. A wsio_op is a value built
  * on the stack; the room names it holds are borrowed until the emit. */
@@ -388,42 +395,42 @@ typedef struct wsio_op {
 #define WSIO_OP_NOCOMPRESS 4u
 
 /* io.of(n) / io.sockets as a target: every socket of the namespace. */
-wsio_op wsio_nsp_op(wsio_nsp *n);
+WSIO_API wsio_op wsio_nsp_op(wsio_nsp *n);
 /* socket.broadcast: every socket of the namespace but s. */
-wsio_op wsio_socket_broadcast(wsio_socket *s);
+WSIO_API wsio_op wsio_socket_broadcast(wsio_socket *s);
 /* io.to(room) and socket.to(room) (the latter excludes the sender). */
-wsio_op wsio_nsp_to(wsio_nsp *n, const char *room);
-wsio_op wsio_socket_to(wsio_socket *s, const char *room);
+WSIO_API wsio_op wsio_nsp_to(wsio_nsp *n, const char *room);
+WSIO_API wsio_op wsio_socket_to(wsio_socket *s, const char *room);
 /* Chainable modifiers; each returns op. local and compress are kept for parity with socket.io: with a single
  * process and broadcasts sent uncompressed, they change nothing. */
-wsio_op *wsio_op_to(wsio_op *op, const char *room);
-wsio_op *wsio_op_except(wsio_op *op, const char *room);
-wsio_op *wsio_op_volatile(wsio_op *op);
-wsio_op *wsio_op_local(wsio_op *op);
-wsio_op *wsio_op_compress(wsio_op *op, int on);
-wsio_op *wsio_op_timeout(wsio_op *op, uint32_t ms);
+WSIO_API wsio_op *wsio_op_to(wsio_op *op, const char *room);
+WSIO_API wsio_op *wsio_op_except(wsio_op *op, const char *room);
+WSIO_API wsio_op *wsio_op_volatile(wsio_op *op);
+WSIO_API wsio_op *wsio_op_local(wsio_op *op);
+WSIO_API wsio_op *wsio_op_compress(wsio_op *op, int on);
+WSIO_API wsio_op *wsio_op_timeout(wsio_op *op, uint32_t ms);
 
 /* Emits to every target, encoded once. Returns the number of sockets it was queued to, or a negative code. */
-int wsio_op_emit(const wsio_op *op, const char *event, const char *json_args);
-int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, size_t n);
-int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args);
+WSIO_API int wsio_op_emit(const wsio_op *op, const char *event, const char *json_args);
+WSIO_API int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, size_t n);
+WSIO_API int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args);
 
 /* io.timeout(ms).emit(event, ...args, (err, responses) => ...): cb runs once, when every target answered
  * (err 0; before this returns when there is no target) or at the timeout (err WSIO_ETIMEDOUT, with the
  * answers that came). responses[i] are borrowed. */
 typedef void (*wsio_bcast_ack_cb)(int err, const wsio_args *const *responses, size_t n, void *ud);
-int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args, wsio_bcast_ack_cb cb, void *ud);
+WSIO_API int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args, wsio_bcast_ack_cb cb, void *ud);
 
 /* io.in(room).socketsJoin(r) / socketsLeave(r) / disconnectSockets(close) / fetchSockets(). */
-int wsio_op_sockets_join(const wsio_op *op, const char *room);
-int wsio_op_sockets_leave(const wsio_op *op, const char *room);
-int wsio_op_disconnect_sockets(const wsio_op *op, int close);
+WSIO_API int wsio_op_sockets_join(const wsio_op *op, const char *room);
+WSIO_API int wsio_op_sockets_leave(const wsio_op *op, const char *room);
+WSIO_API int wsio_op_disconnect_sockets(const wsio_op *op, int close);
 /* Fills out with up to cap matching sockets (valid until the loop runs again). Returns the total count. */
-size_t wsio_op_fetch_sockets(const wsio_op *op, wsio_socket **out, size_t cap);
+WSIO_API size_t wsio_op_fetch_sockets(const wsio_op *op, wsio_socket **out, size_t cap);
 
 /* Shortcuts: io.emit(event, ...) on "/" and socket.broadcast.emit(event, ...). */
-int wsio_io_emit(wsio_io *io, const char *event, const char *json_args);
-int wsio_socket_broadcast_emit(wsio_socket *s, const char *event, const char *json_args);
+WSIO_API int wsio_io_emit(wsio_io *io, const char *event, const char *json_args);
+WSIO_API int wsio_socket_broadcast_emit(wsio_socket *s, const char *event, const char *json_args);
 
 /* ---- Engine.IO ------------------------------------------------------------------------------------
  *
@@ -457,36 +464,42 @@ typedef struct wsio_engine_config {
 /* Attaches an Engine.IO server to s at cfg->path (new Server(opts).attach(httpServer)). cfg may be NULL;
  * it is copied. The engine lives as long as s. Returns NULL on ENOMEM, or when the path is already served
  * by another engine or by s's wsio_io. */
-wsio_engine *wsio_engine_new(wsio_server *s, const wsio_engine_config *cfg);
+WSIO_API wsio_engine *wsio_engine_new(wsio_server *s, const wsio_engine_config *cfg);
 
 /* engine.on("connection", cb): a session opened (its handshake has been answered). */
 typedef void (*wsio_engine_connection_cb)(wsio_engine_socket *s, void *ud);
-void wsio_engine_on_connection(wsio_engine *e, wsio_engine_connection_cb cb, void *ud);
+WSIO_API void wsio_engine_on_connection(wsio_engine *e, wsio_engine_connection_cb cb, void *ud);
 /* engine.clientsCount: open sessions. */
-size_t wsio_engine_count(const wsio_engine *e);
+WSIO_API size_t wsio_engine_count(const wsio_engine *e);
 
 /* socket.on("message", data => ...): one message; op is WSIO_TEXT or WSIO_BINARY, data borrowed. */
 typedef void (*wsio_engine_message_cb)(wsio_engine_socket *s, wsio_opcode op, const void *data, size_t len,
                                        void *ud);
-void wsio_engine_socket_on_message(wsio_engine_socket *s, wsio_engine_message_cb cb, void *ud);
+WSIO_API void wsio_engine_socket_on_message(wsio_engine_socket *s, wsio_engine_message_cb cb, void *ud);
 /* socket.on("close", reason => ...): the last callback for s. Reasons are engine.io's: "transport close",
  * "transport error", "ping timeout", "parse error", "forced close", "server shutting down". */
 typedef void (*wsio_engine_close_cb)(wsio_engine_socket *s, const char *reason, void *ud);
-void wsio_engine_socket_on_close(wsio_engine_socket *s, wsio_engine_close_cb cb, void *ud);
+WSIO_API void wsio_engine_socket_on_close(wsio_engine_socket *s, wsio_engine_close_cb cb, void *ud);
 
 /* socket.send(data): queues one message (data copied). Text must be UTF-8. Returns 0, WSIO_EINVAL,
  * WSIO_ECLOSED, WSIO_ENOMEM. */
-int wsio_engine_socket_send(wsio_engine_socket *s, wsio_opcode op, const void *data, size_t len);
+WSIO_API int wsio_engine_socket_send(wsio_engine_socket *s, wsio_opcode op, const void *data, size_t len);
 /* socket.close(): ends the session (a CLOSE packet on polling); the close callback runs, with reason
  * "forced close", before this returns. */
-void wsio_engine_socket_close(wsio_engine_socket *s);
+WSIO_API void wsio_engine_socket_close(wsio_engine_socket *s);
 
 /* socket.id (20 characters), socket.transport.name ("polling" or "websocket"), the peer as "ip:port". */
-const char *wsio_engine_socket_id(const wsio_engine_socket *s);
-const char *wsio_engine_socket_transport(const wsio_engine_socket *s);
-const char *wsio_engine_socket_remote(const wsio_engine_socket *s);
-void wsio_engine_socket_set_data(wsio_engine_socket *s, void *data);
-void *wsio_engine_socket_data(const wsio_engine_socket *s);
+WSIO_API const char *wsio_engine_socket_id(const wsio_engine_socket *s);
+WSIO_API const char *wsio_engine_socket_transport(const wsio_engine_socket *s);
+WSIO_API const char *wsio_engine_socket_remote(const wsio_engine_socket *s);
+WSIO_API void wsio_engine_socket_set_data(wsio_engine_socket *s, void *data);
+WSIO_API void *wsio_engine_socket_data(const wsio_engine_socket *s);
+
+/* ---- Cluster: operations that reach every server (the threads of wsio_workers_run, Redis nodes) ------ */
+
+/* ---- Redis adapter ---------------------------------------------------------------------------------- */
+
+/* ---- Workers: every core of the machine --------------------------------------------------------------- */
 
 /* ---- Statistics ---------------------------------------------------------------------------------- */
 
@@ -512,13 +525,13 @@ typedef struct wsio_stats {
 } wsio_stats;
 
 /* Fills out with the server's counters. */
-void wsio_server_stats(const wsio_server *s, wsio_stats *out);
+WSIO_API void wsio_server_stats(const wsio_server *s, wsio_stats *out);
 
 /* The rooms of a namespace: fills names[i] (borrowed until the loop runs again) and counts[i] (members; may
  * be NULL) for up to cap rooms. Returns the total number of rooms. */
-size_t wsio_nsp_rooms(const wsio_nsp *n, const char **names, size_t *counts, size_t cap);
+WSIO_API size_t wsio_nsp_rooms(const wsio_nsp *n, const char **names, size_t *counts, size_t cap);
 /* Every namespace: fills out with up to cap of them. Returns the total. */
-size_t wsio_io_namespaces(const wsio_io *io, wsio_nsp **out, size_t cap);
+WSIO_API size_t wsio_io_namespaces(const wsio_io *io, wsio_nsp **out, size_t cap);
 
 #ifdef __cplusplus
 }

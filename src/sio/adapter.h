@@ -1,0 +1,136 @@
+/*
+ * sio_adapter — how a Socket.IO server reaches the other servers of its cluster (other processes through
+ * Redis: src/adapter/redis*.c; the other threads of this process: src/adapter/workers.c).
+ *
+ * The split is socket.io's: the sio layer always does the local part itself, then hands the operation to
+ * the io's adapter (if any) to carry to the peers; an adapter that receives an operation from a peer calls
+ * the sio_cluster_* functions below to apply it locally. The sio layer knows nothing of Redis or threads.
+ *
+ * Packets travel as the Socket.IO text encoding the clients get ("2/chat,[\"ev\",1]",
+ * "51-[\"ev\",{\"_placeholder\":true,\"num\":0}]") plus the binary attachments, always with the namespace
+ * in the text when it is not "/". An adapter that speaks another format (msgpack objects on Redis)
+ * converts at its edge.
+ *
+ * Threading: every function here runs on the io's loop thread. An adapter that receives on another thread
+ * hands the message to the loop first.
+ *
+ * Requests that expect answers (broadcast with acks, fetchSockets, serverSideEmit with ack, serverCount)
+ * carry a request id allocated by sio (sio_cluster_request_id); the sio layer owns the timeout: answers
+ * that arrive after it (or for an unknown id) are ignored. The adapter reports each peer's answers and,
+ * when it knows every peer has answered, sio_cluster_done() so the caller need not wait for the timeout.
+ */
+#ifndef WSIO_SIO_ADAPTER_H
+#define WSIO_SIO_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sio/packet.h"
+#include "wsio.h"
+
+/* The targets of an operation, without pointers to local objects (a wsio_op as it crosses servers):
+ * socket.broadcast becomes an except of the sender's own room (its id). Strings are NUL-terminated and
+ * borrowed for the call. */
+typedef struct sio_targets {
+  const char *nsp;                  /* "/" or "/chat" */
+  const char *const *rooms;         /* empty: the whole namespace */
+  size_t nrooms;
+  const char *const *except;
+  size_t nexcept;
+  unsigned flags;                   /* WSIO_OP_VOLATILE, WSIO_OP_NOCOMPRESS (WSIO_OP_LOCAL never travels) */
+} sio_targets;
+
+/* A socket as another server sees it (fetchSockets). Strings borrowed for the call. */
+typedef struct sio_socket_info {
+  const char *id;
+  const char *const *rooms;         /* the socket's id first, as socket.rooms */
+  size_t nrooms;
+  const char *handshake_json;       /* {"headers":{...},"time":"...","address":"...","xdomain":false,
+                                       "secure":false,"issued":N,"url":"...","query":{...},"auth":{...}} */
+  const char *data_json;            /* socket.data; "null" when unset */
+} sio_socket_info;
+
+typedef struct sio_adapter sio_adapter;
+
+/* What an adapter implements. A function may be NULL when the adapter cannot do it (then the operation is
+ * local only, and a request completes with what the local server has). Return values: 0 or a negative
+ * WSIO_E* code; a failure is logged by the adapter and never fails the local part. */
+typedef struct sio_adapter_vt {
+  /* A broadcast already delivered locally. pkt is an EVENT or BINARY_EVENT packet without an ack id. */
+  int (*broadcast)(sio_adapter *a, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
+                   size_t natts);
+  /* A broadcast with acks (pkt carries the ack id the clients answer to). Each peer reports how many of its
+   * clients got it (sio_cluster_ack_count), then each client's answer (sio_cluster_ack_reply). */
+  int (*broadcast_ack)(sio_adapter *a, uint64_t rid, const sio_targets *t, const char *pkt, size_t len,
+                       const sio_bin *atts, size_t natts, uint32_t timeout_ms);
+  int (*sockets_join)(sio_adapter *a, const sio_targets *t, const char *room);
+  int (*sockets_leave)(sio_adapter *a, const sio_targets *t, const char *room);
+  int (*disconnect_sockets)(sio_adapter *a, const sio_targets *t, int close);
+  /* Each peer answers with its matching sockets (sio_cluster_sockets). */
+  int (*fetch_sockets)(sio_adapter *a, uint64_t rid, const sio_targets *t, uint32_t timeout_ms);
+  /* io.serverSideEmit: data is the JSON array ["event", ...args]. rid 0: no ack wanted; else each peer
+   * answers with sio_cluster_server_ack. */
+  int (*server_side_emit)(sio_adapter *a, uint64_t rid, const char *nsp, const char *data, size_t len,
+                          uint32_t timeout_ms);
+  /* The number of servers, this one included, answered with sio_cluster_server_count (now or later). */
+  int (*server_count)(sio_adapter *a, uint64_t rid);
+  /* The io is going away: stop, free everything. No sio_cluster_* call may follow. */
+  void (*free)(sio_adapter *a);
+} sio_adapter_vt;
+
+/* An adapter embeds this first; the sio layer reads vt and io, never the rest. */
+struct sio_adapter {
+  const sio_adapter_vt *vt;
+  wsio_io *io;
+};
+
+/* Attaches a to io (the io then owns it and calls vt->free when it goes). An io has at most one adapter:
+ * WSIO_EEXISTS otherwise. */
+int sio_adapter_attach(wsio_io *io, sio_adapter *a);
+sio_adapter *sio_adapter_of(const wsio_io *io);
+
+/* ---- applying a peer's operations locally (the adapter calls these) ---- */
+
+/* Delivers a peer's broadcast to the local targets. Returns the number of local sockets it was queued to,
+ * or WSIO_EPROTO when pkt does not decode (a broken peer: the caller logs it and drops the message). */
+int sio_cluster_broadcast(wsio_io *io, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
+                          size_t natts);
+
+/* A peer's broadcast with acks: delivered locally; every local client's answer (the ACK packet's arguments
+ * as a JSON array, plus attachments) goes to on_reply(ctx, ...), until the timeout; then on_end(ctx) once,
+ * after which ctx is not used again. Returns the number of local clients it was queued to (the peer reports
+ * it as its client count), or a negative code (then neither callback runs). */
+typedef void (*sio_cluster_reply_fn)(void *ctx, const char *json, size_t len, const sio_bin *atts, size_t natts);
+typedef void (*sio_cluster_end_fn)(void *ctx);
+int sio_cluster_broadcast_ack(wsio_io *io, const sio_targets *t, const char *pkt, size_t len,
+                              const sio_bin *atts, size_t natts, uint32_t timeout_ms,
+                              sio_cluster_reply_fn on_reply, sio_cluster_end_fn on_end, void *ctx);
+
+int sio_cluster_sockets_join(wsio_io *io, const sio_targets *t, const char *room);
+int sio_cluster_sockets_leave(wsio_io *io, const sio_targets *t, const char *room);
+int sio_cluster_disconnect_sockets(wsio_io *io, const sio_targets *t, int close);
+
+/* Calls fn once per matching local socket. Returns the count or a negative code. */
+typedef void (*sio_cluster_socket_fn)(void *ctx, const sio_socket_info *info);
+int sio_cluster_fetch(wsio_io *io, const sio_targets *t, sio_cluster_socket_fn fn, void *ctx);
+
+/* A peer's serverSideEmit for namespace nsp: runs the handlers registered with wsio_nsp_on_server_side().
+ * reply is NULL when the peer wants no ack; else the handler's answer (a JSON array) goes to reply(ctx, ...)
+ * exactly once (an empty answer "[]" when no handler answers). */
+int sio_cluster_server_event(wsio_io *io, const char *nsp, const char *data, size_t len,
+                             sio_cluster_reply_fn reply, void *ctx);
+
+/* ---- answers to this server's requests ---- */
+
+/* rid was issued by sio for a request it passed to the adapter; unknown or finished ids are ignored. */
+void sio_cluster_ack_count(wsio_io *io, uint64_t rid, size_t clients);
+void sio_cluster_ack_reply(wsio_io *io, uint64_t rid, const char *json, size_t len, const sio_bin *atts,
+                           size_t natts);
+void sio_cluster_sockets(wsio_io *io, uint64_t rid, const sio_socket_info *v, size_t n);
+void sio_cluster_server_ack(wsio_io *io, uint64_t rid, const char *json, size_t len);
+void sio_cluster_server_count(wsio_io *io, uint64_t rid, size_t servers);
+/* Every peer has answered rid. For broadcast_ack: every peer has reported its client count; the request
+ * then completes as soon as every counted client (local and remote) has answered. */
+void sio_cluster_done(wsio_io *io, uint64_t rid);
+
+#endif
