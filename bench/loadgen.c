@@ -11,11 +11,17 @@
  *              time and a sequence number and keeps at most D in flight: a message leaves the window once every
  *              receiver has it. Deliveries/s (summed over receivers) and delivery latency.
  *   idle       C connections held open T seconds; the server's RSS and the kernel's memory per connection.
+ *   storm      C Socket.IO clients that reconnect as socket.io-client does, with connection state recovery
+ *              (bench/lg/storm.c); a driver (tests/reliability/storm.py) cuts their connections or restarts
+ *              the server and reads what happened. Commands, one a line on stdin (a pipe): `mark` starts a
+ *              measurement, `reset` marks and cuts every connection at once (RST), `stats` prints one line of
+ *              key=value pairs, `quit` (or the end of stdin) prints it and exits.
  * Traffic starts once every connection is open; a warm-up precedes the measured window. With --server-pid the
  * server's CPU time (utime + stime) is read at both ends of the window, which gives msgs_per_server_cpu_s: the
  * figure that stays put when the machine is shared. Prints one line of key=value pairs on stdout. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -24,13 +30,15 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lg/client.h"
 #include "lg/sio.h"
 #include "lg/stats.h"
+#include "lg/storm.h"
 #include "ws/frame.h"
 
-enum { MODE_ECHO, MODE_BCAST, MODE_IDLE };
+enum { MODE_ECHO, MODE_BCAST, MODE_IDLE, MODE_STORM };
 enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DONE };
 
 #define STAMP 24 /* broadcast payload head: 16 hex digits of send time (ns) and 8 of the sequence number */
@@ -41,6 +49,7 @@ typedef struct peer {
   uint32_t head, inflight;
   uint8_t sender;     /* broadcast: the one connection that publishes */
   uint8_t ready;      /* counted as open: the WebSocket (and with Socket.IO, the namespace) accepted it */
+  uint8_t slow;       /* broadcast: a receiver that stops reading once open (--slow); not in the window */
 } peer;
 
 typedef struct snap {
@@ -53,7 +62,7 @@ typedef struct snap {
 static struct {
   /* options */
   int mode;
-  int conns, depth, size, max_pending, binary, server_pid, sio;
+  int conns, depth, size, max_pending, binary, server_pid, sio, slow;
   double seconds, warmup, connect_timeout;
   long interval_us;
   /* connections */
@@ -74,6 +83,9 @@ static struct {
   uint64_t next_seq, oldest, sent, t_next_send, t_progress;
   uint32_t *win;      /* deliveries so far of each message in flight, by seq % depth */
   int receivers_open, stalled;
+  /* storm */
+  lg_storm storm;
+  int max_attempts;
 } g;
 
 static uint64_t now_ns(void) {
@@ -188,6 +200,10 @@ static void conn_ready(lg_conn *c, uint64_t now) {
   p->ready = 1;
   g.pending--;
   g.open++;
+  if (p->slow) { /* never read again: the server's buffers for it fill up, the others must not notice */
+    epoll_ctl(g.cl.ep, EPOLL_CTL_DEL, c->fd, NULL);
+    return;
+  }
   if (g.mode == MODE_BCAST && !p->sender) g.receivers_open++;
   if (g.phase != PH_CONNECT && g.mode == MODE_ECHO) /* a latecomer after the connect timeout */
     for (int i = 0; i < g.depth; i++) echo_send(c, now);
@@ -203,7 +219,7 @@ static void on_open(lg_client *cl, lg_conn *c, uint64_t now) {
 static int sio_message(lg_client *cl, lg_conn *c, uint64_t now) {
   static int told;
   const char *why = NULL;
-  switch (lg_sio_message(cl, c, &why)) {
+  switch (lg_sio_message(cl, c, NULL, &why)) {
   case LG_SIO_EVENT: return 1;
   case LG_SIO_READY: conn_ready(c, now); return 0;
   case LG_SIO_CONSUMED: return 0;
@@ -217,6 +233,10 @@ static int sio_message(lg_client *cl, lg_conn *c, uint64_t now) {
 }
 
 static void on_message(lg_client *cl, lg_conn *c, uint64_t now) {
+  if (g.mode == MODE_STORM) {
+    lg_storm_message(&g.storm, c, now);
+    return;
+  }
   if (g.sio && !sio_message(cl, c, now)) return;
   if (g.mode == MODE_ECHO) echo_message(c, now);
   else if (g.mode == MODE_BCAST) bcast_message(c, now);
@@ -225,6 +245,10 @@ static void on_message(lg_client *cl, lg_conn *c, uint64_t now) {
 static void on_close(lg_client *cl, lg_conn *c, int was_open, int err) {
   (void)cl;
   (void)was_open; /* the WebSocket's; with Socket.IO a connection is open later */
+  if (g.mode == MODE_STORM) {
+    lg_storm_closed(&g.storm, c, err, now_ns());
+    return;
+  }
   if (!((peer *)c->data)->ready) {
     g.pending--;
     g.failed++;
@@ -233,7 +257,7 @@ static void on_close(lg_client *cl, lg_conn *c, int was_open, int err) {
   }
   g.open--;
   g.closed++;
-  if (g.mode == MODE_BCAST && !((peer *)c->data)->sender) g.receivers_open--;
+  if (g.mode == MODE_BCAST && !((peer *)c->data)->sender && !((peer *)c->data)->slow) g.receivers_open--;
 }
 
 /* ---- phases and the report ------------------------------------------------------------------------ */
@@ -339,14 +363,65 @@ static void run(void) {
   }
 }
 
+/* ---- storm ------------------------------------------------------------------------------------------ */
+
+/* Runs the commands of the complete lines read from stdin; returns 0 once told to quit or at its end. */
+static int storm_commands(uint64_t now) {
+  static char line[256];
+  static size_t len;
+  ssize_t n = read(0, line + len, sizeof line - 1 - len);
+  if (n == 0) return 0;
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  len += (size_t)n;
+  char *nl;
+  while ((nl = memchr(line, '\n', len))) {
+    *nl = 0;
+    if (!strcmp(line, "quit")) return 0;
+    if (!strcmp(line, "mark")) lg_storm_mark(&g.storm, now);
+    else if (!strcmp(line, "reset")) lg_storm_reset(&g.storm, now);
+    else if (!strcmp(line, "stats")) lg_storm_print(&g.storm, stdout, now);
+    else fprintf(stderr, "loadgen: unknown command '%s' (mark, reset, stats, quit)\n", line);
+    len -= (size_t)(nl + 1 - line);
+    memmove(line, nl + 1, len);
+  }
+  if (len == sizeof line - 1) len = 0; /* a line too long for any command */
+  return 1;
+}
+
+static void run_storm(void) {
+  static int stdin_tag;
+  struct epoll_event evs[1024], in = {.events = EPOLLIN, .data.ptr = &stdin_tag};
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  if (epoll_ctl(g.cl.ep, EPOLL_CTL_ADD, 0, &in) < 0) die("--mode storm reads its commands from a pipe on stdin");
+  if (lg_storm_init(&g.storm, &g.cl, g.c, g.total, g.max_pending, (uint32_t)g.max_attempts, now_ns()) < 0)
+    die("out of memory");
+  for (;;) {
+    uint64_t wait = lg_storm_poll(&g.storm, now_ns());
+    lg_client_flush(&g.cl);
+    struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000u), .tv_nsec = (long)(wait % 1000000000u)};
+    int n = epoll_pwait2(g.cl.ep, evs, 1024, &ts, NULL);
+    if (n < 0 && errno != EINTR) die("epoll_pwait2 failed");
+    uint64_t now = now_ns();
+    int m = 0, cmd = 0;
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.ptr == &stdin_tag) cmd = 1;
+      else evs[m++] = evs[i];
+    }
+    lg_client_dispatch(&g.cl, evs, m, now);
+    lg_client_flush(&g.cl);
+    if (cmd && !storm_commands(now)) break;
+  }
+  lg_storm_print(&g.storm, stdout, now_ns());
+}
+
 static void report(void) {
   const snap *a = &g.snap0, *b = &g.snap1;
   double secs = (double)(b->t - a->t) / 1e9;
   if (secs <= 0) secs = 1e-9; /* nothing measured: every rate comes out 0 */
   double scpu = b->server_cpu - a->server_cpu, ccpu = b->client_cpu - a->client_cpu;
   static const char *names[] = {"echo", "broadcast", "idle"};
-  printf("mode=%s protocol=%s conns=%d open=%d failed=%d closed=%d seconds=%.2f", names[g.mode],
-         g.sio ? "sio" : "ws", g.conns, g.open, g.failed, g.closed, secs);
+  printf("mode=%s protocol=%s slow=%d conns=%d open=%d failed=%d closed=%d seconds=%.2f", names[g.mode],
+         g.sio ? "sio" : "ws", g.slow, g.conns, g.open, g.failed, g.closed, secs);
   if (g.mode != MODE_IDLE) {
     printf(" depth=%d size=%d msgs=%llu msgs_per_sec=%.0f", g.depth, g.size, (unsigned long long)g.msgs,
            (double)g.msgs / secs);
@@ -382,7 +457,7 @@ static void report(void) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: loadgen --mode echo|broadcast|idle [options]\n"
+          "usage: loadgen --mode echo|broadcast|idle|storm [options]\n"
           "  --protocol ws|sio (ws) plain WebSocket messages, or Socket.IO events over WebSocket\n"
           "  --host H (127.0.0.1) --port P (3000) --path /p (/echo; /bcast in broadcast mode;\n"
           "                       /socket.io/?EIO=4&transport=websocket with Socket.IO)\n"
@@ -398,7 +473,10 @@ static void usage(void) {
           "  --pending N (256)    most connects and handshakes in progress at once\n"
           "  --connect-timeout S (120)\n"
           "  --binary             binary frames (default text; not with Socket.IO)\n"
-          "  --header 'Name: value'  one more request header (repeatable), e.g. what a browser sends\n");
+          "  --header 'Name: value'  one more request header (repeatable), e.g. what a browser sends\n"
+          "  --slow N (0)         broadcast: N receivers stop reading once open (slow consumers); the\n"
+          "                       figures are the other receivers'\n"
+          "  --reconnect-attempts N (0)  storm: a client gives up after N failed attempts in a row (0: never)\n");
   exit(2);
 }
 
@@ -422,7 +500,8 @@ static void parse_args(int argc, char **argv) {
       {"conns", 1, 0, 'c'},   {"depth", 1, 0, 'd'},         {"size", 1, 0, 's'},       {"seconds", 1, 0, 't'},
       {"warmup", 1, 0, 'w'},  {"interval", 1, 0, 'i'},      {"server-pid", 1, 0, 'S'}, {"sources", 1, 0, 'n'},
       {"pending", 1, 0, 'q'}, {"connect-timeout", 1, 0, 'T'}, {"binary", 0, 0, 'b'},   {"protocol", 1, 0, 'o'},
-      {"header", 1, 0, 'H'},  {0, 0, 0, 0}};
+      {"header", 1, 0, 'H'},  {"slow", 1, 0, 'L'},          {"reconnect-attempts", 1, 0, 'R'},
+      {0, 0, 0, 0}};
   g.mode = -1;
   g.cl.host = "127.0.0.1";
   g.cl.port = 3000;
@@ -439,7 +518,7 @@ static void parse_args(int argc, char **argv) {
     switch (o) {
     case 'm':
       g.mode = !strcmp(optarg, "echo") ? MODE_ECHO : !strcmp(optarg, "broadcast") ? MODE_BCAST
-               : !strcmp(optarg, "idle") ? MODE_IDLE : -1;
+               : !strcmp(optarg, "idle") ? MODE_IDLE : !strcmp(optarg, "storm") ? MODE_STORM : -1;
       break;
     case 'h': g.cl.host = optarg; break;
     case 'p': g.cl.port = atoi(optarg); break;
@@ -459,12 +538,15 @@ static void parse_args(int argc, char **argv) {
       g.sio = !strcmp(optarg, "sio") ? 1 : !strcmp(optarg, "ws") ? 0 : -1;
       break;
     case 'H': add_header(optarg); break;
+    case 'L': g.slow = atoi(optarg); break;
+    case 'R': g.max_attempts = atoi(optarg); break;
     default: usage();
     }
   }
+  if (g.mode == MODE_STORM) g.sio = 1; /* Socket.IO clients, whatever --protocol said */
   if (optind != argc || g.mode < 0 || g.conns < 1 || g.depth < 1 || g.size < 0 || g.cl.sources < 1 ||
       g.cl.sources > 254 || g.max_pending < 1 || g.seconds <= 0 || g.warmup < 0 || g.interval_us < 0 ||
-      g.sio < 0 || (g.sio && g.binary))
+      g.sio < 0 || (g.sio && g.binary) || g.max_attempts < 0)
     usage();
   if (g.mode == MODE_BCAST && g.size < STAMP) die("--size must be at least 24 in broadcast mode");
   if (!g.cl.path)
@@ -508,7 +590,7 @@ int main(int argc, char **argv) {
   }
   free(payload);
   /* Echoes must match what was sent whole; broadcasts after the stamp (bcast_message checks before it). */
-  g.cl.expect = g.pkt;
+  g.cl.expect = g.mode == MODE_STORM ? NULL : g.pkt;
   g.cl.expect_len = g.pkt_len;
   g.cl.check_from = g.mode == MODE_BCAST ? g.stamp_at + STAMP : 0;
   for (int i = 0; i < g.total; i++) {
@@ -517,7 +599,12 @@ int main(int argc, char **argv) {
       die("out of memory");
   }
   if (g.mode == MODE_BCAST) g.p[g.total - 1].sender = 1;
+  for (int i = 0; i < g.slow && i < g.total - 1; i++) g.p[i].slow = 1;
 
+  if (g.mode == MODE_STORM) {
+    run_storm();
+    return g.storm.gave_up == 0 && g.cl.protocol_errors == 0 ? 0 : 1;
+  }
   run();
   report();
   int rc = g.open > 0 && g.cl.protocol_errors == 0 && g.mismatches == 0 ? 0 : 1;

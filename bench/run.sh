@@ -91,7 +91,9 @@ start_server() {
   case $3:$name in
     sio-*:wsio) taskset -c "$SERVER_CPU" "$SIO_WSIO" "${sio_args[@]}" 2>"$log" >/dev/null & ;;
     sio-*:socket.io) taskset -c "$SERVER_CPU" node "$SIO_REF" "${sio_args[@]}" 2>"$log" >/dev/null & ;;
-    *:wsio) taskset -c "$SERVER_CPU" "$WSIO" "${args[@]}" 2>"$log" >/dev/null & ;;
+    # One worker: the server has one core (workers = auto would start one loop per core of the machine,
+    # all on that core, and split the clients between them).
+    *:wsio) taskset -c "$SERVER_CPU" "$WSIO" "${args[@]}" --workers 1 2>"$log" >/dev/null & ;;
     *:ws) taskset -c "$SERVER_CPU" node "$REF" "${args[@]}" 2>"$log" >/dev/null & ;;
     *) echo "run.sh: server $name does not run scenario $3" >&2; exit 1 ;;
   esac

@@ -6,7 +6,8 @@
  *   - Ownership: the caller owns what it passes in (wsio copies what it keeps). What wsio hands to a callback
  *     is borrowed for the duration of that callback unless a *_ref function is called.
  *   - Threading: a wsio_server and everything it hands out belong to the thread that runs it. The only
- *     functions safe to call from another thread are marked "thread-safe".
+ *     functions safe to call from another thread are marked "thread-safe". Several servers may run on
+ *     several threads at once (wsio_workers_run does): process-wide state is initialised once, thread-safely.
  */
 #ifndef WSIO_H
 #define WSIO_H
@@ -77,6 +78,8 @@ typedef enum wsio_deflate_mode {
   WSIO_DEFLATE_CONTEXT = 2
 } wsio_deflate_mode;
 
+typedef struct wsio_limiter wsio_limiter;
+
 typedef struct wsio_server_config {
   size_t max_connections;        /* 0: default 100000. Past it new connections are closed at once. */
   uint32_t handshake_timeout_ms; /* 0: default 10000. HTTP request or WS handshake must finish in it. */
@@ -87,7 +90,45 @@ typedef struct wsio_server_config {
   const char *tls_cert;          /* PEM paths; both set: every listener speaks TLS. */
   const char *tls_key;
   int log_level;                 /* 1 error, 2 warn, 3 info, 4 debug; 0 leaves the level as it is (info). */
+  /* Per client address (an IPv4 address, an IPv6 /64); see wsio_limiter_config. Ignored when limiter is set. */
+  uint32_t max_connections_per_ip;       /* 0: no limit */
+  uint32_t handshakes_per_ip_per_second; /* 0: no limit */
+  uint32_t handshake_burst;              /* 0: max(handshakes_per_ip_per_second, 1) */
+  /* A per-address table shared by several servers of the process (workers), whose settings apply instead
+   * of the three above; the server keeps a reference. NULL: the server has its own table when one of the
+   * three is set. */
+  wsio_limiter *limiter;
 } wsio_server_config;
+
+/* Per-address limits: one table keyed by client address (seeded SipHash, bounded: idle addresses expire and
+ * the least recently seen is evicted when full; an address with open connections is never evicted, and a
+ * new address finding max_addresses of those is refused at accept). Counters in wsio_stats.
+ *   max_connections_per_ip: past it, a connection's first request is answered "503 Service Unavailable"
+ *     with Retry-After and closed (clients report the status: a WebSocket client sees a failed handshake);
+ *     past twice it, connections are closed at accept without an answer.
+ *   handshakes_per_ip_per_second and handshake_burst: a token bucket per address taken by every raw
+ *     WebSocket upgrade and every Engine.IO session open (polling or WebSocket); when empty the request is
+ *     answered "429 Too Many Requests" with Retry-After (seconds until a token is due). Other HTTP
+ *     requests, long-polls and upgrades of existing sessions do not count. */
+typedef struct wsio_limiter_config {
+  uint32_t max_connections_per_ip;       /* 0: no limit */
+  uint32_t handshakes_per_ip_per_second; /* 0: no limit */
+  uint32_t handshake_burst;              /* 0: max(handshakes_per_ip_per_second, 1) */
+  size_t max_addresses;                  /* 0: 262144 (~25 MiB at worst) */
+  unsigned ipv6_prefix;                  /* bits of an IPv6 address that identify a client; 0: 64 */
+} wsio_limiter_config;
+
+/* A per-address table to share between servers (wsio_server_config.limiter), e.g. the workers of one
+ * process, so that the limits hold per process rather than per loop. cfg may be NULL (no limits yet).
+ * Returns NULL on ENOMEM. Thread-safe, as is every wsio_limiter function: the table has a mutex, taken once
+ * per accepted connection and once per handshake, never per message. */
+WSIO_API wsio_limiter *wsio_limiter_new(const wsio_limiter_config *cfg);
+/* Changes the limits from now on (a reload); open connections stay. Thread-safe. */
+WSIO_API void wsio_limiter_set(wsio_limiter *l, const wsio_limiter_config *cfg);
+/* Addresses tracked now. Thread-safe. */
+WSIO_API size_t wsio_limiter_count(wsio_limiter *l);
+/* Drops the caller's reference: servers still using the table keep it alive until they are freed. */
+WSIO_API void wsio_limiter_free(wsio_limiter *l);
 
 /* Creates a server on its own libuv loop. config may be NULL for defaults; it is copied.
  * Returns NULL on allocation failure or bad TLS files (the reason is logged). */
@@ -147,8 +188,16 @@ typedef struct wsio_ws_config {
   wsio_deflate_mode deflate; /* permessage-deflate offered by clients is accepted in this mode. */
   size_t deflate_min_size;   /* 0: default 64; smaller messages are sent uncompressed. */
   const char *subprotocols;  /* comma list in order of preference, or NULL. */
-  const char *origins;       /* comma list of allowed Origin values, or NULL to allow any. */
+  const char *origins;       /* comma list of allowed Origin values, or NULL to allow any. A request without
+                              * Origin (not a browser) or from the server's own pages (Origin host equal to
+                              * Host) is always allowed; any other gets 403. */
   void *user;                /* handed back by wsio_ws_endpoint_user(). */
+  /* Messages received per connection: a token bucket. Past it the connection is closed with 1008
+   * "rate limit" (wsio_stats.rate_closes), or with message_rate_drop set the excess messages are dropped
+   * before on_message and counted (wsio_stats.rate_dropped). Control frames do not count. */
+  uint32_t messages_per_second; /* 0: no limit */
+  uint32_t message_burst;       /* 0: max(messages_per_second, 1) */
+  int message_rate_drop;
 } wsio_ws_config;
 
 /* Serves WebSocket upgrades on path (exact match). config may be NULL. Returns 0, WSIO_EEXISTS, WSIO_EINVAL,
@@ -158,6 +207,7 @@ WSIO_API int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_hand
 /* Send flags. */
 #define WSIO_SEND_DROPPABLE 1u  /* over the send buffer limit: drop and count instead of closing with 1008 */
 #define WSIO_SEND_NOCOMPRESS 2u
+#define WSIO_SEND_LOCAL 4u      /* wsio_server_publish on a worker: this worker's connections only */
 
 /* Sends one message. data is copied. Returns 0; WSIO_ECLOSED; WSIO_EDROPPED for a droppable message over the
  * limit; WSIO_EBACKPRESSURE when the buffer is over the limit (the connection is then closed with 1008 and a
@@ -191,8 +241,10 @@ WSIO_API void wsio_msg_unref(wsio_msg *m);
 /* Queues m to ws without copying it. Same return values as wsio_ws_send(). */
 WSIO_API int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags);
 
-/* Sends m to every open connection of the endpoint at path, except `except` (may be NULL).
- * Returns the number of connections it was queued to, WSIO_EINVAL, or WSIO_ENOTFOUND (no such endpoint). */
+/* Sends m to every open connection of the endpoint at path, except `except` (may be NULL). On a worker
+ * (wsio_workers_run) the payload also goes to the same endpoint of every other worker, encoded once there,
+ * unless flags has WSIO_SEND_LOCAL. Returns the number of this server's connections it was queued to,
+ * WSIO_EINVAL, or WSIO_ENOTFOUND (no such endpoint). */
 WSIO_API int wsio_server_publish(wsio_server *s, const char *path, wsio_msg *m, const wsio_ws *except, unsigned flags);
 
 /* ---- Socket.IO ------------------------------------------------------------------------------------
@@ -234,6 +286,17 @@ typedef struct wsio_io_config {
   const char *client_dir;        /* where socket.io.js and friends are; NULL: not served */
   size_t max_rooms_per_socket;   /* default 1000 */
   size_t max_pending_acks;       /* acks awaited per socket; default 1000 */
+  /* Socket.IO packets received per client connection (binary attachments are part of their packet): a
+   * token bucket. Past it, as socket.disconnect(true) does: every namespace of the client gets DISCONNECT
+   * (socket.io-client reports "io server disconnect" and does not reconnect by itself), then the Engine.IO
+   * session closes; disconnect handlers get the reason "rate limit" (wsio_stats.sio_rate_closes). With
+   * packet_rate_drop set the excess packets are dropped and counted instead (sio_rate_dropped). */
+  uint32_t packets_per_second;   /* 0: no limit */
+  uint32_t packet_burst;         /* 0: max(packets_per_second, 1) */
+  int packet_rate_drop;
+  /* Set: WebSocket upgrades are not checked against cors_origin (cross-site pages may connect). By default
+   * a browser's Origin must be listed, or be the server itself (Origin host equal to Host). */
+  int ws_any_origin;
 } wsio_io_config;
 
 /* Attaches a Socket.IO server to s (new Server(httpServer, opts)). The io lives as long as s.
@@ -401,8 +464,8 @@ WSIO_API wsio_op wsio_socket_broadcast(wsio_socket *s);
 /* io.to(room) and socket.to(room) (the latter excludes the sender). */
 WSIO_API wsio_op wsio_nsp_to(wsio_nsp *n, const char *room);
 WSIO_API wsio_op wsio_socket_to(wsio_socket *s, const char *room);
-/* Chainable modifiers; each returns op. local and compress are kept for parity with socket.io: with a single
- * process and broadcasts sent uncompressed, they change nothing. */
+/* Chainable modifiers; each returns op. local: this server only, when an adapter links servers (see
+ * Cluster below). compress is kept for parity with socket.io: broadcasts are sent uncompressed. */
 WSIO_API wsio_op *wsio_op_to(wsio_op *op, const char *room);
 WSIO_API wsio_op *wsio_op_except(wsio_op *op, const char *room);
 WSIO_API wsio_op *wsio_op_volatile(wsio_op *op);
@@ -416,8 +479,8 @@ WSIO_API int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_valu
 WSIO_API int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args);
 
 /* io.timeout(ms).emit(event, ...args, (err, responses) => ...): cb runs once, when every target answered
- * (err 0; before this returns when there is no target) or at the timeout (err WSIO_ETIMEDOUT, with the
- * answers that came). responses[i] are borrowed. */
+ * (err 0; before this returns when there is no target and no cluster adapter) or at the timeout (err
+ * WSIO_ETIMEDOUT, with the answers that came). responses[i] are borrowed. */
 typedef void (*wsio_bcast_ack_cb)(int err, const wsio_args *const *responses, size_t n, void *ud);
 WSIO_API int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args, wsio_bcast_ack_cb cb, void *ud);
 
@@ -497,9 +560,156 @@ WSIO_API void *wsio_engine_socket_data(const wsio_engine_socket *s);
 
 /* ---- Cluster: operations that reach every server (the threads of wsio_workers_run, Redis nodes) ------ */
 
+/* With a cluster adapter on the io, broadcasts (wsio_op_emit*, wsio_op_emit_ack), wsio_op_sockets_join /
+ * leave and wsio_op_disconnect_sockets reach the sockets of every server; wsio_op_local() keeps one on this
+ * server. Their return values count this server's sockets. Without an adapter every function below acts on
+ * this server alone and calls back before it returns. Requests that wait for other servers time out after
+ * the op's timeout (wsio_op_timeout) or timeout_ms, 0 meaning WSIO_CLUSTER_TIMEOUT_MS. */
+#define WSIO_CLUSTER_TIMEOUT_MS 5000
+
+/* A socket of any server, as io.fetchSockets() gives it. Everything is borrowed for the callback. */
+typedef struct wsio_remote_socket {
+  const char *id;
+  const char *nsp;
+  const char *const *rooms;     /* socket.rooms: its id first */
+  size_t nrooms;
+  const char *handshake_json;   /* socket.handshake: {"headers":{..},"time":"..","address":"..","xdomain":b,
+                                   "secure":b,"issued":ms,"url":"..","query":{..},"auth":{..}} */
+  const char *data_json;        /* socket.data (wsio_socket_set_data_json), "null" when unset */
+  wsio_socket *local;           /* the socket when it is on this server and still connected, else NULL */
+} wsio_remote_socket;
+
+/* io.in(room).fetchSockets() across servers: cb runs once with the matching sockets of every server, err 0
+ * when every server answered, WSIO_ETIMEDOUT (with those that came) at the timeout, or the adapter's error
+ * (with this server's). Returns 0, or a negative code (then cb is never called). */
+typedef void (*wsio_fetch_cb)(int err, const wsio_remote_socket *sockets, size_t n, void *ud);
+WSIO_API int wsio_op_fetch_sockets_all(const wsio_op *op, wsio_fetch_cb cb, void *ud);
+
+/* socket.data as other servers see it: a JSON value, validated and copied (NULL clears it). Returns 0,
+ * WSIO_EINVAL or WSIO_ENOMEM. wsio_socket_data_json returns it ("null" when unset), borrowed until the next
+ * set. Independent of wsio_socket_set_data, the pointer for this process. */
+WSIO_API int wsio_socket_set_data_json(wsio_socket *s, const char *json);
+WSIO_API const char *wsio_socket_data_json(const wsio_socket *s);
+
+/* io.of(n).serverSideEmit(event, ...args): every other server's handlers for event run (never this
+ * server's). json_args as for emits. Returns 0 (also without an adapter: there is no other server),
+ * WSIO_EINVAL (bad JSON, reserved name), or the adapter's error. */
+WSIO_API int wsio_nsp_server_side_emit(wsio_nsp *n, const char *event, const char *json_args);
+/* serverSideEmit with an ack (serverSideEmitWithAck): cb gets one answer per other server (the arguments
+ * its handler answered with; empty when it had none), err as for wsio_op_fetch_sockets_all. timeout_ms 0:
+ * WSIO_CLUSTER_TIMEOUT_MS. Returns 0 or a negative code (then cb is never called). */
+WSIO_API int wsio_nsp_server_side_emit_ack(wsio_nsp *n, const char *event, const char *json_args,
+                                           uint32_t timeout_ms, wsio_bcast_ack_cb cb, void *ud);
+
+/* io.on(event, (...args, callback) => ...) for events other servers send with serverSideEmit. ack is NULL
+ * when the sender wants no answer; otherwise the first wsio_server_ack_send() during the call is the
+ * answer (none: an empty one). Handlers of a dynamic namespace's children are the parent's. */
+typedef struct wsio_server_ack wsio_server_ack;
+typedef void (*wsio_server_event_cb)(wsio_nsp *n, const wsio_args *args, wsio_server_ack *ack, void *ud);
+WSIO_API int wsio_nsp_on_server_side(wsio_nsp *n, const char *event, wsio_server_event_cb cb, void *ud);
+/* callback(...args): json_args a JSON array (NULL: none). Returns 0, or WSIO_EINVAL (bad JSON, or already
+ * answered). */
+WSIO_API int wsio_server_ack_send(wsio_server_ack *ack, const char *json_args);
+
+/* io.serverCount(): cb gets the number of servers, this one included (1 without an adapter; err
+ * WSIO_ETIMEDOUT and 1 when the adapter does not answer in time). Returns 0 or a negative code. */
+typedef void (*wsio_server_count_cb)(int err, size_t servers, void *ud);
+WSIO_API int wsio_io_server_count(wsio_io *io, wsio_server_count_cb cb, void *ud);
+
 /* ---- Redis adapter ---------------------------------------------------------------------------------- */
 
+/* Makes io one node of a cluster of Socket.IO servers that share a Redis server, wire-compatible with npm
+ * @socket.io/redis-adapter 8.x: wsio nodes and Node socket.io servers using createAdapter (classic pub/sub)
+ * or createShardedAdapter (sharded, Redis 7) with the same key share rooms, broadcasts, acks,
+ * fetchSockets, socketsJoin/Leave, disconnectSockets and serverSideEmit, and @socket.io/redis-emitter
+ * reaches this node's clients (classic mode). One Redis server (not Redis Cluster).
+ *
+ * Faults: when Redis goes away, local delivery goes on; messages for other nodes are dropped and counted
+ * (nothing queues up), requests across nodes complete with this node's answers, and both connections
+ * reconnect with capped exponential back-off, then subscribe again. Each state change is logged once. */
+typedef enum wsio_redis_mode {
+  WSIO_REDIS_DYNAMIC = 0,         /* sharded: one channel per public room, as subscriptionMode "dynamic" */
+  WSIO_REDIS_STATIC = 1,          /* sharded: one channel per namespace ("static") */
+  WSIO_REDIS_DYNAMIC_PRIVATE = 2  /* sharded: socket ids' rooms get channels too ("dynamic-private") */
+} wsio_redis_mode;
+
+typedef struct wsio_redis_config {
+  const char *url;               /* redis://[[user]:password@]host[:port][/db]; NULL: redis://127.0.0.1:6379 */
+  const char *key;               /* channel prefix (the adapters' key / channelPrefix); NULL: "socket.io" */
+  int sharded;                   /* Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE), as createShardedAdapter */
+  wsio_redis_mode subscription_mode; /* sharded only; default WSIO_REDIS_DYNAMIC as in socket.io */
+  int degraded_start;            /* Redis unreachable now: start anyway, local only, retrying in the back */
+  uint32_t connect_timeout_ms;   /* per attempt; 0: 2000 */
+  uint32_t reconnect_max_ms;     /* back-off cap; 0: 5000 */
+} wsio_redis_config;
+
+/* Attaches the Redis adapter to io (cfg copied; NULL: defaults). Unless degraded_start is set, first checks
+ * that Redis answers (a blocking connect of at most connect_timeout_ms) and fails with a logged reason.
+ * Returns 0, WSIO_EINVAL (bad URL or mode), WSIO_EIO (Redis unreachable), WSIO_EPROTO (Redis refused AUTH or
+ * SELECT), WSIO_EEXISTS (io already has an adapter), WSIO_ENOMEM. Loop thread only. The adapter lives as long
+ * as io. */
+WSIO_API int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg);
+
+typedef struct wsio_redis_stats {
+  int connected;          /* both connections (publish, subscribe) are up */
+  uint64_t connects;      /* connections made, first ones and reconnections, both connections counted */
+  uint64_t disconnects;   /* connections lost or attempts failed */
+  uint64_t published;     /* messages handed to Redis */
+  uint64_t received;      /* messages from other nodes (and emitters) */
+  uint64_t dropped;       /* messages for other nodes not sent: Redis away, or output over its limit */
+  uint64_t malformed;     /* messages from Redis that did not decode, ignored */
+} wsio_redis_stats;
+
+/* Fills out with the counters of io's Redis adapter. Returns 0, or WSIO_ENOTFOUND when io has none. */
+WSIO_API int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out);
+
 /* ---- Workers: every core of the machine --------------------------------------------------------------- */
+
+/* One libuv loop per thread, each a whole wsio_server. The kernel spreads new connections over the workers
+ * (SO_REUSEPORT listeners on the same port); Socket.IO operations reach the sockets of every worker through
+ * an in-process cluster adapter attached to each worker's io (broadcasts, rooms, acks, fetchSockets,
+ * serverSideEmit), raw WebSocket publish reaches every worker's endpoint, and a long-polling request or an
+ * upgrade that lands on a worker other than its session's is handed to the owning worker with its socket.
+ * An io that already has an adapter (Redis) keeps it: each worker is then its own node of that cluster. */
+
+/* Builds worker `index` (0..n-1) on its own thread, before that worker's loop runs: endpoints, io,
+ * handlers, then wsio_server_listen(). Worker 0 runs first and alone: a port 0 it listens on is the port
+ * every other worker's listener at the same position then shares. Returns 0, or a negative code that
+ * stops every worker (wsio_workers_run() returns it). */
+typedef int (*wsio_worker_setup_cb)(wsio_server *s, unsigned index, void *ud);
+
+/* The number of CPU cores this process may run on (at least 1): the default number of workers. */
+WSIO_API unsigned wsio_cpu_count(void);
+
+/* Runs n workers (0: wsio_cpu_count()) made with cfg (may be NULL; copied) and setup, until every worker
+ * has stopped: wsio_workers_stop(), or SIGINT/SIGTERM when handle_signals is set (graceful stop of every
+ * worker; a second signal closes every connection at once; SIGPIPE is ignored). Blocks the calling thread,
+ * which runs no server itself. n = 1 runs one worker like wsio_server_run() would, on its own thread.
+ * Returns 0, WSIO_EINVAL, WSIO_ENOMEM, or the first setup error. */
+WSIO_API int wsio_workers_run(unsigned n, const wsio_server_config *cfg, int handle_signals,
+                              wsio_worker_setup_cb setup, void *ud);
+
+/* Graceful stop of every worker of s's group (s alone when it is no worker), as wsio_server_stop().
+ * Thread-safe. */
+WSIO_API void wsio_workers_stop(wsio_server *s, uint32_t timeout_ms);
+
+/* Registers cb to run on worker s's thread once its loop has returned (the worker stopped), before the
+ * server is freed: the place to finish and free what setup made on the loop. cb may run the loop again
+ * (wsio_server_loop) to let its own handles finish. One per worker; a later call replaces it. Ignored on a
+ * server that is no worker. */
+typedef void (*wsio_worker_exit_cb)(wsio_server *s, unsigned index, void *ud);
+WSIO_API void wsio_worker_on_exit(wsio_server *s, wsio_worker_exit_cb cb, void *ud);
+
+/* The worker's index (0 for a server that is no worker) and the number of workers of its group (1). */
+WSIO_API unsigned wsio_worker_index(const wsio_server *s);
+WSIO_API unsigned wsio_worker_count(const wsio_server *s);
+
+struct wsio_stats; /* below, under Statistics */
+/* The counters of every worker of s's group summed (s's own for a server that is no worker). Each worker
+ * copies its counters for the others when its loop is about to wait, at most every 10 ms: the other
+ * workers' parts are about 10 ms old at most; called on a worker's thread, that worker's part is live.
+ * Thread-safe while the group runs. */
+WSIO_API void wsio_workers_stats(const wsio_server *s, struct wsio_stats *out);
 
 /* ---- Statistics ---------------------------------------------------------------------------------- */
 
@@ -522,6 +732,18 @@ typedef struct wsio_stats {
   uint64_t sio_events_out;    /* event packets queued to clients (a broadcast counts once per receiver) */
   uint64_t sio_volatile_dropped; /* volatile events not sent to a congested client */
   uint64_t sio_parse_errors;  /* clients closed for malformed packets */
+  /* Abuse limits (counters since start; see wsio_limiter_config, wsio_ws_config, wsio_io_config) */
+  uint64_t ip_refused;        /* connections over max_connections_per_ip (503, or closed at accept) */
+  uint64_t handshakes_limited; /* handshakes answered 429 for the per-address rate */
+  uint64_t rate_closes;       /* raw WebSocket connections closed with 1008 for their message rate */
+  uint64_t rate_dropped;      /* raw WebSocket messages dropped for the rate (message_rate_drop) */
+  uint64_t sio_rate_closes;   /* Socket.IO clients disconnected for their packet rate */
+  uint64_t sio_rate_dropped;  /* Socket.IO packets dropped for the rate (packet_rate_drop) */
+  uint64_t sio_rooms_refused; /* joins refused at max_rooms_per_socket */
+  uint64_t sio_acks_refused;  /* acks not awaited at max_pending_acks (emit refused, or a broadcast's
+                               * answer from that socket not awaited) */
+  uint64_t ip_addresses;      /* addresses in the server's per-address table now (a shared table's total) */
+  uint64_t origin_refused;    /* WebSocket upgrades refused with 403 for their Origin (raw and Engine.IO) */
 } wsio_stats;
 
 /* Fills out with the server's counters. */

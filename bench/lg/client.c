@@ -228,6 +228,11 @@ static int conn_parse(lg_client *cl, lg_conn *c, const uint8_t *p, size_t n, uin
 /* ---- connecting and the opening handshake --------------------------------------------------------- */
 
 int lg_conn_start(lg_client *cl, lg_conn *c, int index) {
+  /* A closed connection may start again (a client reconnecting): nothing of its last stream stays. */
+  c->out_off = c->out_len = 0;
+  c->in_frame = c->in_msg = c->hdr_len = c->bad = c->sio = 0;
+  c->hs_len = 0;
+  c->msg_len = 0;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) return -1;
   int one = 1;

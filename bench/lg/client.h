@@ -14,7 +14,7 @@
 
 enum { LG_FREE, LG_CONNECTING, LG_HANDSHAKE, LG_OPEN, LG_CLOSED };
 
-#define LG_PREFIX 64 /* first bytes of each message kept for the caller (packet type, a broadcast's stamp) */
+#define LG_PREFIX 128 /* first bytes of each message kept for the caller (packet type, a broadcast's stamp, ids) */
 
 typedef struct lg_conn {
   int fd;
@@ -78,8 +78,9 @@ struct lg_client {
 /* Sets up the epoll instance and buffers for up to max_conns connections. Returns 0 or -1 (errno set). */
 int lg_client_init(lg_client *cl, int max_conns);
 
-/* Starts a non-blocking connect; index picks the source address. Returns 0, or -1 if no socket could be made
- * (the descriptor limit). A connect that fails later is reported through on_close. */
+/* Starts a non-blocking connect; index picks the source address. c is zeroed, or closed (it starts afresh,
+ * keeping its buffers and data). Returns 0, or -1 if no socket could be made (the descriptor limit). A
+ * connect that fails later is reported through on_close. */
 int lg_conn_start(lg_client *cl, lg_conn *c, int index);
 
 /* Queues one masked frame; it is written by lg_client_flush. */

@@ -23,7 +23,7 @@
 #include <wsio.h>
 
 #ifndef WSIO_CLIENT_DIR
-#define WSIO_CLIENT_DIR "/usr/share/wsio/client"
+#define WSIO_CLIENT_DIR "/usr/share/wsio/socket.io-client" /* where the wsio package installs it */
 #endif
 
 #define RAW_PATH "/ws"

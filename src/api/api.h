@@ -6,6 +6,7 @@
 
 #include "http/conn.h"
 #include "http/parser.h"
+#include "net/iplimit.h"
 #include "net/net.h"
 #include "ws/deflate.h"
 #include "ws/conn.h"
@@ -35,6 +36,7 @@ struct wsio_ws {
   void *data;
   char *protocol;              /* NULL: none */
   char *remote;                /* made on first wsio_ws_remote() */
+  net_bucket rate;             /* messages received (wsio_ws_config.messages_per_second) */
 };
 
 /* An in-tree HTTP handler tried before static files (the program's pages, later Engine.IO). Returns the
@@ -55,6 +57,7 @@ struct wsio_server {
   wsio_engine *engines;        /* raw Engine.IO servers (src/api/engine.c), a list */
   api_http_hook hook;
   void *hook_arg;
+  http_conn *hook_hc;          /* the request the hook is answering, for api_http_defer */
   uv_loop_t uv;
   net_loop net;
   wsio_server_config cfg;
@@ -73,6 +76,8 @@ struct wsio_server {
   int signals_on;
   int stopping;
   wsio_stats stats;            /* the counters net does not keep */
+  struct api_group *group;     /* wsio_workers_run's group (src/api/workers.c), or NULL */
+  unsigned worker;             /* the index in the group */
 };
 
 /* Points the loop's HTTP connections at the router (src/api/http.c). */
@@ -95,7 +100,29 @@ int api_engine_http(wsio_server *s, http_conn *hc, const http_request *req, uint
 void api_engine_shutdown_all(wsio_server *s);
 void api_engine_free_all(wsio_server *s);
 void api_page_free(api_page *p);
+/* Per-address limits (src/api/limits.c): the loop's table from the server's config (0 or WSIO_ENOMEM), its
+ * release at free, its counters. The two answers: api_refuse_over_ip answers 503 to a connection over
+ * max_connections_per_ip, api_handshake_refused 429 when the address's handshake bucket is empty; each
+ * returns 1 when it answered (the request is then done), else 0. */
+int api_limits_attach(wsio_server *s);
+void api_limits_detach(wsio_server *s);
+void api_limits_stats(const wsio_server *s, wsio_stats *out);
+int api_refuse_over_ip(http_conn *hc);
+int api_handshake_refused(http_conn *hc);
+/* Workers (src/api/workers.c): the port worker 0's listener number i got, for the same listener of
+ * another worker asked for port 0 (0: none, or s is worker 0); a publish carried to the other workers. */
+int api_group_port(const wsio_server *s, int i);
+void api_workers_publish(wsio_server *s, const char *path, wsio_opcode op, const void *data, size_t len,
+                         unsigned flags);
 /* Installs the in-tree HTTP hook (one). */
 void api_server_set_hook(wsio_server *s, api_http_hook hook, void *arg);
+/* A hook that answers later: during the hook, api_http_defer(s) holds the request's connection and returns
+ * the handle to answer it with (NULL on ENOMEM); the hook then returns API_HOOK_DEFERRED. The answer is a
+ * whole response (api_deferred_respond copies it, frees d, and does nothing more when the client is gone
+ * meanwhile). Every deferred request must be answered; len 0 answers 503. */
+#define API_HOOK_DEFERRED (-1)
+typedef struct api_deferred api_deferred;
+api_deferred *api_http_defer(wsio_server *s);
+void api_deferred_respond(api_deferred *d, const void *data, size_t len, int keep_alive);
 
 #endif

@@ -91,7 +91,9 @@ static void upgrade(wsio_server *s, http_conn *hc, const http_request *req, uint
   ws_handshake_result res;
   char resp[1024];
   int st = ws_handshake_accept(req, &ep->hs, &res, resp, sizeof resp);
+  if (st == 0 && api_handshake_refused(hc)) return; /* per-address rate, counted for valid upgrades only */
   if (st != 0) {
+    if (st == 403) http_conn_net(hc)->loop->stats.origin_refused++;
     log_debug("WebSocket handshake refused with %d", st);
     http_conn_respond(hc, resp, strlen(resp), 0);
     return;
@@ -101,8 +103,48 @@ static void upgrade(wsio_server *s, http_conn *hc, const http_request *req, uint
   api_ws_upgrade(c, ep, &res, rest, rest_len);
 }
 
+struct api_deferred {
+  http_conn *hc;               /* NULL once the client went away */
+};
+
+static void on_deferred_abort(http_conn *hc, void *owner) {
+  (void)hc;
+  ((api_deferred *)owner)->hc = NULL;
+}
+
+api_deferred *api_http_defer(wsio_server *s) {
+  if (!s->hook_hc) return NULL;
+  api_deferred *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->hc = s->hook_hc;
+  http_conn_hold(d->hc, on_deferred_abort, d);
+  return d;
+}
+
+void api_deferred_respond(api_deferred *d, const void *data, size_t len, int keep_alive) {
+  if (d->hc && len) {
+    http_conn_respond(d->hc, data, len, keep_alive);
+  } else if (d->hc) {
+    buf out = {0};
+    http_response_simple(&out, 503, 0);
+    http_conn_respond(d->hc, out.data, out.len, 0);
+    buf_free(&out);
+  }
+  free(d);
+}
+
+/* Returns 1 when the hook answered (out is empty when it deferred the answer), 0 when it passed. */
+static int call_hook(wsio_server *s, http_conn *hc, const http_request *req, buf *out, int keep_alive) {
+  s->hook_hc = hc;
+  int st = s->hook(s, req, out, keep_alive, s->hook_arg);
+  s->hook_hc = NULL;
+  if (st == API_HOOK_DEFERRED) buf_free(out);
+  return st != 0;
+}
+
 static void route(http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len, void *arg) {
   wsio_server *s = arg;
+  if (api_refuse_over_ip(hc)) return;
   if (s->io && sio_io_http(s->io, hc, req, rest, rest_len)) return;
   if (s->engines && api_engine_http(s, hc, req, rest, rest_len)) return;
   if (req->upgrade && ws_handshake_is_upgrade(req)) {
@@ -118,8 +160,8 @@ static void route(http_conn *hc, const http_request *req, uint8_t *rest, size_t 
     http_response_end(&out, req->method == 2 /* HEAD */ ? NULL : "ok\n", 3, keep_alive);
   } else if (serve_page(s, req, &out, keep_alive)) {
     /* an in-memory page */
-  } else if (s->hook && s->hook(s, req, &out, keep_alive, s->hook_arg)) {
-    /* answered by the hook */
+  } else if (s->hook && call_hook(s, hc, req, &out, keep_alive)) {
+    if (!out.len) return; /* deferred: answered later (api_deferred_respond) */
   } else if (s->web_root) {
     http_static_serve(s->web_root, req, &out, keep_alive, API_MAX_STATIC_FILE);
   } else {

@@ -57,6 +57,7 @@ wsio_server *wsio_server_new(const wsio_server_config *config) {
   uv_unref((uv_handle_t *)&s->stop_timer);
   uv_unref((uv_handle_t *)&s->stop_async);
   s->net.max_connections = s->cfg.max_connections;
+  if (api_limits_attach(s) != 0) goto fail_loop;
   api_http_configure(s);
   if (!(s->deflate = ws_deflate_shared_new())) goto fail_loop;
   if (config && config->tls_cert && config->tls_key) {
@@ -68,6 +69,7 @@ fail_loop:
   close_handles(s);
   uv_run(&s->uv, UV_RUN_DEFAULT);
   net_loop_free(&s->net);
+  api_limits_detach(s);
   uv_loop_close(&s->uv);
   ws_deflate_shared_free(s->deflate);
 fail:
@@ -83,6 +85,7 @@ void api_server_set_hook(wsio_server *s, api_http_hook hook, void *arg) {
 
 int wsio_server_listen(wsio_server *s, const char *host, int port) {
   if (!s || !host || port < 0 || port > 65535) return WSIO_EINVAL;
+  if (port == 0 && s->group) port = api_group_port(s, s->net.nlisteners); /* worker 0's port, shared */
   int rc = net_listen(&s->net, host, port);
   if (rc == 0) log_info("listening on %s:%d%s", host, net_listener_port(&s->net, s->net.nlisteners - 1),
                         s->tls ? " (TLS)" : "");
@@ -180,6 +183,7 @@ void wsio_server_free(wsio_server *s) {
   close_handles(s);
   uv_run(&s->uv, UV_RUN_DEFAULT);
   net_loop_free(&s->net);
+  api_limits_detach(s);
   uv_loop_close(&s->uv);
   for (int i = 0; i < s->nendpoints; i++) api_endpoint_free(s->endpoints[i]);
   for (api_page *p = s->pages, *next; p; p = next) {
@@ -198,5 +202,6 @@ void wsio_server_stats(const wsio_server *s, wsio_stats *out) {
   out->bytes_in = s->net.stats.bytes_in;
   out->bytes_out = s->net.stats.bytes_out;
   out->rejected = s->net.stats.rejected;
+  api_limits_stats(s, out);
   if (s->io) sio_io_stats(s->io, out);
 }

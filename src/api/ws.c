@@ -27,6 +27,7 @@ int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, 
   if (!ep->cfg.send_buffer_limit) ep->cfg.send_buffer_limit = API_DEFAULT_SEND_LIMIT;
   if (!ep->cfg.ping_interval_ms) ep->cfg.ping_interval_ms = API_DEFAULT_PING_MS;
   if (!ep->cfg.deflate_min_size) ep->cfg.deflate_min_size = API_DEFAULT_DEFLATE_MIN;
+  if (ep->cfg.messages_per_second && !ep->cfg.message_burst) ep->cfg.message_burst = ep->cfg.messages_per_second;
   ep->path = strdup(path);
   ep->subprotocols = dup_or_null(ep->cfg.subprotocols);
   ep->origins = dup_or_null(ep->cfg.origins);
@@ -68,8 +69,26 @@ api_endpoint *api_endpoint_find(wsio_server *s, const char *path, size_t len) {
 
 static ws_conn *conn_of(const wsio_ws *ws) { return ws_conn_from_ext((void *)ws); }
 
+/* The message rate (wsio_ws_config.messages_per_second): 1 to deliver the message, 0 to drop it. */
+static int rate_admit(wsio_ws *ws) {
+  api_endpoint *ep = ws->ep;
+  if (net_bucket_take(&ws->rate, ep->cfg.messages_per_second, ep->cfg.message_burst, uv_now(&ep->server->uv)))
+    return 1;
+  if (!ws_conn_writable(conn_of(ws))) return 0; /* already closing: the rest of its input is dropped */
+  if (ep->cfg.message_rate_drop) {
+    ep->server->stats.rate_dropped++;
+    return 0;
+  }
+  ep->server->stats.rate_closes++;
+  log_warn("closing WebSocket %s with 1008: over %u messages per second (burst %u)", wsio_ws_remote(ws),
+           ep->cfg.messages_per_second, ep->cfg.message_burst);
+  wsio_ws_close(ws, 1008, "rate limit");
+  return 0;
+}
+
 static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
   wsio_ws *ws = ws_conn_ext(wc);
+  if (ws->ep->cfg.messages_per_second && !rate_admit(ws)) return;
   ws->ep->server->stats.messages_in++;
   if (ws->ep->h.on_message) ws->ep->h.on_message(ws, opcode == WS_OP_TEXT ? WSIO_TEXT : WSIO_BINARY, data, len);
 }
@@ -112,6 +131,7 @@ void api_ws_upgrade(net_conn *c, api_endpoint *ep, const ws_handshake_result *re
   wsio_ws *ws = ws_conn_ext(wc);
   ws->ep = ep;
   ws->protocol = protocol;
+  net_bucket_init(&ws->rate, ep->cfg.message_burst, uv_now(&ep->server->uv));
   ws->next = ep->members;
   if (ep->members) ep->members->prev = ws;
   ep->members = ws;
@@ -189,7 +209,7 @@ const char *wsio_ws_remote(const wsio_ws *ws) {
 /* ---- publish ---- */
 
 struct wsio_msg {
-  int refs;
+  net_shared sh;               /* the caller's references and one per connection the frame is queued on */
   uint8_t op;
   uint8_t ztried;              /* the compressed form was attempted */
   size_t payload_len;
@@ -199,11 +219,18 @@ struct wsio_msg {
   uint8_t frame[];             /* header then payload */
 };
 
+static void msg_release(net_shared *sh) {
+  wsio_msg *m = (wsio_msg *)sh;
+  free(m->zframe);
+  free(m);
+}
+
 wsio_msg *wsio_msg_new(wsio_opcode op, const void *data, size_t len) {
   if ((op != WSIO_TEXT && op != WSIO_BINARY) || (!data && len)) return NULL;
   wsio_msg *m = malloc(sizeof *m + WS_FRAME_HEADER_MAX + len);
   if (!m) return NULL;
-  m->refs = 1;
+  m->sh.refs = 1;
+  m->sh.release = msg_release;
   m->op = (uint8_t)op;
   m->ztried = 0;
   m->zframe = NULL;
@@ -218,14 +245,12 @@ wsio_msg *wsio_msg_new(wsio_opcode op, const void *data, size_t len) {
 }
 
 wsio_msg *wsio_msg_ref(wsio_msg *m) {
-  if (m) m->refs++;
+  if (m) net_shared_ref(&m->sh);
   return m;
 }
 
 void wsio_msg_unref(wsio_msg *m) {
-  if (!m || --m->refs > 0) return;
-  free(m->zframe);
-  free(m);
+  if (m) net_shared_unref(&m->sh);
 }
 
 static const uint8_t *msg_payload(const wsio_msg *m) { return m->frame + (m->frame_len - m->payload_len); }
@@ -249,15 +274,15 @@ int wsio_ws_send_msg(wsio_ws *ws, wsio_msg *m, unsigned flags) {
   int rc = send_admit(ws, flags);
   if (rc) return rc;
   api_endpoint *ep = ws->ep;
-  int compress = !(flags & WSIO_SEND_NOCOMPRESS) && m->payload_len >= ep->cfg.deflate_min_size &&
-                 ws_session_deflate(conn_of(ws)->sess);
+  int compress = conn_of(ws)->deflate && !(flags & WSIO_SEND_NOCOMPRESS) && m->payload_len >= ep->cfg.deflate_min_size;
   if (compress && (ep->cfg.deflate == WSIO_DEFLATE_CONTEXT || !ws_session_deflate_shared_ok(conn_of(ws)->sess))) {
     /* Per-connection context, or a peer that limited our window: the compressed bytes differ per receiver. */
     rc = ws_conn_send(conn_of(ws), m->op, msg_payload(m), m->payload_len, 1);
   } else {
     if (compress && !m->ztried) msg_compress(m, ep->server->deflate);
-    if (compress && m->zframe) rc = ws_conn_send_frame(conn_of(ws), m->zframe, m->zframe_len);
-    else rc = ws_conn_send_frame(conn_of(ws), m->frame, m->frame_len);
+    /* By reference: the frame stays in cache across receivers and leaves in each one's gathered write. */
+    if (compress && m->zframe) rc = ws_conn_send_shared(conn_of(ws), m->zframe, m->zframe_len, &m->sh);
+    else rc = ws_conn_send_shared(conn_of(ws), m->frame, m->frame_len, &m->sh);
   }
   if (rc) return rc;
   send_done(ws);
@@ -274,5 +299,7 @@ int wsio_server_publish(wsio_server *s, const char *path, wsio_msg *m, const wsi
     if (ws == except) continue;
     if (wsio_ws_send_msg(ws, m, flags) == 0) n++;
   }
+  if (s->group && !(flags & WSIO_SEND_LOCAL))
+    api_workers_publish(s, path, (wsio_opcode)m->op, msg_payload(m), m->payload_len, flags);
   return n;
 }

@@ -239,6 +239,25 @@ int eio_sid_generate(char out[EIO_SID_LEN + 1]) {
   return 0;
 }
 
+static int b64_url_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+void eio_sid_set_worker(char *sid, unsigned worker) {
+  worker %= EIO_SID_MAX_WORKERS;
+  sid[0] = B64_URL[worker / 64];
+  sid[1] = B64_URL[worker % 64];
+}
+
+int eio_sid_worker(const char *sid) {
+  if (!sid[0] || !sid[1]) return -1;
+  int hi = b64_url_value(sid[0]), lo = b64_url_value(sid[1]);
+  return hi < 0 || lo < 0 ? -1 : hi * 64 + lo;
+}
+
 /* ---- errors ---------------------------------------------------------------------------------------- */
 
 static const char *const ERROR_BODIES[] = {

@@ -118,6 +118,14 @@ int eio_open_json(buf *out, const char *sid, int upgrade_websocket, uint32_t pin
  * (out is then "" — never a predictable id). */
 int eio_sid_generate(char out[EIO_SID_LEN + 1]);
 
+/* Workers: a session id names the worker that owns the session in its first two characters (index in
+ * base64 digits, 4096 workers at most), so a request that lands on another worker is handed to the owner.
+ * eio_sid_set_worker overwrites them (108 random bits remain); eio_sid_worker reads them back: the index,
+ * or -1 for an id too short or with characters outside the alphabet. */
+#define EIO_SID_MAX_WORKERS 4096
+void eio_sid_set_worker(char *sid, unsigned worker);
+int eio_sid_worker(const char *sid);
+
 /* ---- HTTP errors -------------------------------------------------------------------------------------- */
 
 /* The error codes of an Engine.IO server's 400/403 answers. */

@@ -29,8 +29,13 @@ void eio_cors_headers(const eio_server *srv, const http_request *req, buf *out) 
   if (o && o->value_len < sizeof origin) {
     memcpy(origin, o->value, o->value_len);
     origin[o->value_len] = 0;
-    if (strcmp(srv->cors_origins, "*") == 0 || origin_allowed(srv->cors_origins, o->value, o->value_len)) {
-      /* Reflected, never "*", so credentials work; http_response_header refuses CR/LF in it. */
+    int any = strcmp(srv->cors_origins, "*") == 0;
+    if (any && srv->cfg.cors_credentials) {
+      /* Any origin with credentials would let every site act with the user's cookies: "*" literally, which
+       * browsers refuse for credentialed requests. Credentials need listed origins. */
+      http_response_header(out, "Access-Control-Allow-Origin", "*");
+    } else if (any || origin_allowed(srv->cors_origins, o->value, o->value_len)) {
+      /* Reflected, so a listed origin's credentials work; http_response_header refuses CR/LF in it. */
       http_response_header(out, "Access-Control-Allow-Origin", origin);
       http_response_header(out, "Vary", "Origin");
     }

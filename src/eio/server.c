@@ -1,10 +1,12 @@
 /* eio_server: sessions, routing, heartbeats, sending and closing. Transports: polling.c, websocket.c. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eio/internal.h"
 #include "http/response.h"
+#include "net/iplimit.h"
 #include "util/log.h"
 #include "ws/frame.h"
 #include "wsio.h"
@@ -142,6 +144,7 @@ eio_socket *eio_session_new(eio_server *srv, int transport) {
   s->transport = (uint8_t)transport;
   for (int tries = 0; tries < 4; tries++) {
     if (eio_sid_generate(s->sid) != 0) break;
+    if (srv->loop->nworkers > 1) eio_sid_set_worker(s->sid, srv->loop->worker);
     if (!map_get(&srv->sessions, s->sid, EIO_SID_LEN)) {
       if (map_put(&srv->sessions, s->sid, EIO_SID_LEN, s) != 0) break;
       return s;
@@ -266,9 +269,19 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len) 
   return rc;
 }
 
+static void msg_release(net_shared *sh) {
+  eio_msg *m = (eio_msg *)((char *)sh - offsetof(eio_msg, sh));
+  buf_free(&m->ws);
+  buf_free(&m->polling);
+  free(m);
+}
+
 eio_msg *eio_msg_new(void) {
   eio_msg *m = calloc(1, sizeof *m);
-  if (m) m->refs = 1;
+  if (!m) return NULL;
+  m->refs = 1;
+  m->sh.refs = 1;
+  m->sh.release = msg_release;
   return m;
 }
 
@@ -287,9 +300,7 @@ int eio_msg_add(eio_msg *m, int binary, const uint8_t *data, size_t len) {
 
 void eio_msg_unref(eio_msg *m) {
   if (!m || --m->refs > 0) return;
-  buf_free(&m->ws);
-  buf_free(&m->polling);
-  free(m);
+  net_shared_unref(&m->sh); /* freed now, or when the last connection has written the frames */
 }
 
 int eio_socket_send_msg(eio_socket *s, const eio_msg *m) {
@@ -297,7 +308,8 @@ int eio_socket_send_msg(eio_socket *s, const eio_msg *m) {
   if (over_limit(s)) return WSIO_EBACKPRESSURE;
   if (s->transport == EIO_WEBSOCKET) {
     if (!s->ws) return WSIO_ECLOSED;
-    return ws_conn_send_frame(s->ws, m->ws.data, m->ws.len);
+    /* By reference: the refcount is the message's bookkeeping, not its contents, hence the cast. */
+    return ws_conn_send_shared(s->ws, m->ws.data, m->ws.len, (net_shared *)&m->sh);
   }
   int rc = 0;
   if (s->out.len) rc = buf_append(&s->out, "\x1e", 1);
@@ -349,7 +361,8 @@ eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler
   srv->ws_params.send_limit = srv->cfg.send_limit;
   srv->ws_hs.deflate_mode = srv->cfg.deflate;
   /* Browsers send Origin on WebSocket handshakes too: the CORS list guards against cross-site hijacking. */
-  if (srv->cors_origins && strcmp(srv->cors_origins, "*") != 0) srv->ws_hs.origins = srv->cors_origins;
+  if (srv->cors_origins && strcmp(srv->cors_origins, "*") != 0 && !srv->cfg.ws_any_origin)
+    srv->ws_hs.origins = srv->cors_origins;
   uv_timer_init(l->uv, &srv->timer);
   srv->timer.data = srv;
   uv_unref((uv_handle_t *)&srv->timer);
@@ -436,7 +449,7 @@ int eio_server_set_cors(eio_server *srv, const char *origins, int credentials) {
   srv->cors_origins = copy;
   srv->cfg.cors_origins = copy;
   srv->cfg.cors_credentials = credentials;
-  srv->ws_hs.origins = copy && strcmp(copy, "*") != 0 ? copy : NULL;
+  srv->ws_hs.origins = copy && strcmp(copy, "*") != 0 && !srv->cfg.ws_any_origin ? copy : NULL;
   return 0;
 }
 
@@ -454,6 +467,25 @@ void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket
 }
 void *eio_socket_server_data(const eio_socket *s) { return s->srv->data; }
 
+/* A session open over the per-address handshake rate (net/iplimit.h): 429 with Retry-After, CORS headers
+ * included so a browser's client sees the status. Returns 1 when it answered. */
+static int open_refused(eio_server *srv, http_conn *hc, const http_request *req) {
+  uint32_t wait = net_conn_handshake_wait(http_conn_net(hc));
+  if (!wait) return 0;
+  static const char body[] = "too many new connections from your address; try again later\n";
+  char secs[16];
+  snprintf(secs, sizeof secs, "%u", wait);
+  buf out = {0};
+  http_response_start(&out, 429);
+  http_response_header(&out, "Content-Type", "text/plain; charset=utf-8");
+  http_response_header(&out, "Retry-After", secs);
+  eio_cors_headers(srv, req, &out);
+  http_response_end(&out, body, sizeof body - 1, 0);
+  http_conn_respond(hc, out.data, out.len, 0);
+  buf_free(&out);
+  return 1;
+}
+
 int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len) {
   if (req->path_len < srv->path_len || memcmp(req->path, srv->path, srv->path_len) != 0) return 0;
   if (req->path_len != srv->path_len && !(req->path_len == srv->path_len + 1 && req->path[srv->path_len] == '/'))
@@ -467,12 +499,20 @@ int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, u
     eio_reply_error(srv, hc, req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 1;
   }
+  if (q.has_sid && srv->loop->handoff) {
+    /* Workers: a session of another worker's is handed to it, socket and request together. */
+    int owner = eio_sid_worker(q.sid);
+    if (owner >= 0 && owner < srv->loop->nworkers && owner != srv->loop->worker &&
+        http_conn_handoff(hc, req, rest, rest_len, (unsigned)owner) == 0)
+      return 1;
+  }
   int want = q.transport == EIO_TRANSPORT_POLLING ? EIO_POLLING
              : q.transport == EIO_TRANSPORT_WEBSOCKET ? EIO_WEBSOCKET : 0;
   if (!want || !(srv->cfg.transports & want)) {
     eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_TRANSPORT);
     return 1;
   }
+  if (!q.has_sid && req->method == 1 /* GET: an open */ && open_refused(srv, hc, req)) return 1;
   if (want == EIO_WEBSOCKET) eio_ws_request(srv, hc, req, &q, rest, rest_len);
   else eio_polling_request(srv, hc, req, &q);
   return 1;

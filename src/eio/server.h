@@ -41,6 +41,7 @@ typedef struct eio_config {
   size_t send_limit;            /* unsent bytes per session before a volatile send is dropped; default 1 MiB */
   size_t max_buffer;            /* unsent bytes per session past which it is closed (a slow reader never grows
                                  * memory without bound); default 16 MiB */
+  int ws_any_origin;            /* set: WebSocket upgrades are not checked against cors_origins */
 } eio_config;
 
 typedef struct eio_handler {
@@ -96,8 +97,9 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len);
 /* A run of MESSAGE packets encoded once for both transports, shared by reference (a broadcast). */
 typedef struct eio_msg {
   int refs;
-  buf ws;       /* the WebSocket frames, back to back */
+  buf ws;       /* the WebSocket frames, back to back; queued by reference, so no eio_msg_add once sent */
   buf polling;  /* the polling packets joined by the separator (no leading separator) */
+  net_shared sh; /* one for all of refs, plus one per WebSocket connection holding ws: frees at 0 */
 } eio_msg;
 
 /* Builds a message from packets (text or binary MESSAGE data). Returns NULL on ENOMEM. */

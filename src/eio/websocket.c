@@ -13,6 +13,12 @@
 
 static int send_on(eio_server *srv, ws_conn *wc, const eio_packet *p) {
   if (p->binary) return ws_conn_send(wc, WS_OP_BINARY, p->data, p->len, p->len >= EIO_DEFLATE_THRESHOLD);
+  if (p->len + 1 < EIO_DEFLATE_THRESHOLD || !wc->deflate) {
+    /* Uncompressed: the type digit and the data go into the frame without being joined first. */
+    if ((unsigned)p->type > EIO_NOOP || (!p->data && p->len)) return WSIO_EINVAL;
+    uint8_t type = (uint8_t)('0' + p->type);
+    return ws_conn_send_parts(wc, WS_OP_TEXT, &type, 1, p->data, p->len);
+  }
   buf *b = &srv->scratch;
   b->len = 0;
   int rc = eio_ws_encode(p, b);
@@ -147,6 +153,7 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
   char resp[1024];
   int st = ws_handshake_accept(req, &srv->ws_hs, &res, resp, sizeof resp);
   if (st != 0) {
+    if (st == 403) srv->loop->stats.origin_refused++; /* counted in wsio_stats.origin_refused */
     http_conn_respond(hc, resp, strlen(resp), 0);
     return;
   }

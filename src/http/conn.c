@@ -1,8 +1,10 @@
 /* http_conn: HTTP/1.1 request handling on a net_conn. */
 #include "http/conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/response.h"
 #include "util/log.h"
@@ -82,6 +84,47 @@ net_conn *http_conn_detach(http_conn *hc) {
   hc->detached = 1;
   c->ud = NULL;
   return c;
+}
+
+static int header_is(const http_header *h, const char *name) {
+  size_t n = strlen(name);
+  return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
+int http_request_write(const http_request *req, buf *out) {
+  char line[64];
+  int rc = buf_append(out, req->method_str, strlen(req->method_str)) || buf_append(out, " ", 1) ||
+           buf_append(out, req->url, req->url_len);
+  snprintf(line, sizeof line, " HTTP/%u.%u\r\n", req->http_major, req->http_minor);
+  rc = rc || buf_append(out, line, strlen(line));
+  for (size_t i = 0; i < req->nheaders && !rc; i++) {
+    const http_header *h = &req->headers[i];
+    if (header_is(h, "Content-Length") || header_is(h, "Transfer-Encoding")) continue;
+    rc = buf_append(out, h->name, h->name_len) || buf_append(out, ": ", 2) ||
+         buf_append(out, h->value, h->value_len) || buf_append(out, "\r\n", 2);
+  }
+  if (req->body_len || req->method == 3 /* POST */ || req->method == 4 /* PUT */) {
+    snprintf(line, sizeof line, "Content-Length: %zu\r\n", req->body_len);
+    rc = rc || buf_append(out, line, strlen(line));
+  }
+  rc = rc || buf_append(out, "\r\n", 2) || (req->body_len && buf_append(out, req->body, req->body_len));
+  return rc ? WSIO_ENOMEM : 0;
+}
+
+int http_conn_handoff(http_conn *hc, const http_request *req, const uint8_t *rest, size_t rest_len,
+                      unsigned owner) {
+  net_conn *c = hc->conn;
+  net_loop *l = c->loop;
+  if (!l->handoff || hc->held) return WSIO_EINVAL;
+  buf bytes = {0};
+  int rc = http_request_write(req, &bytes);
+  if (rc == 0 && rest_len) rc = buf_append(&bytes, rest, rest_len) ? WSIO_ENOMEM : 0;
+  if (rc == 0) rc = l->handoff(l, c, owner, bytes.data, bytes.len);
+  buf_free(&bytes);
+  if (rc != 0) return rc;
+  /* c is closed by now; the HTTP state goes as after an upgrade. */
+  hc->detached = 1;
+  return 0;
 }
 
 static void http_conn_free(http_conn *hc) {

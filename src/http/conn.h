@@ -55,6 +55,17 @@ int http_conn_held(const http_conn *hc);
 /* Frees the HTTP state and returns the bare connection for another protocol to drive (set its proto). */
 net_conn *http_conn_detach(http_conn *hc);
 
+/* Workers: hands the connection of the request being routed to worker `owner` (net_loop.handoff): the
+ * request is written out again (a chunked body with a Content-Length), rest appended, and the owner's loop
+ * reads it as if it had arrived there. Returns 0 (hc is detached and must not be used again) or a negative
+ * code (nothing changed: answer the request here). */
+int http_conn_handoff(http_conn *hc, const http_request *req, const uint8_t *rest, size_t rest_len,
+                      unsigned owner);
+
+/* Writes req back as HTTP/1.1 bytes into out (Transfer-Encoding and Content-Length replaced by the body's
+ * length). Returns 0 or WSIO_ENOMEM. */
+int http_request_write(const http_request *req, buf *out);
+
 /* 1 if the request that is being routed asked to keep the connection alive and the server is not stopping. */
 int http_conn_keep_alive(const http_conn *hc, const http_request *req);
 

@@ -1,8 +1,10 @@
 /* net_conn: reading into the loop's shared buffer, the coalescing write path, graceful and hard close. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/conn_internal.h"
+#include "net/iplimit.h"
 #include "net/net.h"
 #include "util/log.h"
 #include "wsio.h"
@@ -18,6 +20,8 @@ static void on_closed(uv_handle_t *h) {
   else l->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   l->stats.connections--;
+  if (c->ip) net_iplimit_release(l->iplimit, c->ip, net_iplimit_now());
+  net_refq_free(c);
   buf_free(&c->out);
   buf_free(&c->inflight);
   free(c->wreq);
@@ -107,8 +111,24 @@ int net_conn_write(net_conn *c, const void *data, size_t len) {
   return 0;
 }
 
+int net_conn_writev(net_conn *c, const net_iov *iov, int n) {
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += iov[i].len;
+  if (buf_reserve(&c->out, total) != 0) return WSIO_ENOMEM;
+  uint8_t *dst = c->out.data + c->out.len;
+  for (int i = 0; i < n; i++) {
+    if (iov[i].len) memcpy(dst, iov[i].p, iov[i].len);
+    dst += iov[i].len;
+  }
+  c->out.len += total;
+  c->active = 1;
+  net_conn_mark_dirty(c);
+  return 0;
+}
+
 size_t net_conn_buffered(const net_conn *c) {
-  return c->out.len + c->inflight.len + (c->tls ? net_tls_wire(c->tls)->len : 0);
+  return c->out.len + net_refq_bytes(c) + c->inflight.len + (c->tls ? net_tls_wire(c->tls)->len : 0);
 }
 
 void net_conn_set_over(net_conn *c) { c->flags |= NET_CONN_OVER; }
@@ -148,6 +168,44 @@ static void drained(net_conn *c) {
   }
 }
 
+/* Hands c->inflight to uv_write: what the kernel did not take at once. */
+static void write_inflight(net_conn *c) {
+  if (!c->wreq && !(c->wreq = malloc(sizeof *c->wreq))) {
+    net_conn_close(c);
+    return;
+  }
+  c->wreq->data = c;
+  uv_buf_t b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
+  if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    net_conn_close(c);
+    return;
+  }
+  c->flags |= NET_CONN_WRITING;
+}
+
+/* Plain TCP with shared bytes queued: one gathered write (writev) of the whole stream, the shared frames
+ * read where they lie. */
+static void flush_gathered(net_conn *c) {
+  uv_buf_t iov[2 * NET_SHARED_MAX + 1];
+  size_t total;
+  int k = net_refq_gather(c, iov, &total);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)k);
+  if (n == UV_EAGAIN) n = 0;
+  if (n < 0) {
+    net_conn_close(c);
+    return;
+  }
+  c->loop->stats.bytes_out += (uint64_t)n;
+  /* A partial write: the rest becomes one private buffer for uv_write, and the shared bytes are let go. */
+  if ((size_t)n < total && net_refq_flatten(c, (size_t)n, &c->inflight) != 0) {
+    net_conn_close(c);
+    return;
+  }
+  net_refq_clear(c);
+  if ((size_t)n == total) drained(c);
+  else write_inflight(c);
+}
+
 void net_conn_flush(net_conn *c) {
   if (c->flags & NET_CONN_CLOSING) return;
   buf *wire = &c->out;
@@ -162,6 +220,10 @@ void net_conn_flush(net_conn *c) {
     }
   }
   if (c->flags & NET_CONN_WRITING) return; /* on_write continues with what is staged now */
+  if (c->refq && c->refq->n) {
+    flush_gathered(c);
+    return;
+  }
   if (wire->len == 0) {
     drained(c);
     return;
@@ -185,17 +247,7 @@ void net_conn_flush(net_conn *c) {
   c->inflight = *wire;
   *wire = tmp;
   wire->len = 0;
-  if (!c->wreq && !(c->wreq = malloc(sizeof *c->wreq))) {
-    net_conn_close(c);
-    return;
-  }
-  c->wreq->data = c;
-  b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
-  if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-    net_conn_close(c);
-    return;
-  }
-  c->flags |= NET_CONN_WRITING;
+  write_inflight(c);
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -234,6 +286,69 @@ int net_conn_peer(const net_conn *c, char *out, size_t cap) {
     uv_ip4_name((struct sockaddr_in *)&addr, ip, sizeof ip);
     port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
     snprintf(out, cap, "%s:%d", ip, port);
+  }
+  return 0;
+}
+
+/* ---- moving a connection to another loop ---- */
+
+static const net_proto detached_proto = {0};
+
+int net_conn_detach(net_conn *c, net_tls **tls) {
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
+  net_conn_flush(c);
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_WRITING) || net_conn_buffered(c) > 0) {
+    return c->flags & NET_CONN_CLOSING ? WSIO_ECLOSED : WSIO_EBACKPRESSURE;
+  }
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return WSIO_EIO;
+  /* The duplicate keeps the socket open once this loop closes its handle (which also takes the fd out
+   * of this loop's epoll set). */
+  int dup_fd = dup(fd);
+  if (dup_fd < 0) return WSIO_EIO;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->flags &= ~NET_CONN_READING;
+  *tls = c->tls;
+  c->tls = NULL;
+  c->proto = &detached_proto;
+  c->ud = NULL;
+  net_conn_close(c);
+  return dup_fd;
+}
+
+int net_conn_adopt(net_loop *l, int fd, net_tls *tls, const uint8_t *data, size_t len) {
+  net_conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    close(fd);
+    if (tls) net_tls_free(tls);
+    return WSIO_ENOMEM;
+  }
+  uv_tcp_init(l->uv, &c->tcp);
+  c->tcp.data = c;
+  c->loop = l;
+  c->proto = l->accept_proto;
+  c->timeout = l->accept_timeout;
+  c->tls = tls;
+  c->next = l->conns;
+  if (l->conns) l->conns->prev = c;
+  l->conns = c;
+  l->stats.connections++;
+  int rc = uv_tcp_open(&c->tcp, fd);
+  if (rc != 0) {
+    close(fd);
+    net_conn_close(c);
+    return rc;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  net_conn_start(c);
+  /* The bytes go through the loop's read buffer, as a read would hand them (protocols may write in it). */
+  while (len > 0 && !(c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING))) {
+    size_t n = len < NET_READ_BUFFER ? len : NET_READ_BUFFER;
+    memcpy(l->rbuf, data, n);
+    c->active = 1;
+    c->proto->on_data(c, l->rbuf, n);
+    data += n;
+    len -= n;
   }
   return 0;
 }

@@ -1,8 +1,11 @@
 /* net_loop: listeners, accept, the per-iteration flush and the once-a-second sweep. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "net/conn_internal.h"
+#include "net/iplimit.h"
 #include "net/net.h"
 #include "util/log.h"
 #include "wsio.h"
@@ -35,6 +38,7 @@ static void on_sweep(uv_timer_t *t) {
     if (!c->active && c->out.len == 0 && c->inflight.len == 0) {
       /* Idle connections hand their write buffers back: memory per idle connection stays small. */
       buf_free(&c->out);
+      if (c->refq && c->refq->n == 0) net_refq_free(c);
       if (!(c->flags & NET_CONN_WRITING)) buf_free(&c->inflight);
     }
     c->active = 0;
@@ -127,6 +131,7 @@ static void on_connection(uv_stream_t *server, int status) {
     net_conn_close(c);
     return;
   }
+  if (l->iplimit && net_conn_admit(c) != 0) return; /* per-address limits (iplimit.c) */
   l->stats.accepted++;
   uv_tcp_nodelay(&c->tcp, 1);
   net_conn_start(c);
@@ -149,9 +154,17 @@ int net_listen(net_loop *l, const char *host, int port) {
   }
   uv_tcp_t *t = malloc(sizeof *t);
   if (!t) return WSIO_ENOMEM;
-  uv_tcp_init(l->uv, t);
+  uv_tcp_init_ex(l->uv, t, addr.ss_family);
   t->data = l;
-  int rc = uv_tcp_bind(t, (struct sockaddr *)&addr, 0);
+  int rc = 0;
+  if (l->reuseport) {
+    /* Workers: every loop listens on the same port and the kernel spreads new connections over them. */
+    uv_os_fd_t fd;
+    int on = 1;
+    if ((rc = uv_fileno((uv_handle_t *)t, &fd)) == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+      rc = uv_translate_sys_error(errno);
+  }
+  if (rc == 0) rc = uv_tcp_bind(t, (struct sockaddr *)&addr, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)t, 1024, on_connection);
   if (rc != 0) {
     uv_close((uv_handle_t *)t, free_listener);

@@ -20,6 +20,8 @@ typedef struct net_loop net_loop;
 typedef struct net_conn net_conn;
 typedef struct net_tls_ctx net_tls_ctx;
 typedef struct net_tls net_tls;
+typedef struct net_iplimit net_iplimit;
+typedef struct net_ipent net_ipent;
 
 /* What a protocol (HTTP, WebSocket, ...) implements for the connections it drives. */
 typedef struct net_proto {
@@ -40,7 +42,8 @@ enum {
   NET_CONN_OVER = 1u << 3,     /* passed the output limit; on_drain when it empties */
   NET_CONN_READING = 1u << 4,
   NET_CONN_WRITING = 1u << 5,  /* a uv_write is in flight */
-  NET_CONN_SHUT = 1u << 6      /* the write side is shut down */
+  NET_CONN_SHUT = 1u << 6,     /* the write side is shut down */
+  NET_CONN_IPOVER = 1u << 7    /* over max connections per address: its first request gets 503 */
 };
 
 struct net_conn {
@@ -52,6 +55,8 @@ struct net_conn {
   buf inflight;                /* bytes handed to uv_write */
   uv_write_t *wreq;            /* allocated on the first write that could not finish at once */
   net_tls *tls;                /* NULL for plain TCP */
+  struct net_refq *refq;       /* shared bytes queued among out's (net_conn_write_shared); NULL when none */
+  net_ipent *ip;               /* its address in the loop's per-address limiter, or NULL */
   net_conn *next, *prev;       /* every connection of the loop, for the sweep */
   net_conn *next_dirty;
   uint32_t flags;
@@ -63,6 +68,9 @@ struct net_conn {
 typedef struct net_stats {
   uint64_t connections, accepted, rejected;
   uint64_t bytes_in, bytes_out;
+  uint64_t ip_refused;         /* over the per-address connection limit (src/net/iplimit.c) */
+  uint64_t handshakes_limited; /* handshakes refused for the per-address rate */
+  uint64_t origin_refused;     /* WebSocket upgrades refused (403) for their Origin, counted by the layers above */
 } net_stats;
 
 typedef void (*net_accept_cb)(net_loop *l, net_conn *c, void *arg);
@@ -82,7 +90,14 @@ struct net_loop {
   net_accept_cb on_accept;
   void *accept_arg;
   size_t max_connections;
+  net_iplimit *iplimit;        /* per-address limits, maybe shared with other loops; NULL: none */
   uint16_t accept_timeout;     /* initial c->timeout for new connections, seconds */
+  uint8_t reuseport;           /* listeners share their port with other loops (SO_REUSEPORT): workers */
+  uint16_t worker, nworkers;   /* this loop's worker index and the group's size (0, 1 alone) */
+  /* Workers: hands c, with data (what was read of it, to feed again) to worker `owner`'s loop, which adopts
+   * it. Returns 0 (c is then closed here) or a negative code (c untouched). NULL when alone. */
+  int (*handoff)(net_loop *l, net_conn *c, unsigned owner, const uint8_t *data, size_t len);
+  void *handoff_arg;
   uv_tcp_t *listeners[8];
   int nlisteners;
   net_stats stats;
@@ -108,6 +123,31 @@ void net_stop_listening(net_loop *l);
 /* Queues bytes to send (copied). They go out in one write per socket when the loop iteration's I/O is done.
  * Returns 0, WSIO_ECLOSED, WSIO_ENOMEM. */
 int net_conn_write(net_conn *c, const void *data, size_t len);
+/* Bytes that many connections send (a broadcast's frame), owned by a reference-counted object that embeds
+ * this header. net_conn_write_shared() queues such bytes without copying them and holds a reference until
+ * they are written, flattened into a partial write's remainder, or dropped at close. Loop thread only. */
+typedef struct net_shared {
+  uint32_t refs;
+  void (*release)(struct net_shared *); /* called when refs falls to 0: frees the owner */
+} net_shared;
+static inline void net_shared_ref(net_shared *s) { s->refs++; }
+static inline void net_shared_unref(net_shared *s) {
+  if (--s->refs == 0) s->release(s);
+}
+/* Queues data[0..len) of owner after what is queued. The bytes must stay unchanged while owner lives. TLS
+ * connections, and a connection holding NET_SHARED_MAX of them already, copy instead. Same returns as
+ * net_conn_write. */
+int net_conn_write_shared(net_conn *c, const void *data, size_t len, net_shared *owner);
+#define NET_SHARED_MAX 64
+
+/* A part of a gathered write. */
+typedef struct net_iov {
+  const void *p;
+  size_t len;
+} net_iov;
+/* Queues the parts of n iov, in order, as one net_conn_write of their concatenation would (one copy, one
+ * buffer check): a frame's header and payload. Same returns. */
+int net_conn_writev(net_conn *c, const net_iov *iov, int n);
 /* Bytes queued and not yet accepted by the kernel (TLS records included). */
 size_t net_conn_buffered(const net_conn *c);
 /* Marks c over its output limit: on_drain is called once its buffer empties. */
@@ -121,6 +161,15 @@ void net_conn_end(net_conn *c);
 
 /* Switches the protocol driving c (HTTP -> WebSocket). */
 static inline void net_conn_set_proto(net_conn *c, const net_proto *p, void *ud) { c->proto = p; c->ud = ud; }
+
+/* Moving a connection to another loop (workers). net_conn_detach writes what is staged, then takes the
+ * socket and the TLS state out of c: returns a duplicate of the socket's fd (the caller owns it and *tls)
+ * and closes c without calling its protocol. Returns the fd, WSIO_EBACKPRESSURE when output could not be
+ * written at once (c untouched), or a negative code. Runs on c's loop thread. */
+int net_conn_detach(net_conn *c, net_tls **tls);
+/* Makes a connection on l from a detached fd and TLS state (NULL: plain), driven by l->accept_proto, and
+ * feeds it data as if just read (plaintext). Takes ownership of fd and tls. Returns 0 or a negative code. */
+int net_conn_adopt(net_loop *l, int fd, net_tls *tls, const uint8_t *data, size_t len);
 
 /* Writes "ip:port" of the peer into out. Returns 0 or a negative code. */
 int net_conn_peer(const net_conn *c, char *out, size_t cap);

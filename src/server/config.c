@@ -24,7 +24,10 @@ static const cfg_choice hook_events[] = {{"connect", SERVER_WEBHOOK_CONNECT}, {"
                                          {NULL, 0}};
 static const cfg_choice log_levels[] = {{"error", LOG_ERROR}, {"warn", LOG_WARN}, {"info", LOG_INFO},
                                         {"debug", LOG_DEBUG}, {NULL, 0}};
+static const cfg_choice rate_actions[] = {{"close", 0}, {"drop", 1}, {NULL, 0}};
 static const cfg_choice log_formats[] = {{"text", SERVER_LOG_TEXT}, {"json", SERVER_LOG_JSON}, {NULL, 0}};
+static const cfg_choice redis_modes[] = {{"dynamic", WSIO_REDIS_DYNAMIC}, {"static", WSIO_REDIS_STATIC},
+                                         {"dynamic-private", WSIO_REDIS_DYNAMIC_PRIVATE}, {NULL, 0}};
 
 #define OFF(f) offsetof(server_config, f)
 #define STR(sec, key, f, ck, fl, def, meta, help) {sec, key, CT_STR, ck, fl, OFF(f), def, 0, 0, NULL, meta, help}
@@ -42,7 +45,7 @@ static const cfg_choice log_formats[] = {{"text", SERVER_LOG_TEXT}, {"json", SER
 #define L CF_LIVE
 
 const char *const cfg_sections[] = {"server", "tls", "socketio", "cors", "websocket", "rooms", "api", "auth",
-                                    "proxy", "webhooks", "limits", "log", "metrics", NULL};
+                                    "proxy", "webhooks", "limits", "log", "metrics", "redis", NULL};
 
 const cfg_setting cfg_settings[] = {
     STR("server", "host", server.host, CK_HOST, 0, "0.0.0.0", "HOST", "address to listen on: IPv4, IPv6 or a name"),
@@ -52,7 +55,7 @@ const cfg_setting cfg_settings[] = {
     NUM("server", "max_connections", CT_UINT, server.max_connections, 0, "100000", 1, 10000000, "N",
         "connections held at once; past it new ones are closed at once"),
     NUM("server", "workers", CT_UINT, server.workers, CF_AUTO, "auto", 1, 1024, "N",
-        "event-loop threads; auto: one per CPU core (reserved: one loop runs until multi-core support lands)"),
+        "event-loop threads, each a whole server on the one port; auto: one per CPU core"),
 
     STR("tls", "cert", tls.cert, CK_FILE, O, "", "FILE", "PEM certificate chain; with key, listeners speak TLS"),
     STR("tls", "key", tls.key, CK_FILE, O, "", "FILE", "PEM private key of cert"),
@@ -75,11 +78,13 @@ const cfg_setting cfg_settings[] = {
     BOOL("socketio", "serve_client", socketio.serve_client, 0, "true",
          "serve the client bundle (socket.io.js) from client_dir"),
     STR("socketio", "client_dir", socketio.client_dir, CK_DIR, O, "", "DIR",
-        "directory holding socket.io.js; empty: none served"),
+        "directory holding socket.io.js; empty: the bundle installed with wsio"),
 
     LIST("cors", "origins", cors.origins, CK_ORIGIN, L, "*",
          "origins allowed (CORS and WebSocket handshakes): * or a list like https://example.com"),
     BOOL("cors", "credentials", cors.credentials, L, "false", "allow cookies cross-origin (needs listed origins)"),
+    BOOL("cors", "websocket_origin_check", cors.websocket_origin_check, 0, "true",
+         "refuse WebSocket upgrades (403) whose Origin is not in origins; same-origin and no Origin pass"),
 
     STR("websocket", "echo_path", websocket.echo_path, CK_PATH, O, "/echo", "PATH",
         "raw WebSocket echo endpoint; empty: off"),
@@ -129,11 +134,17 @@ const cfg_setting cfg_settings[] = {
     NUM("webhooks", "retries", CT_UINT, webhooks.retries, L, "3", 0, 100, "N", "attempts after a failed request"),
 
     NUM("limits", "max_connections_per_ip", CT_UINT, limits.max_connections_per_ip, L, "0", 0, 10000000, "N",
-        "open connections per client address; 0: no limit (reserved: not enforced yet)"),
+        "open connections per client address (IPv6: per /64); past it 503 with Retry-After; 0: no limit"),
     NUM("limits", "handshakes_per_ip_per_second", CT_UINT, limits.handshakes_per_ip_per_second, L, "0", 0, 1000000,
-        "N", "new connections per client address per second; 0: no limit (reserved: not enforced yet)"),
-    NUM("limits", "messages_per_second", CT_UINT, limits.messages_per_second, L, "0", 0, 1000000, "N",
-        "messages per connection per second; 0: no limit (reserved: not enforced yet)"),
+        "N", "WebSocket upgrades and Socket.IO session opens per address per second; past it 429; 0: no limit"),
+    NUM("limits", "handshake_burst", CT_UINT, limits.handshake_burst, L, "0", 0, 1000000, "N",
+        "handshakes an address may make at once; 0: handshakes_per_ip_per_second"),
+    NUM("limits", "messages_per_second", CT_UINT, limits.messages_per_second, 0, "0", 0, 1000000, "N",
+        "per connection: raw WebSocket messages, Socket.IO packets; 0: no limit"),
+    NUM("limits", "message_burst", CT_UINT, limits.message_burst, 0, "0", 0, 1000000, "N",
+        "messages a connection may send at once; 0: messages_per_second"),
+    ONE("limits", "message_limit_action", CT_ENUM, limits.message_drop, 0, "close", rate_actions, "close|drop",
+        "past the message rate: close (WebSocket 1008, Socket.IO disconnect) or drop the excess"),
     NUM("limits", "max_rooms_per_socket", CT_UINT, limits.max_rooms_per_socket, 0, "1000", 1, 1000000, "N",
         "rooms one socket may be in"),
     NUM("limits", "max_pending_acks", CT_UINT, limits.max_pending_acks, 0, "1000", 1, 1000000, "N",
@@ -144,6 +155,18 @@ const cfg_setting cfg_settings[] = {
 
     BOOL("metrics", "enabled", metrics.enabled, 0, "true", "serve Prometheus metrics at path"),
     STR("metrics", "path", metrics.path, CK_PATH, 0, "/metrics", "PATH", "where the metrics are served"),
+
+    STR("redis", "url", redis.url, CK_NONE, O | CF_SECRET, "", "URL",
+        "join a cluster through Redis: redis://[[user]:password@]host[:port][/db]; empty: off"),
+    STR("redis", "key", redis.key, CK_NONE, 0, "socket.io", "KEY",
+        "channel prefix, the same on every node (the adapters' key option)"),
+    BOOL("redis", "sharded", redis.sharded, 0, "false",
+         "Redis 7 sharded pub/sub, as @socket.io/redis-adapter's createShardedAdapter"),
+    ONE("redis", "subscription_mode", CT_ENUM, redis.subscription_mode, 0, "dynamic", redis_modes,
+        "dynamic|static|dynamic-private", "sharded: a channel per room (dynamic), per namespace only, or per room "
+        "and socket"),
+    BOOL("redis", "degraded_start", redis.degraded_start, 0, "false",
+         "start even when Redis cannot be reached (local only until it can) instead of failing"),
 };
 const size_t cfg_nsettings = sizeof cfg_settings / sizeof cfg_settings[0];
 
@@ -176,6 +199,7 @@ const cfg_alias cfg_aliases[] = {
     {"ping-interval", "websocket.ping_interval", 1},
     {"deflate", "websocket.deflate", 0},
     {"origins", "cors.origins", 0},
+    {"redis", "redis.url", 0},
     {NULL, NULL, 0},
 };
 

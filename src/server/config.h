@@ -133,6 +133,7 @@ typedef struct server_config {
   struct {
     server_config_list origins; /* {"*"} for any */
     int credentials;
+    int websocket_origin_check; /* WebSocket upgrades must come from a listed origin (or the server's own) */
   } cors;
   struct {
     char *echo_path, *broadcast_path; /* NULL: endpoint off */
@@ -169,6 +170,8 @@ typedef struct server_config {
   } webhooks;
   struct {
     unsigned max_connections_per_ip, handshakes_per_ip_per_second, messages_per_second; /* 0: no limit */
+    unsigned handshake_burst, message_burst; /* 0: the per-second rate */
+    int message_drop;          /* message_limit_action: 0 close, 1 drop */
     unsigned max_rooms_per_socket, max_pending_acks;
   } limits;
   struct {
@@ -179,6 +182,13 @@ typedef struct server_config {
     int enabled;
     char *path;
   } metrics;
+  struct {
+    char *url;                 /* NULL: no Redis adapter */
+    char *key;
+    int sharded;
+    int subscription_mode;     /* wsio_redis_mode */
+    int degraded_start;
+  } redis;
 
   server_route *routes;
   size_t nroutes;
@@ -238,7 +248,8 @@ typedef struct server_config_changes {
  *   restart needed: [server] port: 3000 -> 8080
  *   applied live: [cors] origins: * -> https://example.com
  *   applied live: [route "chat"] added
- * Live: [cors], [rooms], [api], [auth], [proxy], [webhooks], [limits], [log] and routes. Everything else
+ * Live: [cors] (but websocket_origin_check), [rooms], [api], [auth], [proxy], [webhooks], [limits] (the
+ * per-address ones), [log] and routes. Everything else
  * needs a restart (listeners, TLS files, workers, the Socket.IO and WebSocket endpoints, namespaces).
  * Secrets are reported as changed without their values. ch may be NULL.
  * Returns the number of differences (0: identical). */

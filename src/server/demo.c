@@ -13,8 +13,50 @@
  * would make connecting quadratic. */
 #define DEMO_MAX_PRESENCE 1000
 
+static void emit_online(wsio_nsp *nsp, json_t *names, size_t count) {
+  json_t *args = json_pack("[{s:o,s:I}]", "names", names, "count", (json_int_t)count);
+  char *text = json_dumps(args, JSON_COMPACT);
+  json_decref(args);
+  wsio_op all = wsio_nsp_op(nsp);
+  if (text) wsio_op_emit(&all, "online", text);
+  free(text);
+}
+
+/* Several workers: presence is the whole process's, gathered with fetchSockets (nicknames travel in
+ * socket.data as {"nick":"..."}); the one leaving may still be listed. */
+typedef struct online_req {
+  wsio_nsp *nsp;
+  char leaving[64];
+} online_req;
+
+static void on_online_fetched(int err, const wsio_remote_socket *v, size_t n, void *ud) {
+  (void)err;
+  online_req *r = ud;
+  json_t *names = json_array();
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(v[i].id, r->leaving) == 0) continue;
+    count++;
+    json_t *data = json_loads(v[i].data_json, JSON_DECODE_ANY, NULL);
+    const char *nick = json_string_value(json_object_get(data, "nick"));
+    if (json_array_size(names) < DEMO_MAX_NAMES && nick && *nick) json_array_append_new(names, json_string(nick));
+    json_decref(data);
+  }
+  emit_online(r->nsp, names, count);
+  free(r);
+}
+
 static void broadcast_online(srv_app *app, wsio_nsp *nsp, const wsio_socket *leaving) {
   if (wsio_nsp_count(nsp) > DEMO_MAX_PRESENCE) return;
+  if (wsio_worker_count(app->server) > 1) {
+    online_req *r = calloc(1, sizeof *r);
+    if (!r) return;
+    r->nsp = nsp;
+    if (leaving) snprintf(r->leaving, sizeof r->leaving, "%s", wsio_socket_id(leaving));
+    wsio_op all = wsio_nsp_op(nsp);
+    if (wsio_op_fetch_sockets_all(&all, on_online_fetched, r) != 0) free(r);
+    return;
+  }
   size_t total = wsio_op_fetch_sockets(&(wsio_op){.nsp = nsp}, NULL, 0);
   wsio_socket **v = malloc((total ? total : 1) * sizeof *v);
   if (!v) return;
@@ -47,6 +89,11 @@ static void on_nick(wsio_socket *s, const wsio_args *args, wsio_ack *ack, void *
     return;
   }
   memcpy(st->nick, nick, (size_t)n + 1);
+  json_t *data = json_pack("{s:s}", "nick", st->nick);
+  char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+  if (text) wsio_socket_set_data_json(s, text);
+  free(text);
+  json_decref(data);
   if (ack) wsio_ack_send(ack, "[\"ok\"]");
   broadcast_online(ud, wsio_socket_nsp(s), NULL);
 }

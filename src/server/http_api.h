@@ -17,4 +17,18 @@
  * Returns 0 when the request is not the API's (no key configured: the API does not exist). */
 int srv_http_api(wsio_io *io, const char *key, const http_request *req, buf *out, int keep_alive);
 
+/* The same in steps, for a program of several workers whose answer gathers every worker's part:
+ * srv_http_api_begin checks the key, the call and the method: it returns 0 (not the API), a status it
+ * answered into out, or SRV_API_RUN with *call set. srv_http_api_run then runs the call on one worker's io
+ * (local: its sockets only; query and body are the request's, borrowed) and returns a status and *res
+ * (owned by the caller); srv_http_api_merge folds one worker's answer (st, res: taken) into *acc;
+ * srv_http_api_reply writes the merged answer (res taken). */
+#include <jansson.h>
+#define SRV_API_RUN (-2)
+int srv_http_api_begin(const char *key, const http_request *req, buf *out, int keep_alive, int *call);
+int srv_http_api_run(wsio_io *io, int call, const char *query, size_t query_len, const uint8_t *body,
+                     size_t body_len, int local, json_t **res);
+void srv_http_api_merge(int call, int *status, json_t **acc, int st, json_t *res);
+int srv_http_api_reply(buf *out, int status, json_t *res, int keep_alive);
+
 #endif

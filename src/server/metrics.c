@@ -31,6 +31,13 @@ static void metric(buf *b, const char *name, const char *type, const char *help,
   put(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
 }
 
+/* One counter, two series: raw WebSocket endpoints and Socket.IO. */
+static void by_protocol(buf *b, const char *name, const char *help, uint64_t ws, uint64_t sio) {
+  put(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  put(b, "%s{protocol=\"websocket\"} %llu\n%s{protocol=\"socketio\"} %llu\n", name, (unsigned long long)ws, name,
+      (unsigned long long)sio);
+}
+
 static void histogram(buf *b, const char *name, const char *help, const srv_histogram *h) {
   put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
   uint64_t cum = 0;
@@ -45,7 +52,12 @@ static void histogram(buf *b, const char *name, const char *help, const srv_hist
 
 void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *b) {
   wsio_stats st;
-  wsio_server_stats(s, &st);
+  wsio_workers_stats(s, &st); /* the whole process: every worker's counters */
+  srv_metrics_render_stats(&st, m, b);
+}
+
+void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf *b) {
+  wsio_stats st = *stats;
   put(b, "# HELP wsio_connections Open connections by transport.\n# TYPE wsio_connections gauge\n");
   put(b, "wsio_connections{transport=\"tcp\"} %llu\n", (unsigned long long)st.connections);
   put(b, "wsio_connections{transport=\"websocket\"} %llu\n", (unsigned long long)st.sio_websocket);
@@ -66,6 +78,22 @@ void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *b) {
          st.slow_closes);
   metric(b, "wsio_rejected_connections_total", "counter", "Connections refused at the connection limit.", st.rejected);
   metric(b, "wsio_parse_errors_total", "counter", "Clients closed for malformed packets.", st.sio_parse_errors);
+  /* Abuse limits ([limits]; docs/security.md). */
+  metric(b, "wsio_limit_ip_connections_refused_total", "counter",
+         "Connections over max_connections_per_ip (answered 503, or closed at accept).", st.ip_refused);
+  metric(b, "wsio_limit_handshakes_refused_total", "counter",
+         "Handshakes answered 429 for handshakes_per_ip_per_second.", st.handshakes_limited);
+  by_protocol(b, "wsio_limit_message_rate_closes_total", "Connections closed for messages_per_second.",
+              st.rate_closes, st.sio_rate_closes);
+  by_protocol(b, "wsio_limit_message_rate_dropped_total", "Messages dropped for messages_per_second (drop).",
+              st.rate_dropped, st.sio_rate_dropped);
+  metric(b, "wsio_limit_rooms_refused_total", "counter", "Joins refused at max_rooms_per_socket.",
+         st.sio_rooms_refused);
+  metric(b, "wsio_limit_acks_refused_total", "counter", "Acknowledgements not awaited at max_pending_acks.",
+         st.sio_acks_refused);
+  metric(b, "wsio_limit_tracked_addresses", "gauge", "Client addresses in the per-address table.", st.ip_addresses);
+  metric(b, "wsio_origin_refused_total", "counter", "WebSocket upgrades refused (403) for their Origin.",
+         st.origin_refused);
   if (!m) return;
   metric(b, "wsio_route_events_total", "counter", "Events handled by configured routes.", m->route_events);
   metric(b, "wsio_api_requests_total", "counter", "HTTP API calls.", m->api_requests);
@@ -79,6 +107,19 @@ void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *b) {
   metric(b, "wsio_webhook_failures_total", "counter", "Webhook batches that failed after retries.",
          m->webhook_failures);
   metric(b, "wsio_webhook_dropped_total", "counter", "Webhook events dropped from a full queue.", m->webhook_dropped);
+  if (!m->redis_nodes) return;
+  metric(b, "wsio_redis_nodes", "gauge", "Redis cluster nodes in this process (one per worker).", m->redis_nodes);
+  metric(b, "wsio_redis_connected", "gauge", "Nodes whose Redis connections are both up.", m->redis_connected);
+  metric(b, "wsio_redis_connects_total", "counter", "Redis connections made (first ones and reconnections).",
+         m->redis_connects);
+  metric(b, "wsio_redis_disconnects_total", "counter", "Redis connections lost or attempts failed.",
+         m->redis_disconnects);
+  metric(b, "wsio_redis_published_total", "counter", "Messages published to other nodes.", m->redis_published);
+  metric(b, "wsio_redis_received_total", "counter", "Messages received from other nodes and emitters.",
+         m->redis_received);
+  metric(b, "wsio_redis_dropped_total", "counter", "Messages for other nodes dropped (Redis away or backlogged).",
+         m->redis_dropped);
+  metric(b, "wsio_redis_malformed_total", "counter", "Messages from Redis that did not decode.", m->redis_malformed);
 }
 
 int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *path, const http_request *req,
@@ -90,12 +131,18 @@ int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *p
     http_response_end(out, NULL, 0, keep_alive);
     return 405;
   }
+  wsio_stats st;
+  wsio_workers_stats(s, &st);
+  return srv_metrics_respond(&st, m, req->method == 2, out, keep_alive);
+}
+
+int srv_metrics_respond(const wsio_stats *st, const srv_metrics *m, int head, buf *out, int keep_alive) {
   buf body = {0};
-  srv_metrics_render(s, m, &body);
+  srv_metrics_render_stats(st, m, &body);
   http_response_start(out, 200);
   http_response_header(out, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
   http_response_header(out, "Cache-Control", "no-store");
-  http_response_end(out, req->method == 2 ? NULL : body.data, body.len, keep_alive);
+  http_response_end(out, head ? NULL : body.data, body.len, keep_alive);
   buf_free(&body);
   return 200;
 }

@@ -26,10 +26,17 @@ typedef struct srv_metrics {
   uint64_t api_requests, api_rejected;
   uint64_t auth_rejected;
   uint64_t route_events;
+  /* [redis]: summed over workers (each one node); redis_nodes 0 when the adapter is off */
+  uint64_t redis_nodes, redis_connected, redis_connects, redis_disconnects;
+  uint64_t redis_published, redis_received, redis_dropped, redis_malformed;
 } srv_metrics;
 
 /* Appends the whole exposition for s (and the program's counters) to body. */
 void srv_metrics_render(const wsio_server *s, const srv_metrics *m, buf *body);
+/* The same from counters gathered by the caller (every worker's, summed), and the whole 200 answer to a GET
+ * (head 0) or HEAD. Returns 200. */
+void srv_metrics_render_stats(const wsio_stats *st, const srv_metrics *m, buf *body);
+int srv_metrics_respond(const wsio_stats *st, const srv_metrics *m, int head, buf *out, int keep_alive);
 
 /* Answers GET path with the metrics. Returns the status written, or 0 if req is not for path. */
 int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *path, const http_request *req,

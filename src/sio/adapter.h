@@ -76,6 +76,13 @@ typedef struct sio_adapter_vt {
   int (*server_count)(sio_adapter *a, uint64_t rid);
   /* The io is going away: stop, free everything. No sio_cluster_* call may follow. */
   void (*free)(sio_adapter *a);
+  /* Optional (NULL: not wanted), called after the local change. A namespace now exists (io.of, or a
+   * dynamic child created on demand); the main namespace "/" exists before the attach, so it is not told.
+   * The Redis adapter subscribes per namespace (peers count servers by subscriptions). */
+  void (*nsp_created)(sio_adapter *a, const char *nsp);
+  /* Optional. A room of nsp got its first member (exists 1) or lost its last (exists 0); sid_room 1 for a
+   * socket's own room (its id). The sharded Redis adapter subscribes to one channel per room with it. */
+  void (*room_changed)(sio_adapter *a, const char *nsp, const char *room, int sid_room, int exists);
 } sio_adapter_vt;
 
 /* An adapter embeds this first; the sio layer reads vt and io, never the rest. */

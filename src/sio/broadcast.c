@@ -69,6 +69,17 @@ wsio_op *wsio_op_timeout(wsio_op *op, uint32_t ms) {
 
 typedef void (*each_fn)(wsio_socket *s, void *arg);
 
+void sio_sel_of_op(sio_sel *sel, const wsio_op *op) {
+  sel->nsp = op->nsp;
+  sel->rooms = op->rooms;
+  sel->nrooms = op->nrooms;
+  sel->except = op->except;
+  sel->nexcept = op->nexcept;
+  sel->except_socket = op->except_socket;
+  sel->flags = op->flags;
+  sel->timeout_ms = op->timeout_ms;
+}
+
 static void mark_room(wsio_nsp *n, const char *room, uint64_t epoch) {
   size_t len = strlen(room);
   sio_room *r = map_get(&n->rooms, room, len);
@@ -80,10 +91,10 @@ static void mark_room(wsio_nsp *n, const char *room, uint64_t epoch) {
 
 /* Calls fn once for every target of op. fn must not change rooms or disconnect sockets (collect first for
  * that). A fresh epoch marks sockets as excluded or already visited, so unions of rooms cost no set. */
-static size_t each(const wsio_op *op, each_fn fn, void *arg) {
+size_t sio_each(const sio_sel *op, each_fn fn, void *arg) {
   wsio_nsp *n = op->nsp;
   uint64_t epoch = ++n->io->epoch;
-  for (unsigned i = 0; i < op->nexcept; i++) mark_room(n, op->except[i], epoch);
+  for (size_t i = 0; i < op->nexcept; i++) mark_room(n, op->except[i], epoch);
   if (op->except_socket) ((wsio_socket *)op->except_socket)->epoch = epoch;
   size_t count = 0;
   if (op->nrooms == 0) {
@@ -95,7 +106,7 @@ static size_t each(const wsio_op *op, each_fn fn, void *arg) {
     }
     return count;
   }
-  for (unsigned k = 0; k < op->nrooms; k++) {
+  for (size_t k = 0; k < op->nrooms; k++) {
     size_t len = strlen(op->rooms[k]);
     sio_room *r = map_get(&n->rooms, op->rooms[k], len);
     for (size_t i = 0; r && i < r->n; i++) {
@@ -158,24 +169,55 @@ static eio_msg *msg_from_scratch(wsio_io *io, const sio_bin *atts, size_t natts)
   return m;
 }
 
-static int fan_out(const wsio_op *op, const sio_bin *atts, size_t natts, sio_bcast_wait *b, int64_t id) {
-  wsio_io *io = op->nsp->io;
-  /* With recovery on, a broadcast carries its offset and is retained for clients that come back. */
-  uint64_t seq = io->rec && !b ? sio_recovery_stamp(io) : 0;
+/* The wsio_op recovery retains a broadcast under (a peer's may name more rooms than an op holds). */
+static int recovery_op(const sio_sel *sel, wsio_op *op) {
+  if (sel->nrooms > WSIO_OP_MAX_ROOMS || sel->nexcept > WSIO_OP_MAX_ROOMS) return -1;
+  *op = wsio_nsp_op(sel->nsp);
+  for (size_t i = 0; i < sel->nrooms; i++) op->rooms[i] = sel->rooms[i];
+  for (size_t i = 0; i < sel->nexcept; i++) op->except[i] = sel->except[i];
+  op->nrooms = (unsigned)sel->nrooms;
+  op->nexcept = (unsigned)sel->nexcept;
+  op->except_socket = sel->except_socket;
+  return 0;
+}
+
+int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast_wait *b, int64_t id) {
+  wsio_io *io = sel->nsp->io;
+  /* With recovery on, a broadcast carries its offset and is retained for clients that come back; as in
+   * socket.io, not one with acks, nor a volatile one (a client may miss it anyway: presence-like news). */
+  wsio_op rop;
+  size_t plain = io->scratch.len;
+  int retain = io->rec && !b && !(sel->flags & WSIO_OP_VOLATILE);
+  uint64_t seq = retain && recovery_op(sel, &rop) == 0 ? sio_recovery_stamp(io) : 0;
   eio_msg *m = msg_from_scratch(io, atts, natts);
   if (!m) return WSIO_ENOMEM;
-  emit_ctx x = {.msg = m, .flags = op->flags, .bcast = b, .id = id, .timeout_ms = op->timeout_ms, .seq = seq};
-  each(op, emit_one, &x);
-  if (seq) sio_recovery_store(io, op, seq, m);
+  emit_ctx x = {.msg = m, .flags = sel->flags, .bcast = b, .id = id, .timeout_ms = sel->timeout_ms, .seq = seq};
+  sio_each(sel, emit_one, &x);
+  if (seq) sio_recovery_store(io, &rop, seq, m);
   eio_msg_unref(m);
+  /* Other servers stamp their own offsets: the text goes on as it was. */
+  if (seq && io->scratch.len > plain) {
+    io->scratch.data[plain - 1] = ']';
+    io->scratch.len = plain;
+  }
   return x.sent;
+}
+
+/* The local part, then (unless local) the same packet to the other servers. */
+static int emit_op(const wsio_op *op, const sio_bin *atts, size_t natts) {
+  sio_sel sel;
+  sio_sel_of_op(&sel, op);
+  int sent = sio_fan_out(&sel, atts, natts, NULL, -1);
+  if (sent >= 0 && op->nsp->io->adapter && !(op->flags & WSIO_OP_LOCAL))
+    sio_cluster_forward_broadcast(op, atts, natts);
+  return sent;
 }
 
 int wsio_op_emit(const wsio_op *op, const char *event, const char *json_args) {
   if (!op || !op->nsp) return WSIO_EINVAL;
   if (op->err) return op->err;
   int rc = sio_encode_json(op->nsp->io, SIO_EVENT, op->nsp, -1, event, json_args);
-  return rc ? rc : fan_out(op, NULL, 0, NULL, -1);
+  return rc ? rc : emit_op(op, NULL, 0);
 }
 
 int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, size_t n) {
@@ -184,7 +226,7 @@ int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, 
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_values(op->nsp->io, SIO_EVENT, op->nsp, -1, event, vals, n, atts, &natts);
-  return rc ? rc : fan_out(op, atts, natts, NULL, -1);
+  return rc ? rc : emit_op(op, atts, natts);
 }
 
 int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args) {
@@ -193,7 +235,63 @@ int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *arg
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_args(op->nsp->io, SIO_EVENT, op->nsp, -1, event, args, atts, &natts);
-  return rc ? rc : fan_out(op, atts, natts, NULL, -1);
+  return rc ? rc : emit_op(op, atts, natts);
+}
+
+/* ---- broadcast with acks ---- */
+
+int sio_bcast_add(sio_bcast_wait *b, const wsio_args *args) {
+  if (b->got == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 8;
+    wsio_args **r = realloc(b->responses, cap * sizeof *r);
+    if (!r) return WSIO_ENOMEM;
+    b->responses = r;
+    b->cap = cap;
+  }
+  wsio_args *c = sio_args_copy(args);
+  if (!c) return WSIO_ENOMEM;
+  b->responses[b->got++] = c;
+  return 0;
+}
+
+void sio_bcast_release(sio_bcast_wait *b) {
+  if (--b->waits) return;
+  for (size_t i = 0; b->responses && i < b->got; i++) free(b->responses[i]); /* a peer's: only counted */
+  free(b->responses);
+  free(b);
+}
+
+void sio_bcast_finish(sio_bcast_wait *b, int err) {
+  if (b->done) return;
+  b->done = 1;
+  b->peers_pending = 0;
+  b->waits++; /* the callback may end the last wait */
+  /* Out of the request table first: answers that come from here on are late. */
+  if (b->rid) sio_cluster_request_drop(b->io, b->rid); /* releases the request's reference */
+  if (b->on_end) b->on_end(b->ctx);
+  else b->cb(err, (const wsio_args *const *)b->responses, b->got, b->ud);
+  sio_bcast_release(b);
+}
+
+void sio_bcast_check(sio_bcast_wait *b) {
+  if (!b->done && !b->peers_pending && b->got >= b->expected) sio_bcast_finish(b, 0);
+}
+
+void sio_bcast_settle(sio_bcast_wait *b, int err, const wsio_args *args) {
+  if (!err && args && !b->done) {
+    if (b->on_reply) {
+      /* A peer's broadcast: the answer travels back to the server that asked. */
+      sio_cluster_reply_args(b, args);
+      b->got++;
+    } else if (sio_bcast_add(b, args) != 0) {
+      b->expected--; /* no memory to keep it: no longer awaited */
+    }
+  } else if (err) {
+    b->expected--; /* a socket that left or timed out answers nothing */
+  }
+  if (err == WSIO_ETIMEDOUT) sio_bcast_finish(b, WSIO_ETIMEDOUT);
+  sio_bcast_check(b);
+  sio_bcast_release(b);
 }
 
 int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args, wsio_bcast_ack_cb cb, void *ud) {
@@ -205,26 +303,18 @@ int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args
   int rc = sio_encode_json(io, SIO_EVENT, op->nsp, id, event, json_args);
   if (rc) return rc;
   sio_bcast_wait *b = calloc(1, sizeof *b);
-  size_t targets = 0;
-  for (size_t i = 0; i < op->nsp->nsockets; i++) targets++; /* an upper bound for the answers */
-  if (!b || !(b->responses = calloc(targets ? targets : 1, sizeof *b->responses))) {
-    free(b);
-    return WSIO_ENOMEM;
-  }
+  if (!b) return WSIO_ENOMEM;
+  b->io = io;
   b->cb = cb;
   b->ud = ud;
   b->waits = 1; /* held while fanning out */
-  int sent = fan_out(op, NULL, 0, b, id);
+  sio_sel sel;
+  sio_sel_of_op(&sel, op);
+  int sent = sio_fan_out(&sel, NULL, 0, b, id);
   if (sent < 0) b->expected = 0;
-  if (!b->done && b->got >= b->expected) {
-    b->done = 1;
-    cb(0, (const wsio_args *const *)b->responses, b->got, ud);
-  }
-  if (--b->waits == 0) {
-    for (size_t i = 0; i < b->got; i++) free(b->responses[i]);
-    free(b->responses);
-    free(b);
-  }
+  else if (io->adapter && !(op->flags & WSIO_OP_LOCAL)) sio_cluster_forward_broadcast_ack(op, b);
+  sio_bcast_check(b);
+  sio_bcast_release(b);
   return sent;
 }
 
@@ -255,7 +345,9 @@ static int collect_targets(const wsio_op *op, collect_ctx *x) {
   memset(x, 0, sizeof *x);
   if (!op || !op->nsp) return WSIO_EINVAL;
   if (op->err) return op->err;
-  each(op, collect, x);
+  sio_sel sel;
+  sio_sel_of_op(&sel, op);
+  sio_each(&sel, collect, x);
   if (x->oom) {
     free(x->v);
     return WSIO_ENOMEM;
@@ -269,6 +361,7 @@ int wsio_op_sockets_join(const wsio_op *op, const char *room) {
   if (rc) return rc;
   for (size_t i = 0; i < x.n; i++) wsio_socket_join(x.v[i], room);
   free(x.v);
+  if (op->nsp->io->adapter && !(op->flags & WSIO_OP_LOCAL)) sio_cluster_forward_sockets(op, SIO_CLUSTER_JOIN, room, 0);
   return (int)x.n;
 }
 
@@ -278,6 +371,7 @@ int wsio_op_sockets_leave(const wsio_op *op, const char *room) {
   if (rc) return rc;
   for (size_t i = 0; i < x.n; i++) wsio_socket_leave(x.v[i], room);
   free(x.v);
+  if (op->nsp->io->adapter && !(op->flags & WSIO_OP_LOCAL)) sio_cluster_forward_sockets(op, SIO_CLUSTER_LEAVE, room, 0);
   return (int)x.n;
 }
 
@@ -291,6 +385,8 @@ int wsio_op_disconnect_sockets(const wsio_op *op, int close) {
   for (size_t i = 0; i < x.n; i++)
     if (!x.v[i]->closing) wsio_socket_disconnect(x.v[i], close);
   free(x.v);
+  if (op->nsp->io->adapter && !(op->flags & WSIO_OP_LOCAL))
+    sio_cluster_forward_sockets(op, SIO_CLUSTER_DISCONNECT, NULL, close);
   return (int)x.n;
 }
 

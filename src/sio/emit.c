@@ -158,7 +158,10 @@ int wsio_socket_emit_args(wsio_socket *s, const char *event, const wsio_args *ar
 static sio_ack_wait *wait_add(wsio_socket *s, int64_t id, uint32_t timeout_ms, wsio_ack_cb cb, void *ud,
                               sio_bcast_wait *b) {
   wsio_io *io = s->nsp->io;
-  if (s->nwaits >= io->cfg.max_pending_acks) return NULL;
+  if (s->nwaits >= io->cfg.max_pending_acks) {
+    io->acks_refused++;
+    return NULL;
+  }
   sio_ack_wait *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->s = s;
@@ -186,7 +189,10 @@ int wsio_socket_emit_ack(wsio_socket *s, const char *event, const char *json_arg
   if (!s || !s->connected) return WSIO_ECLOSED;
   if (!cb) return WSIO_EINVAL;
   wsio_io *io = s->nsp->io;
-  if (s->nwaits >= io->cfg.max_pending_acks) return WSIO_ELIMIT;
+  if (s->nwaits >= io->cfg.max_pending_acks) {
+    io->acks_refused++;
+    return WSIO_ELIMIT;
+  }
   int64_t id = io->next_id++;
   int rc = sio_encode_json(io, SIO_EVENT, s->nsp, id, event, json_args);
   if (rc) return rc;

@@ -5,6 +5,8 @@
 #include <uv.h>
 
 #include "eio/server.h"
+#include "net/iplimit.h"
+#include "sio/adapter.h"
 #include "sio/packet.h"
 #include "util/map.h"
 #include "wsio.h"
@@ -56,6 +58,7 @@ struct wsio_nsp {
   map by_id;                 /* socket id -> socket */
   map rooms;                 /* room name -> sio_room */
   wsio_nsp *next_dynamic;
+  struct sio_server_handler *server_handlers; /* wsio_nsp_on_server_side (cluster.c) */
 };
 
 typedef struct sio_client {
@@ -67,6 +70,7 @@ typedef struct sio_client {
   const char *headers;       /* "name\0value\0...\0": names lowercased */
   wsio_handshake hs;
   uint64_t connect_due;      /* 0 once a namespace was joined */
+  net_bucket rate;           /* packets received (wsio_io_config.packets_per_second) */
   struct sio_client *cnext, *cprev; /* io->connecting */
 } sio_client;
 
@@ -101,6 +105,7 @@ struct wsio_socket {
   wsio_ack *kept;            /* acks the application kept */
   wsio_next *next;           /* pending middleware step */
   void *data;
+  char *data_json;           /* socket.data as peers see it; NULL: "null" */
   char *auth;
   uint64_t epoch;            /* broadcast de-duplication */
   char pid[EIO_SID_LEN + 1]; /* connection state recovery: the private session id, "" when off */
@@ -111,13 +116,23 @@ struct wsio_socket {
   wsio_socket *dead_next;
 };
 
+/* A broadcast with acks: its local waits, and with an adapter the answers of other servers (counted in
+ * expected and got like local ones). A peer's broadcast (on_end set) hands each answer to the adapter
+ * instead of collecting it. */
 typedef struct sio_bcast_wait {
+  wsio_io *io;
   wsio_bcast_ack_cb cb;
   void *ud;
   size_t expected, got;
-  size_t waits;              /* waits still pointing here: freed at 0 */
+  size_t waits;              /* references (local waits, the caller, the cluster request): freed at 0 */
   wsio_args **responses;
+  size_t cap;
+  uint64_t rid;              /* its entry in the cluster request table; 0: none */
+  int peers_pending;         /* other servers may still report clients (until sio_cluster_done) */
   int done;
+  sio_cluster_reply_fn on_reply;
+  sio_cluster_end_fn on_end;
+  void *ctx;
 } sio_bcast_wait;
 
 struct sio_ack_wait {
@@ -158,8 +173,23 @@ struct wsio_io {
   buf scratch;
   sio_packet_limits limits;
   sio_recovery *rec;         /* NULL unless connection state recovery is on */
+  sio_adapter *adapter;      /* the cluster adapter, NULL: this server alone */
+  struct sio_cluster *cluster; /* requests awaiting other servers (cluster.c); NULL until the first */
   uint64_t events_in, events_out, volatile_dropped, parse_errors;
+  uint64_t rate_closes, rate_dropped, rooms_refused, acks_refused; /* abuse limits */
 };
+
+/* Targets of a broadcast or sockets operation: a wsio_op, or a peer's sio_targets. */
+typedef struct sio_sel {
+  wsio_nsp *nsp;
+  const char *const *rooms;
+  size_t nrooms;
+  const char *const *except;
+  size_t nexcept;
+  const wsio_socket *except_socket;
+  unsigned flags;
+  uint32_t timeout_ms;       /* acks: 0 for the io's ack_timeout_ms */
+} sio_sel;
 
 /* io.c */
 uint64_t sio_now(const wsio_io *io);
@@ -195,6 +225,61 @@ int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *v, size_
 wsio_args *sio_args_copy(const wsio_args *a);
 /* Which of a->atts the top-level binary argument v is; a->natts when none. */
 size_t sio_args_att_index(const wsio_args *a, const sio_arg *v);
+
+/* broadcast.c */
+void sio_sel_of_op(sio_sel *sel, const wsio_op *op);
+/* Calls fn once per target (fn must not change rooms or disconnect). Returns the count. */
+size_t sio_each(const sio_sel *sel, void (*fn)(wsio_socket *s, void *arg), void *arg);
+/* Sends the packet in io->scratch (and atts) to every target; with b, each target gets a wait for id. With
+ * recovery on (and no b) the packet is stamped and retained; io->scratch is given back unstamped. Returns
+ * the number of sockets it was queued to or a negative code. */
+int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast_wait *b, int64_t id);
+/* A local wait of b ended: err 0 with the answer, or WSIO_ETIMEDOUT / WSIO_ECLOSED. Drops the wait's
+ * reference. */
+void sio_bcast_settle(sio_bcast_wait *b, int err, const wsio_args *args);
+/* Adds an answer (copied). Returns 0 or WSIO_ENOMEM. */
+int sio_bcast_add(sio_bcast_wait *b, const wsio_args *args);
+/* Completes b when nothing more is awaited. */
+void sio_bcast_check(sio_bcast_wait *b);
+/* Completes b now (once): the callback, or on_end for a peer's broadcast; leaves the request table. */
+void sio_bcast_finish(sio_bcast_wait *b, int err);
+void sio_bcast_release(sio_bcast_wait *b);
+
+/* cluster.c: this server's side of the adapter contract (sio/adapter.h) */
+void sio_cluster_forward_broadcast(const wsio_op *op, const sio_bin *atts, size_t natts);
+/* Hands b's broadcast (in io->scratch) to the adapter, or leaves b local. */
+void sio_cluster_forward_broadcast_ack(const wsio_op *op, sio_bcast_wait *b);
+void sio_cluster_forward_sockets(const wsio_op *op, int what, const char *room, int close);
+/* Registers a broadcast with acks (b gains a reference) due in timeout_ms; returns its rid, 0 on ENOMEM. */
+uint64_t sio_cluster_request_bcast(wsio_io *io, sio_bcast_wait *b, uint32_t timeout_ms);
+/* Makes a request due now (it ends at the next tick). */
+void sio_cluster_request_expire(wsio_io *io, uint64_t rid);
+/* adapter.c: namespace and room changes the adapter may want (vt->nsp_created, vt->room_changed). */
+void sio_cluster_nsp_created(wsio_nsp *n);
+void sio_cluster_room_changed(wsio_nsp *n, const char *room, int sid_room, int exists);
+void sio_targets_of_op(const wsio_op *op, sio_targets *t, const char **except /* WSIO_OP_MAX_ROOMS + 1 */);
+/* The local sockets a peer's targets name (*out to free). Returns the count or a negative code. */
+int sio_cluster_collect(wsio_io *io, const sio_targets *t, wsio_socket ***out);
+/* A socket as other servers see it (fetchSockets), built into reusable storage. */
+typedef struct sio_socket_view {
+  const char **rooms;
+  size_t cap;
+  buf hs;                    /* the handshake JSON, NUL-terminated */
+} sio_socket_view;
+int sio_socket_view_build(sio_socket_view *view, wsio_socket *s, sio_socket_info *out);
+void sio_socket_view_free(sio_socket_view *view);
+/* A peer's broadcast: one local client's answer goes to the adapter. */
+void sio_cluster_reply_args(sio_bcast_wait *b, const wsio_args *args);
+/* Removes a finished broadcast's request. */
+void sio_cluster_request_drop(wsio_io *io, uint64_t rid);
+/* From the io's tick: times requests out. Returns 1 while requests are pending. */
+int sio_cluster_tick(wsio_io *io, uint64_t now);
+/* The io is going: pending requests end with WSIO_ECLOSED, the adapter is freed. */
+void sio_cluster_shutdown(wsio_io *io);
+void sio_cluster_nsp_free(wsio_nsp *n);
+#define SIO_CLUSTER_JOIN 0
+#define SIO_CLUSTER_LEAVE 1
+#define SIO_CLUSTER_DISCONNECT 2
 
 /* recovery.c */
 int sio_recovery_init(wsio_io *io);

@@ -49,6 +49,7 @@ static void nsp_free(wsio_nsp *n) {
   map_free(&n->by_id);
   free(n->sockets);
   sio_handlers_free(n->handlers);
+  sio_cluster_nsp_free(n);
   free(n->name);
   free(n);
 }
@@ -64,6 +65,7 @@ wsio_nsp *sio_nsp_lookup(wsio_io *io, const char *name, size_t len) {
     if (!p->match(tmp, p->match_ud)) continue;
     n = nsp_new(io, name, len);
     if (n) n->parent = p;
+    if (n) sio_cluster_nsp_created(n);
     return n;
   }
   return NULL;
@@ -73,7 +75,9 @@ wsio_nsp *wsio_io_of(wsio_io *io, const char *name) {
   if (!io || !name || name[0] != '/') return NULL;
   size_t len = strlen(name);
   wsio_nsp *n = map_get(&io->nsps, name, len);
-  return n ? n : nsp_new(io, name, len);
+  if (n) return n;
+  if ((n = nsp_new(io, name, len)) != NULL) sio_cluster_nsp_created(n);
+  return n;
 }
 
 wsio_nsp *wsio_io_sockets(wsio_io *io) { return io ? io->main : NULL; }
@@ -276,6 +280,7 @@ static void on_eio_open(eio_socket *e, const http_request *req, const char *remo
   c->eio = e;
   eio_socket_set_data(e, c);
   c->connect_due = sio_now(io) + io->cfg.connect_timeout_ms;
+  net_bucket_init(&c->rate, io->cfg.packet_burst, sio_now(io));
   c->cprev = io->connecting_tail;
   if (io->connecting_tail) io->connecting_tail->cnext = c;
   else io->connecting = c;
@@ -334,7 +339,27 @@ static void on_connect_packet(sio_client *c, const sio_packet *pkt) {
   else sio_socket_start(s);
 }
 
+/* The packet rate (wsio_io_config.packets_per_second), checked on whole packets so that a dropped binary
+ * packet takes its attachments with it. Returns 1 to handle the packet; 0 when it was dropped, or when the
+ * client was disconnected (c is then freed). */
+static int rate_admit(sio_client *c) {
+  wsio_io *io = c->io;
+  if (net_bucket_take(&c->rate, io->cfg.packets_per_second, io->cfg.packet_burst, sio_now(io))) return 1;
+  if (io->cfg.packet_rate_drop) {
+    io->rate_dropped++;
+    return 0;
+  }
+  io->rate_closes++;
+  log_warn("socket.io: disconnecting %s: over %u packets per second (burst %u)", c->hs.address,
+           io->cfg.packets_per_second, io->cfg.packet_burst);
+  /* As socket.disconnect(true): each namespace is told (the client then stays away), then the session ends. */
+  while (c->sockets) sio_socket_end(c->sockets, "rate limit", 1);
+  if (c->eio) eio_socket_close(c->eio, "forced server close");
+  return 0;
+}
+
 static void dispatch(sio_client *c, const sio_packet *pkt, const sio_bin *atts) {
+  if (c->io->cfg.packets_per_second && !rate_admit(c)) return;
   if (pkt->type == SIO_CONNECT) {
     on_connect_packet(c, pkt);
     return;
@@ -423,7 +448,8 @@ static void on_tick(uv_timer_t *t) {
     eio_socket_close(c->eio, "forced close");
   }
   sio_recovery_purge(io);
-  if (!io->waits && !io->connecting && !sio_recovery_pending(io)) uv_timer_stop(&io->tick);
+  int requests = sio_cluster_tick(io, now);
+  if (!io->waits && !io->connecting && !sio_recovery_pending(io) && !requests) uv_timer_stop(&io->tick);
 }
 
 void sio_tick_arm(wsio_io *io) {
@@ -489,6 +515,7 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
   if (!io->cfg.ack_timeout_ms) io->cfg.ack_timeout_ms = 30000;
   if (!io->cfg.max_rooms_per_socket) io->cfg.max_rooms_per_socket = 1000;
   if (!io->cfg.max_pending_acks) io->cfg.max_pending_acks = 1000;
+  if (io->cfg.packets_per_second && !io->cfg.packet_burst) io->cfg.packet_burst = io->cfg.packets_per_second;
   io->path = strdup(io->cfg.path ? io->cfg.path : "/socket.io/");
   io->cors = dup_or_null(io->cfg.cors_origin);
   io->cookie = dup_or_null(io->cfg.cookie);
@@ -511,6 +538,7 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
       .cors_credentials = io->cfg.cors_credentials,
       .cookie = io->cookie,
       .deflate = (int)io->cfg.per_message_deflate,
+      .ws_any_origin = io->cfg.ws_any_origin,
   };
   if (!io->path || (cfg && cfg->cors_origin && !io->cors) || (cfg && cfg->cookie && !io->cookie) ||
       (cfg && cfg->client_dir && !io->client_dir) ||
@@ -560,6 +588,10 @@ void sio_io_stats(const wsio_io *io, wsio_stats *out) {
   out->sio_events_out = io->events_out;
   out->sio_volatile_dropped = io->volatile_dropped;
   out->sio_parse_errors = io->parse_errors;
+  out->sio_rate_closes = io->rate_closes;
+  out->sio_rate_dropped = io->rate_dropped;
+  out->sio_rooms_refused = io->rooms_refused;
+  out->sio_acks_refused = io->acks_refused;
   size_t i = 0;
   map_entry *e;
   while (map_next(&io->nsps, &i, &e)) {
@@ -618,6 +650,8 @@ static void tick_closed(uv_handle_t *h) { (void)h; }
 
 void sio_io_free(wsio_io *io) {
   eio_server_free(io->eio);
+  /* After the clients (their waits are settled), before the loop's last run (the adapter closes handles). */
+  sio_cluster_shutdown(io);
   /* Close callbacks run in reverse order of uv_close: io_freed (which frees the tick too) must come last. */
   uv_close((uv_handle_t *)&io->reap, io_freed);
   uv_close((uv_handle_t *)&io->tick, tick_closed);

@@ -4,26 +4,33 @@
 
 #include "wsio.h"
 
-static const char *const reserved_names[] = {"connect",       "connect_error", "disconnect",
-                                             "disconnecting", "newListener",   "removeListener"};
-#define RESERVED_COUNT (sizeof reserved_names / sizeof reserved_names[0])
-
 static int is_binary(int t) { return t == SIO_BINARY_EVENT || t == SIO_BINARY_ACK; }
 static int is_event(int t) { return t == SIO_EVENT || t == SIO_BINARY_EVENT; }
 static int is_ack(int t) { return t == SIO_ACK || t == SIO_BINARY_ACK; }
 static int is_digit(char c) { return (unsigned)(c - '0') < 10u; }
 
+/* The reserved names by length, so a name is compared with at most two of them (every event goes through
+ * this, on the way in and on the way out). */
 int sio_packet_name_reserved(const char *name, size_t len) {
-  for (size_t i = 0; i < RESERVED_COUNT; i++)
-    if (strlen(reserved_names[i]) == len && memcmp(reserved_names[i], name, len) == 0) return 1;
-  return 0;
+  switch (len) {
+    case 7: return memcmp(name, "connect", 7) == 0;
+    case 10: return memcmp(name, "disconnect", 10) == 0;
+    case 11: return memcmp(name, "newListener", 11) == 0;
+    case 13: return memcmp(name, "connect_error", 13) == 0 || memcmp(name, "disconnecting", 13) == 0;
+    case 14: return memcmp(name, "removeListener", 14) == 0;
+    default: return 0;
+  }
 }
 
-/* Compares unescaped, so "\u0063onnect" is as reserved as "connect". */
+/* Compares unescaped, so "\u0063onnect" is as reserved as "connect". A name without escapes is its bytes. */
 static int name_span_reserved(const sio_json_span *name) {
-  for (size_t i = 0; i < RESERVED_COUNT; i++)
-    if (sio_json_string_equals(name, reserved_names[i], strlen(reserved_names[i]))) return 1;
-  return 0;
+  const char *body = name->p + 1;
+  size_t n = name->len - 2;
+  if (n > 14 * 6) return 0; /* longer than any reserved name even fully escaped */
+  if (!memchr(body, '\\', n)) return sio_packet_name_reserved(body, n);
+  char tmp[14 * 6];
+  ssize_t k = sio_json_string_decode(name, tmp, sizeof tmp);
+  return k > 0 && sio_packet_name_reserved(tmp, (size_t)k);
 }
 
 static int data_fits(int type, const sio_packet *pkt) {
@@ -36,13 +43,16 @@ static int data_fits(int type, const sio_packet *pkt) {
     case SIO_BINARY_ACK: return k == SIO_JSON_ARRAY;
     default: break;
   }
-  if (k != SIO_JSON_ARRAY) return 0;
+  return k == SIO_JSON_ARRAY;
+}
+
+/* An event's name: data's first element, a number or a string not reserved. */
+static int event_name(sio_packet *pkt) {
   sio_json_iter it;
-  sio_json_span name;
   sio_json_iter_init(&it, &pkt->data);
-  if (!sio_json_array_next(&it, &name)) return 0;
-  if (name.kind == SIO_JSON_STRING) return !name_span_reserved(&name);
-  return name.kind == SIO_JSON_NUMBER;
+  if (!sio_json_array_next(&it, &pkt->name)) return 0;
+  if (pkt->name.kind == SIO_JSON_STRING) return !name_span_reserved(&pkt->name);
+  return pkt->name.kind == SIO_JSON_NUMBER;
 }
 
 int sio_packet_decode(const char *s, size_t len, const sio_packet_limits *lim, sio_packet *pkt) {
@@ -87,12 +97,7 @@ int sio_packet_decode(const char *s, size_t len, const sio_packet_limits *lim, s
   /* JSON.stringify never starts with whitespace, and the reference parser would read a space as an id. */
   if (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) return WSIO_EPROTO;
   if (i < len && sio_json_validate(s + i, len - i, max_depth, &pkt->data) != 0) return WSIO_EPROTO;
-  if (!data_fits(type, pkt)) return WSIO_EPROTO;
-  if (is_event(type)) {
-    sio_json_iter it;
-    sio_json_iter_init(&it, &pkt->data);
-    sio_json_array_next(&it, &pkt->name);
-  }
+  if (!data_fits(type, pkt) || (is_event(type) && !event_name(pkt))) return WSIO_EPROTO;
   if (is_binary(type)) {
     sio_json_ph_iter ph;
     int rc;
@@ -254,7 +259,8 @@ int sio_packet_encode_args(buf *out, int type, const char *nsp, size_t nsp_len, 
       if (!args[i].bin.p && args[i].bin.len) return WSIO_EINVAL;
       nbin++;
     } else if (args[i].kind != SIO_ARG_JSON || !args[i].json.p ||
-               sio_json_validate(args[i].json.p, args[i].json.len, SIO_JSON_DEPTH_MAX, NULL) != 0) {
+               (!args[i].checked &&
+                sio_json_validate(args[i].json.p, args[i].json.len, SIO_JSON_DEPTH_MAX, NULL) != 0)) {
       return WSIO_EINVAL;
     }
   }
@@ -301,6 +307,7 @@ int sio_packet_args(const sio_packet *pkt, const sio_bin *atts, sio_arg *out, si
       sio_arg *a = &out[n];
       uint64_t num;
       a->kind = SIO_ARG_JSON;
+      a->checked = 1; /* a span of the validated packet */
       a->json = e;
       a->bin.p = NULL;
       a->bin.len = 0;

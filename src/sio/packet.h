@@ -61,6 +61,9 @@ typedef enum sio_arg_kind { SIO_ARG_JSON = 0, SIO_ARG_BINARY = 1 } sio_arg_kind;
 
 typedef struct sio_arg {
   sio_arg_kind kind;
+  /* JSON: 1 when json was validated already (sio_packet_args sets it on what it decodes), so encoders do not
+   * scan it again. 0 (as zero-initialised) makes the encoder validate it. Keep it 0 for any other text. */
+  uint8_t checked;
   sio_json_span json; /* JSON: the value. BINARY, decoded: the placeholder object. Unused when encoding. */
   sio_bin bin;        /* BINARY only */
 } sio_arg;
@@ -113,7 +116,8 @@ int sio_packet_encode_event(buf *out, const char *nsp, size_t nsp_len, int64_t i
 int sio_packet_encode_ack(buf *out, const char *nsp, size_t nsp_len, int64_t id, const char *args,
                           size_t args_len);
 
-/* EVENT or ACK (type SIO_EVENT or SIO_ACK) from a list of arguments, each a JSON value (validated here) or a
+/* EVENT or ACK (type SIO_EVENT or SIO_ACK) from a list of arguments, each a JSON value (validated here unless
+ * its `checked` is set) or a
  * binary. With no binary the packet is plain. Otherwise it becomes BINARY_EVENT / BINARY_ACK: each binary
  * argument is written as {"_placeholder":true,"num":i}, i counting binaries in order, and the caller sends
  * the binaries after the text, in that order; atts (NULL, or room for nargs entries) receives them. name is

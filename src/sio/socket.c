@@ -30,7 +30,10 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
   wsio_nsp *n = s->nsp;
   for (size_t i = 0; i < s->nrooms; i++)
     if (s->rooms[i].room->len == len && memcmp(s->rooms[i].room->name, room, len) == 0) return 0;
-  if (s->nrooms >= n->io->cfg.max_rooms_per_socket) return WSIO_ELIMIT;
+  if (s->nrooms >= n->io->cfg.max_rooms_per_socket) {
+    n->io->rooms_refused++;
+    return WSIO_ELIMIT;
+  }
   if (s->nrooms == s->rooms_cap) {
     size_t cap = s->rooms_cap ? s->rooms_cap * 2 : 2;
     sio_membership *m = realloc(s->rooms, cap * sizeof *m);
@@ -51,6 +54,7 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
   s->rooms[s->nrooms] = (sio_membership){r, r->n};
   r->n++;
   s->nrooms++;
+  if (r->n == 1 && n->io->adapter) sio_cluster_room_changed(n, r->name, 0, 1);
   return 0;
 }
 
@@ -71,6 +75,7 @@ static void membership_drop(wsio_socket *s, size_t i) {
   }
   if (r->n == 0) {
     map_del(&s->nsp->rooms, r->name, r->len);
+    if (s->nsp->io->adapter) sio_cluster_room_changed(s->nsp, r->name, 0, 0);
     free(r->members);
     free(r->name);
     free(r);
@@ -164,6 +169,7 @@ void sio_socket_connect(wsio_socket *s) {
   s->nsp_index = n->nsockets;
   n->sockets[n->nsockets++] = s;
   s->connected = 1;
+  if (io->adapter) sio_cluster_room_changed(n, s->id, 1, 1);
   buf *b = &io->scratch;
   b->len = 0;
   sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, s->pid[0] ? s->pid : NULL,
@@ -235,21 +241,17 @@ static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args 
 
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
   sio_arg stack[SIO_MAX_ARGS_STACK];
-  size_t cap = SIO_MAX_ARGS_STACK;
   sio_arg *v = stack;
-  size_t count = sio_json_array_count(&pkt->data);
-  if (count > cap) {
-    v = malloc(count * sizeof *v);
-    if (!v) return;
-    cap = count;
-  }
   wsio_args a;
   char name_stack[256];
   char *name = name_stack;
   size_t ncap = pkt->name.len + 1;
   ssize_t nl;
   if (ncap > sizeof name_stack && !(name = malloc(ncap))) goto out;
-  if (pkt->name.kind == SIO_JSON_STRING) {
+  if (pkt->name.kind == SIO_JSON_STRING && !memchr(pkt->name.p + 1, '\\', pkt->name.len - 2)) {
+    nl = (ssize_t)pkt->name.len - 2; /* no escapes: the bytes between the quotes */
+    memcpy(name, pkt->name.p + 1, (size_t)nl);
+  } else if (pkt->name.kind == SIO_JSON_STRING) {
     nl = sio_json_string_decode(&pkt->name, name, ncap);
     if (nl < 0) goto out;
   } else {
@@ -257,7 +259,14 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
     nl = (ssize_t)pkt->name.len;
   }
   name[nl] = 0;
-  if (sio_args_build(pkt, atts, v, cap, &a) != 0) goto out;
+  /* The arguments land on the stack in one walk; only an event with more of them walks again, into the heap. */
+  int rc = sio_args_build(pkt, atts, v, SIO_MAX_ARGS_STACK, &a);
+  if (rc == WSIO_ELIMIT) {
+    size_t count = sio_json_array_count(&pkt->data);
+    if (!(v = malloc(count * sizeof *v))) goto out;
+    rc = sio_args_build(pkt, atts, v, count, &a);
+  }
+  if (rc != 0) goto out;
   a.event = name;
   s->nsp->io->events_in++;
   wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
@@ -286,23 +295,7 @@ void sio_wait_fire(sio_ack_wait *w, int err, const wsio_args *args) {
   }
   s->nwaits--;
   if (w->bcast) {
-    sio_bcast_wait *b = w->bcast;
-    if (!err && args && b->got < b->expected) b->responses[b->got++] = sio_args_copy(args);
-    b->expected -= (err != 0); /* a socket that left or timed out answers nothing */
-    if (err == WSIO_ETIMEDOUT && !b->done) {
-      b->done = 1;
-      b->cb(WSIO_ETIMEDOUT, (const wsio_args *const *)b->responses, b->got, b->ud);
-    }
-    if (!b->done && b->got >= b->expected) {
-      b->done = 1;
-      b->cb(0, (const wsio_args *const *)b->responses, b->got, b->ud);
-    }
-    /* The collector goes with its last wait. */
-    if (--b->waits == 0) {
-      for (size_t i = 0; i < b->got; i++) free(b->responses[i]);
-      free(b->responses);
-      free(b);
-    }
+    sio_bcast_settle(w->bcast, err, args); /* broadcast.c: the collector goes with its last reference */
   } else {
     w->cb(s, err, args, w->ud);
   }
@@ -399,6 +392,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
     s->connected = 0;
     while (s->nrooms) membership_drop(s, s->nrooms - 1);
     map_del(&n->by_id, s->id, EIO_SID_LEN);
+    if (io->adapter) sio_cluster_room_changed(n, s->id, 1, 0);
     n->nsockets--;
     if (s->nsp_index != n->nsockets) {
       n->sockets[s->nsp_index] = n->sockets[n->nsockets];
@@ -432,6 +426,7 @@ void sio_socket_free(wsio_socket *s) {
   sio_handlers_free(s->handlers);
   free(s->rooms);
   free(s->auth);
+  free(s->data_json);
   free(s);
 }
 

@@ -18,7 +18,7 @@ int buf_reserve(buf *b, size_t more) {
   return 0;
 }
 
-int buf_append(buf *b, const void *p, size_t n) {
+int buf_append_grow(buf *b, const void *p, size_t n) {
   if (n == 0) return 0;
   int rc = buf_reserve(b, n);
   if (rc) return rc;

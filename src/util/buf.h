@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct buf {
   uint8_t *data;
@@ -14,8 +15,14 @@ typedef struct buf {
 /* Makes room for `more` bytes after len. Returns 0 or WSIO_ENOMEM. Growth doubles, so appends are
  * amortised O(1). */
 int buf_reserve(buf *b, size_t more);
-/* Appends n bytes. Returns 0 or WSIO_ENOMEM. */
-int buf_append(buf *b, const void *p, size_t n);
+/* Appends n bytes. Returns 0 or WSIO_ENOMEM. Inline when the bytes fit: appends are on every send path. */
+int buf_append_grow(buf *b, const void *p, size_t n);
+static inline int buf_append(buf *b, const void *p, size_t n) {
+  if (b->cap - b->len < n) return buf_append_grow(b, p, n);
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
 /* Drops the first n bytes (memmove of the rest). */
 void buf_consume(buf *b, size_t n);
 /* Frees the storage; the buffer is empty and reusable afterwards. */

@@ -1,6 +1,7 @@
 #include "util/map.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +9,10 @@
 
 /* ---- SipHash-1-3 (Aumasson and Bernstein), 64-bit output ---- */
 
+/* The per-process key, drawn once: the first map_hash() of any thread draws it (pthread_once), so workers
+ * on several threads share one key and never race on it. */
 static uint64_t sip_k0, sip_k1;
-static int sip_ready;
+static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
 
 static uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
@@ -45,11 +48,10 @@ static void sip_init(void) {
   }
   sip_k0 = load64(k);
   sip_k1 = load64(k + 8);
-  sip_ready = 1;
 }
 
 uint64_t map_hash(const void *key, size_t len) {
-  if (!sip_ready) sip_init();
+  pthread_once(&sip_once, sip_init);
   const uint8_t *p = key;
   uint64_t v0 = 0x736f6d6570736575ull ^ sip_k0, v1 = 0x646f72616e646f6dull ^ sip_k1;
   uint64_t v2 = 0x6c7967656e657261ull ^ sip_k0, v3 = 0x7465646279746573ull ^ sip_k1;

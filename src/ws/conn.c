@@ -1,6 +1,7 @@
 /* ws_conn: the WebSocket protocol driving a net_conn. */
 #include "ws/conn.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +25,21 @@ static void sess_pong(void *ud, const uint8_t *data, size_t len) {
   ((ws_conn *)ud)->ping_sent = 0;
 }
 
+/* The session has queued the pong already. A peer that pings without reading its pongs would grow the output
+ * without bound (the send limit is checked on messages only): past the limit it is closed like a slow reader. */
+static void sess_ping(void *ud, const uint8_t *data, size_t len) {
+  (void)data;
+  (void)len;
+  ws_conn *wc = ud;
+  if (!ws_conn_over(wc) || wc->close_sent) return;
+  log_warn("closing a WebSocket with 1008: %zu bytes unsent, over the send buffer limit of %zu (pings unread)",
+           ws_conn_buffered(wc), wc->send_limit);
+  ws_conn_close(wc, 1008, "send buffer limit");
+}
+
 static const ws_session_cbs conn_session_cbs = {
     .on_message = sess_message,
+    .on_ping = sess_ping,
     .on_pong = sess_pong,
     .write = sess_write,
 };
@@ -37,6 +51,7 @@ void ws_conn_feed(ws_conn *wc, uint8_t *data, size_t len) {
   if (!ws_session_close_sent(wc->sess)) c->idle = 0;
   wc->ping_sent = 0;
   int rc = ws_session_feed(wc->sess, data, len);
+  if (rc != WS_SESSION_OK) wc->close_sent = 1; /* every result but OK follows a close frame of ours */
   if (rc != WS_SESSION_OK && !(c->flags & NET_CONN_CLOSING)) {
     if (rc > WS_SESSION_CLOSED && !wc->close_code) wc->close_code = (uint16_t)rc;
     net_conn_end(c);
@@ -72,7 +87,7 @@ static void on_close(net_conn *c) {
     if (!code) code = wc->close_code ? wc->close_code : 1006;
     wc->h->on_close(wc, code, reason, reason_len);
   }
-  ws_session_free(wc->sess);
+  ws_session_release(wc->sess); /* it lives in this block */
   free(wc);
 }
 
@@ -85,7 +100,10 @@ static const net_proto ws_conn_proto = {
 
 ws_conn *ws_conn_upgrade(net_conn *c, const ws_conn_handler *h, size_t ext_size, const ws_handshake_result *res,
                          const ws_conn_params *p) {
-  ws_conn *wc = calloc(1, sizeof *wc + ext_size);
+  /* One block: the ws_conn, the handler's ext, then the session (at an offset aligned for any type). */
+  size_t align = _Alignof(max_align_t);
+  size_t sess_at = (sizeof(ws_conn) + ext_size + align - 1) / align * align;
+  ws_conn *wc = calloc(1, sess_at + ws_session_size());
   if (!wc) {
     net_conn_close(c);
     return NULL;
@@ -93,13 +111,10 @@ ws_conn *ws_conn_upgrade(net_conn *c, const ws_conn_handler *h, size_t ext_size,
   wc->conn = c;
   wc->h = h;
   wc->send_limit = p->send_limit;
-  wc->sess = ws_session_new(&conn_session_cbs, wc, p->limits, res && res->deflate ? &res->pmd : NULL, p->deflate);
-  if (!wc->sess) {
-    free(wc);
-    net_conn_close(c);
-    return NULL;
-  }
+  wc->sess = ws_session_init((char *)wc + sess_at, &conn_session_cbs, wc, p->limits,
+                             res && res->deflate ? &res->pmd : NULL, p->deflate);
   wc->open = 1;
+  wc->deflate = (uint8_t)ws_session_deflate(wc->sess);
   wc->ping_s = (uint16_t)(p->ping_interval_s > UINT16_MAX ? UINT16_MAX : p->ping_interval_s);
   net_conn_set_proto(c, &ws_conn_proto, wc);
   c->idle = 0;
@@ -107,18 +122,36 @@ ws_conn *ws_conn_upgrade(net_conn *c, const ws_conn_handler *h, size_t ext_size,
   return wc;
 }
 
-int ws_conn_writable(const ws_conn *wc) {
-  return wc->open && !(wc->conn->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) && !ws_session_close_sent(wc->sess);
+/* An uncompressed frame of prefix + data: header and payload copied once into the connection's output. */
+static int send_plain(ws_conn *wc, int opcode, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
+                      size_t len) {
+  if (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY) return WSIO_EINVAL;
+  uint8_t hdr[WS_FRAME_HEADER_MAX];
+  size_t hn = ws_frame_header_encode(hdr, 1, 0, opcode, prefix_len + len, NULL);
+  net_iov iov[3] = {{hdr, hn}, {prefix, prefix_len}, {data, len}};
+  return net_conn_writev(wc->conn, iov, 3);
 }
 
 int ws_conn_send(ws_conn *wc, int opcode, const uint8_t *data, size_t len, int compress) {
   if (!ws_conn_writable(wc)) return WSIO_ECLOSED;
+  if (!wc->deflate || !compress || len < WS_DEFLATE_MIN_SIZE) return send_plain(wc, opcode, NULL, 0, data, len);
   return ws_session_send(wc->sess, opcode, data, len, compress);
+}
+
+int ws_conn_send_parts(ws_conn *wc, int opcode, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
+                       size_t len) {
+  if (!ws_conn_writable(wc)) return WSIO_ECLOSED;
+  return send_plain(wc, opcode, prefix, prefix_len, data, len);
 }
 
 int ws_conn_send_frame(ws_conn *wc, const uint8_t *frame, size_t len) {
   if (!ws_conn_writable(wc)) return WSIO_ECLOSED;
   return net_conn_write(wc->conn, frame, len);
+}
+
+int ws_conn_send_shared(ws_conn *wc, const uint8_t *frame, size_t len, net_shared *owner) {
+  if (!ws_conn_writable(wc)) return WSIO_ECLOSED;
+  return net_conn_write_shared(wc->conn, frame, len, owner);
 }
 
 void ws_conn_want_drain(ws_conn *wc) { net_conn_set_over(wc->conn); }
@@ -128,6 +161,7 @@ int ws_conn_close(ws_conn *wc, unsigned code, const char *reason) {
   if (code != 0 && !ws_close_code_valid(code)) return WSIO_EINVAL;
   int rc = ws_session_close(wc->sess, code, reason ? reason : "", reason ? strlen(reason) : 0);
   if (rc) return rc;
+  wc->close_sent = 1;
   wc->close_code = code ? (uint16_t)code : 1005;
   wc->conn->timeout = WS_CLOSE_WAIT;
   wc->conn->idle = 0;

@@ -3,8 +3,8 @@
  * keepalive pings and the bounded close wait from the loop's sweep, and reports whole messages, drain and
  * close to its handler. Used by the raw WebSocket endpoints and by the Engine.IO WebSocket transport.
  *
- * Memory: one allocation holds the ws_conn and `ext_size` bytes of the handler's own state right after it
- * (ws_conn_ext), so a WebSocket costs its net_conn, this block and its ws_session.
+ * Memory: one allocation holds the ws_conn, `ext_size` bytes of the handler's own state right after it
+ * (ws_conn_ext), and the ws_session, so a WebSocket costs its net_conn and this block.
  */
 #ifndef WSIO_WS_CONN_H
 #define WSIO_WS_CONN_H
@@ -44,6 +44,9 @@ struct ws_conn {
   uint16_t ping_s;
   uint8_t ping_sent;    /* a keepalive ping is unanswered */
   uint8_t open;         /* until on_close */
+  uint8_t close_sent;   /* the session has written a close frame: mirrored here so that a send (a broadcast
+                           touches every receiver) checks this block and the net_conn only */
+  uint8_t deflate;      /* permessage-deflate was negotiated */
 };
 
 /* Takes over c (which has sent the 101 response) as a WebSocket. Returns the connection, or NULL after
@@ -57,7 +60,9 @@ static inline ws_conn *ws_conn_from_ext(void *ext) { return (ws_conn *)ext - 1; 
 void ws_conn_feed(ws_conn *wc, uint8_t *data, size_t len);
 
 /* 1 while messages may be sent. */
-int ws_conn_writable(const ws_conn *wc);
+static inline int ws_conn_writable(const ws_conn *wc) {
+  return wc->open && !wc->close_sent && !(wc->conn->flags & (NET_CONN_CLOSING | NET_CONN_ENDING));
+}
 /* Bytes queued and unsent. */
 static inline size_t ws_conn_buffered(const ws_conn *wc) { return net_conn_buffered(wc->conn); }
 /* 1 when the send buffer is past its limit. */
@@ -65,8 +70,15 @@ static inline int ws_conn_over(const ws_conn *wc) { return net_conn_buffered(wc-
 
 /* Encodes and queues one message. Returns 0, WSIO_ECLOSED, WSIO_ENOMEM. */
 int ws_conn_send(ws_conn *wc, int opcode, const uint8_t *data, size_t len, int compress);
+/* Queues one uncompressed message whose payload is prefix then data (an Engine.IO packet type before its
+ * data), without joining them first. Same returns, and WSIO_EINVAL for a bad opcode. */
+int ws_conn_send_parts(ws_conn *wc, int opcode, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
+                       size_t len);
 /* Queues a pre-encoded frame (a broadcast's shared bytes). Same returns. */
 int ws_conn_send_frame(ws_conn *wc, const uint8_t *frame, size_t len);
+/* Queues a pre-encoded frame by reference (net_conn_write_shared): owner is held until it is written. Same
+ * returns. */
+int ws_conn_send_shared(ws_conn *wc, const uint8_t *frame, size_t len, net_shared *owner);
 /* Arms on_drain for when the buffer empties (after a send left it over the limit). */
 void ws_conn_want_drain(ws_conn *wc);
 

@@ -166,6 +166,15 @@ static int negotiate_ext(const http_request *req, int mode, ws_handshake_result 
   return rc;
 }
 
+/* "scheme://host[:port]" whose host[:port] is the request's Host header. */
+static int same_origin(const http_request *req, span o) {
+  const http_header *host = http_request_header(req, "Host");
+  const char *sep = o.n > 3 ? memchr(o.s, ':', o.n) : NULL;
+  if (!host || !sep || (size_t)(o.s + o.n - sep) < 3 || memcmp(sep, "://", 3) != 0) return 0;
+  span h = trimmed(host), a = {sep + 3, (size_t)(o.s + o.n - sep - 3)};
+  return h.n && a.n == h.n && strncasecmp(a.s, h.s, h.n) == 0;
+}
+
 int ws_handshake_accept(const http_request *req, const ws_handshake_config *cfg, ws_handshake_result *res,
                         char *out, size_t out_cap) {
   static const ws_handshake_config defaults = {NULL, NULL, 0};
@@ -192,13 +201,14 @@ int ws_handshake_accept(const http_request *req, const ws_handshake_config *cfg,
     return reject(out, out_cap, 400, "invalid Sec-WebSocket-Key");
 
   /* Origin is a browser's statement; other clients send none and are let through. A listed set of origins
-   * therefore guards against cross-site pages, not against arbitrary programs. */
+   * therefore guards against cross-site pages, not against arbitrary programs. A page of the server itself
+   * (Origin's host equal to Host) is never cross-site. */
   if (cfg->origins) {
     for (size_t i = 0; i < req->nheaders; i++) {
       const http_header *h = &req->headers[i];
       if (h->name_len != 6 || strncasecmp(h->name, "Origin", 6) != 0) continue;
       span o = trimmed(h);
-      if (!each_item(cfg->origins, strlen(cfg->origins), same_nocase, &o))
+      if (!same_origin(req, o) && !each_item(cfg->origins, strlen(cfg->origins), same_nocase, &o))
         return reject(out, out_cap, 403, "origin not allowed");
     }
   }

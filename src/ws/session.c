@@ -9,9 +9,6 @@
 #include "ws/utf8.h"
 #include "wsio.h"
 
-/* Messages we send shorter than this go out uncompressed: deflate would barely shrink them. */
-#define WS_DEFLATE_MIN_SIZE 64
-
 /* Everything that exists only while a message, a split control frame or the peer's close payload is held.
  * Allocated on first need and freed as soon as none of those is left, so an idle session is the struct. */
 struct ws_aux {
@@ -342,10 +339,12 @@ int ws_session_feed(ws_session *s, uint8_t *data, size_t len) {
   return s->result;
 }
 
-ws_session *ws_session_new(const ws_session_cbs *cbs, void *ud, const ws_session_limits *limits,
-                           const ws_pmd_params *pmd, ws_deflate_shared *shared) {
-  ws_session *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
+size_t ws_session_size(void) { return sizeof(struct ws_session); }
+
+ws_session *ws_session_init(void *mem, const ws_session_cbs *cbs, void *ud, const ws_session_limits *limits,
+                            const ws_pmd_params *pmd, ws_deflate_shared *shared) {
+  ws_session *s = mem;
+  memset(s, 0, sizeof *s);
   s->cbs = cbs;
   s->ud = ud;
   s->limits = limits;
@@ -357,13 +356,25 @@ ws_session *ws_session_new(const ws_session_cbs *cbs, void *ud, const ws_session
   return s;
 }
 
-void ws_session_free(ws_session *s) {
+ws_session *ws_session_new(const ws_session_cbs *cbs, void *ud, const ws_session_limits *limits,
+                           const ws_pmd_params *pmd, ws_deflate_shared *shared) {
+  void *mem = malloc(sizeof(struct ws_session));
+  return mem ? ws_session_init(mem, cbs, ud, limits, pmd, shared) : NULL;
+}
+
+void ws_session_release(ws_session *s) {
   if (!s) return;
   if (s->dfl) ws_deflate_free(s->dfl);
+  s->dfl = NULL;
   if (s->aux) {
     buf_free(&s->aux->msg);
     free(s->aux);
+    s->aux = NULL;
   }
+}
+
+void ws_session_free(ws_session *s) {
+  ws_session_release(s);
   free(s);
 }
 

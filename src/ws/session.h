@@ -47,12 +47,21 @@ enum {
 ws_session *ws_session_new(const ws_session_cbs *cbs, void *ud, const ws_session_limits *limits,
                            const ws_pmd_params *pmd, ws_deflate_shared *shared);
 void ws_session_free(ws_session *s);
+/* The same in memory the caller provides (ws_session_size() bytes, aligned for any type), so a session can
+ * live in its connection's block: init never fails; release frees what the session allocated, not mem. */
+size_t ws_session_size(void);
+ws_session *ws_session_init(void *mem, const ws_session_cbs *cbs, void *ud, const ws_session_limits *limits,
+                            const ws_pmd_params *pmd, ws_deflate_shared *shared);
+void ws_session_release(ws_session *s);
 
 /* Processes len received bytes (modified in place by unmasking). Any split of the stream is accepted.
  * Returns WS_SESSION_OK, WS_SESSION_CLOSED, or a close code > 1000 (1002 protocol error, 1007 invalid UTF-8,
  * 1009 too big, 1011 internal) after the session has written a close frame with that code: the caller then
  * flushes and closes the TCP connection. After anything but OK, further feeds are ignored. */
 int ws_session_feed(ws_session *s, uint8_t *data, size_t len);
+
+/* Messages we send shorter than this go out uncompressed: deflate would barely shrink them. */
+#define WS_DEFLATE_MIN_SIZE 64
 
 /* Encodes and writes one data message (opcode WS_OP_TEXT or WS_OP_BINARY) through cbs->write, compressed
  * when deflate was negotiated, compress is set and len >= min size. Returns 0, or WSIO_ECLOSED when a close

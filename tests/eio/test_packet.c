@@ -617,8 +617,28 @@ static void test_query_get(void **state) {
   munmap(map, map_len);
 }
 
+/* Workers: the owning worker's index in the first two characters, read back for every index; foreign or
+ * short ids are no worker's. */
+static void test_sid_worker(void **state) {
+  (void)state;
+  char sid[EIO_SID_LEN + 1];
+  for (unsigned w = 0; w < EIO_SID_MAX_WORKERS; w += 7) {
+    assert_int_equal(eio_sid_generate(sid), 0);
+    eio_sid_set_worker(sid, w);
+    assert_int_equal(strlen(sid), EIO_SID_LEN);
+    assert_int_equal(eio_sid_worker(sid), (int)w);
+  }
+  eio_sid_set_worker(sid, 1);
+  assert_memory_equal(sid, "AB", 2);
+  assert_int_equal(eio_sid_worker("A"), -1);
+  assert_int_equal(eio_sid_worker(""), -1);
+  assert_int_equal(eio_sid_worker("A.xyz"), -1);
+  assert_int_equal(eio_sid_worker("__xyz"), EIO_SID_MAX_WORKERS - 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sid_worker),
       cmocka_unit_test(test_ws_every_type_both_ways),
       cmocka_unit_test(test_ws_binary),
       cmocka_unit_test(test_ws_text_base64),

@@ -7,12 +7,15 @@ import assert from 'node:assert/strict';
 const SERVER = process.env.SIO_SERVER;
 const CLIENT_DIR = process.env.SIO_CLIENT_DIR;
 const live = new Set();
+// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
+export const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
 // Whatever happens to the test process, no server outlives it.
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL'); });
 
 export function quiet(ms) { return new Promise(resolve => setTimeout(resolve, ms)); }
 
 export function within(promise, ms, what) {
+  ms *= SCALE;
   let timer;
   const deadline = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
@@ -94,7 +97,7 @@ export class SioServer {
     const proc = this.proc;
     if (!proc) return null;
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const hard = setTimeout(() => proc.kill('SIGKILL'), 3000);
+    const hard = setTimeout(() => proc.kill('SIGKILL'), 3000 * SCALE);
     const how = await this.exited;
     clearTimeout(hard);
     return how;

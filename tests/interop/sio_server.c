@@ -4,7 +4,9 @@
  * out). Every event below is what a test calls; the comment beside each says what the client should see.
  *
  * Usage: sio_server [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--client-dir DIR]
- *                   [--connect-timeout MS]
+ *                   [--connect-timeout MS] [--workers N]
+ * --workers N runs N workers (wsio_workers_run): the same server on every thread, one port.
+ * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
  *   "connect NSP ID TRANSPORT" and "disconnect NSP ID REASON" (stdout, line-buffered), so a test can
  *   assert what the server saw.
@@ -22,7 +24,7 @@
 #define ARGS_MAX 16
 #define ROOMS_MAX 64
 
-static wsio_io *io;
+static _Thread_local wsio_io *io; /* each worker's own (--workers) */
 
 /* ---- helpers ---- */
 
@@ -62,6 +64,26 @@ static json_t *rooms_tree(const wsio_socket *s) {
   json_t *arr = json_array();
   for (size_t i = 0; i < n && i < ROOMS_MAX; i++) json_array_append_new(arr, json_string(rooms[i]));
   return arr;
+}
+
+/* With --workers, the receivers a handler reports are counted over every worker (fetchSockets on the same
+ * targets, answered once every worker has), as the tests count the clients of the whole server. */
+static int workers;
+
+static void on_reach(int err, const wsio_remote_socket *sockets, size_t n, void *ud) {
+  (void)sockets;
+  wsio_ack *ack = ud;
+  char text[32];
+  snprintf(text, sizeof text, "[%d]", err ? err : (int)n);
+  if (wsio_ack_send(ack, text) != 0) wsio_ack_drop(ack);
+}
+
+static void ack_reach(wsio_ack *ack, const wsio_op *op, int local) {
+  wsio_ack *kept = workers > 1 && local >= 0 && ack ? wsio_ack_keep(ack) : NULL;
+  if (!kept || wsio_op_fetch_sockets_all(op, on_reach, kept) != 0) {
+    if (kept) wsio_ack_drop(kept);
+    ack_tree(kept ? NULL : ack, json_integer(local));
+  }
 }
 
 static int arg_string(const wsio_args *a, size_t i, char *out, size_t cap) {
@@ -133,14 +155,14 @@ static void on_to_room(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *
   if (!arg_string(a, 0, room, sizeof room)) return;
   wsio_op op = ud ? wsio_socket_to(s, room) : wsio_nsp_to(wsio_socket_nsp(s), room);
   int n = wsio_op_emit_args(&op, "room-msg", a);
-  ack_tree(ack, json_integer(n));
+  ack_reach(ack, &op, n);
 }
 
 /* "broadcast"(...) -> socket.broadcast.emit("broadcast", ...), binaries included; ack(receivers). */
 static void on_broadcast(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
   (void)ud;
   wsio_op op = wsio_socket_broadcast(s);
-  ack_tree(ack, json_integer(wsio_op_emit_args(&op, "broadcast", a)));
+  ack_reach(ack, &op, wsio_op_emit_args(&op, "broadcast", a));
 }
 
 /* "emit-all"(...) -> io.emit("all", ...) through the JSON shortcut; ack(receivers). */
@@ -156,7 +178,8 @@ static void on_emit_all(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void 
   json_decref(arr);
   int n = text ? wsio_io_emit(io, "all", text) : WSIO_ENOMEM;
   free(text);
-  ack_tree(ack, json_integer(n));
+  wsio_op all = wsio_nsp_op(wsio_io_sockets(io));
+  ack_reach(ack, &all, n);
 }
 
 /* "disconnect-me"(close?) -> socket.disconnect(close): the client sees "io server disconnect". */
@@ -208,7 +231,26 @@ static void on_bcast_ack(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void
   snprintf(text, sizeof text, "[\"%s\"]", r->id);
   int n = wsio_op_emit_ack(&op, "poll", text, on_bcast_done, r);
   if (n < 0) free(r);
-  ack_tree(ack, json_integer(n));
+  ack_reach(ack, &op, n);
+}
+
+typedef struct info_req {
+  wsio_ack *ack;
+  json_t *info;
+} info_req;
+
+static void on_info_count(int err, const wsio_remote_socket *sockets, size_t n, void *ud) {
+  (void)err;
+  (void)sockets;
+  info_req *r = ud;
+  json_object_set_new(r->info, "count", json_integer((json_int_t)n));
+  json_t *arr = json_array();
+  json_array_append_new(arr, r->info);
+  char *text = json_dumps(arr, JSON_COMPACT);
+  if (!text || wsio_ack_send(r->ack, text) != 0) wsio_ack_drop(r->ack);
+  free(text);
+  json_decref(arr);
+  free(r);
 }
 
 /* "info" -> ack({id, nsp, transport, auth, query, rooms, count}). */
@@ -221,6 +263,17 @@ static void on_info(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud)
                            wsio_nsp_name(wsio_socket_nsp(s)), "transport", wsio_socket_transport(s), "auth",
                            auth ? auth : json_null(), "query", hs->query, "rooms", rooms_tree(s), "count",
                            (json_int_t)wsio_nsp_count(wsio_socket_nsp(s)));
+  if (workers > 1 && info && ack && (ack = wsio_ack_keep(ack))) {
+    /* The namespace's count over every worker. */
+    info_req *r = malloc(sizeof *r);
+    wsio_op op = wsio_nsp_op(wsio_socket_nsp(s));
+    if (r) *r = (info_req){ack, info};
+    if (r && wsio_op_fetch_sockets_all(&op, on_info_count, r) == 0) return;
+    free(r);
+    wsio_ack_drop(ack);
+    json_decref(info);
+    return;
+  }
   ack_tree(ack, info ? info : json_null());
 }
 
@@ -305,39 +358,28 @@ static const char page[] =
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
-          "[--client-dir DIR]\n",
+          "[--client-dir DIR] [--workers N] [--redis URL]\n",
           argv0);
 }
 
-int main(int argc, char **argv) {
-  const char *host = "127.0.0.1", *client_dir = WSIO_CLIENT_DIR;
-  int port = 0;
-  wsio_io_config cfg = {0};
-  for (int i = 1; i < argc; i += 2) {
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!v) {
-      usage(argv[0]);
-      return 2;
-    }
-    if (!strcmp(argv[i], "--host")) host = v;
-    else if (!strcmp(argv[i], "--port")) port = atoi(v);
-    else if (!strcmp(argv[i], "--ping-interval")) cfg.ping_interval_ms = (uint32_t)atoi(v);
-    else if (!strcmp(argv[i], "--ping-timeout")) cfg.ping_timeout_ms = (uint32_t)atoi(v);
-    else if (!strcmp(argv[i], "--connect-timeout")) cfg.connect_timeout_ms = (uint32_t)atoi(v);
-    else if (!strcmp(argv[i], "--client-dir")) client_dir = v;
-    else {
-      usage(argv[0]);
-      return 2;
-    }
-  }
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  wsio_server_config scfg = {.log_level = 2};
-  wsio_server *server = wsio_server_new(&scfg);
-  if (!server) return 1;
+/* Builds one server: the whole program with one loop, or each worker with --workers. */
+static struct {
+  const char *host;
+  int port;
+  wsio_io_config io;
+  const char *redis;
+} opts;
+
+static int setup(wsio_server *server, unsigned index, void *ud) {
+  (void)ud;
   wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
-  cfg.client_dir = client_dir;
-  io = wsio_io_new(server, &cfg);
-  if (!io) return 1;
+  io = wsio_io_new(server, &opts.io);
+  if (!io) return WSIO_ENOMEM;
+  if (opts.redis) {
+    wsio_redis_config rc = {.url = opts.redis};
+    int err = wsio_io_redis(io, &rc);
+    if (err) return err;
+  }
 
   wsio_nsp *main_nsp = wsio_io_sockets(io);
   wsio_nsp_on_connection(main_nsp, on_main_connection, NULL);
@@ -363,13 +405,51 @@ int main(int argc, char **argv) {
   wsio_nsp_on(dyn, "echo", on_echo, NULL);
   wsio_nsp_on(dyn, "ack-me", on_ack_me, NULL);
 
-  int rc = wsio_server_listen(server, host, port);
+  int rc = wsio_server_listen(server, opts.host, opts.port);
   if (rc) {
-    fprintf(stderr, "cannot listen on %s:%d: %s\n", host, port, wsio_strerror(rc));
+    fprintf(stderr, "cannot listen on %s:%d: %s\n", opts.host, opts.port, wsio_strerror(rc));
+    return rc;
+  }
+  if (index == 0) printf("listening on %s:%d\n", opts.host, wsio_server_port(server));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *host = "127.0.0.1", *client_dir = WSIO_CLIENT_DIR;
+  int port = 0;
+  wsio_io_config cfg = {0};
+  for (int i = 1; i < argc; i += 2) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) {
+      usage(argv[0]);
+      return 2;
+    }
+    if (!strcmp(argv[i], "--host")) host = v;
+    else if (!strcmp(argv[i], "--port")) port = atoi(v);
+    else if (!strcmp(argv[i], "--ping-interval")) cfg.ping_interval_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--ping-timeout")) cfg.ping_timeout_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--connect-timeout")) cfg.connect_timeout_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--client-dir")) client_dir = v;
+    else if (!strcmp(argv[i], "--workers")) workers = atoi(v);
+    else if (!strcmp(argv[i], "--redis")) opts.redis = v;
+    else {
+      usage(argv[0]);
+      return 2;
+    }
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  wsio_server_config scfg = {.log_level = 2};
+  cfg.client_dir = client_dir;
+  opts.host = host;
+  opts.port = port;
+  opts.io = cfg;
+  if (workers > 0) return wsio_workers_run((unsigned)workers, &scfg, 1, setup, NULL) == 0 ? 0 : 1;
+  wsio_server *server = wsio_server_new(&scfg);
+  if (!server) return 1;
+  if (setup(server, 0, NULL) != 0) {
     wsio_server_free(server);
     return 1;
   }
-  printf("listening on %s:%d\n", host, wsio_server_port(server));
   wsio_server_run(server, 1);
   wsio_server_free(server);
   return 0;

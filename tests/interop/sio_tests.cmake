@@ -27,3 +27,25 @@ add_test(NAME interop/sio_python
          WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 set_tests_properties(interop/sio_python PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}"
                      SKIP_RETURN_CODE 77)
+
+# The same suites against two workers (sio_server --workers 2): clients land on either thread, so
+# broadcasts, rooms, acks and fetchSockets cross workers, and polling requests are handed to the worker
+# that owns their session.
+set(SIO_WORKERS_ENV SIO_SERVER=${CMAKE_CURRENT_SOURCE_DIR}/sio_server_workers.sh
+    SIO_SERVER_BIN=$<TARGET_FILE:sio_server> SIO_CLIENT_DIR=${SIO_CLIENT_DIR} SIO_WORKERS=2)
+if(NODE_BIN)
+  add_test(NAME interop/workers_polling
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_workers_polling.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/workers_polling PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+  add_test(NAME interop/sio_node_workers
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_node.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_node_workers PROPERTIES LABELS interop TIMEOUT 90
+                       ENVIRONMENT "${SIO_WORKERS_ENV}")
+endif()
+add_test(NAME interop/sio_python_workers
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_python.py
+         WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+set_tests_properties(interop/sio_python_workers PROPERTIES LABELS interop TIMEOUT 90
+                     ENVIRONMENT "${SIO_WORKERS_ENV}" SKIP_RETURN_CODE 77)

@@ -30,9 +30,12 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const running = new Set();
+// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
+const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
 process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
 
 function within(promise, ms, what) {
+  ms *= SCALE;
   let timer;
   const deadline = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
@@ -102,7 +105,7 @@ class Child {
   async stop() {
     const proc = this.proc;
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const hard = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    const hard = setTimeout(() => proc.kill('SIGKILL'), 5000 * SCALE);
     const how = await this.exited;
     clearTimeout(hard);
     return how;
@@ -186,7 +189,7 @@ async function openPage(url) {
   page.on('response', r => { if (r.status() >= 400) pageErrors.push(`${r.status()} ${r.url()}`); });
   await page.goto(url);
   // Both pages show "connected (polling)" first and "connected (websocket)" after the upgrade.
-  await page.locator('#status', { hasText: 'connected (websocket)' }).waitFor({ timeout: 10000 });
+  await page.locator('#status', { hasText: 'connected (websocket)' }).waitFor({ timeout: 10000 * SCALE });
   return page;
 }
 
@@ -195,7 +198,7 @@ async function onlineIs(page, want) {
   const names = page.locator('#online li');
   await assert.doesNotReject(
     page.waitForFunction(w => [...document.querySelectorAll('#online li')].map(li => li.textContent).sort().join() === w,
-      want.join(), { timeout: 10000 }),
+      want.join(), { timeout: 10000 * SCALE }),
     `online list ${want}`);
   assert.deepEqual((await names.allTextContents()).sort(), want);
   assert.equal(await page.locator('#count').textContent(), `(${want.length})`);
@@ -210,7 +213,7 @@ async function say(page, id, text, enter = false) {
 }
 
 const logOf = page => page.locator('#log li').allTextContents();
-const shows = (page, text) => page.locator('#log li', { hasText: text }).waitFor({ timeout: 10000 });
+const shows = (page, text) => page.locator('#log li', { hasText: text }).waitFor({ timeout: 10000 * SCALE });
 
 // Acting on a page brings it to the front, as a person would: a click in a background tab is slow to
 // complete (rendering there is throttled).
@@ -224,7 +227,7 @@ async function joinRoom(page, room) {
   await page.bringToFront();
   await page.fill('#room', room);
   await page.click('#roombtn');
-  await page.locator('#inroom', { hasText: `In room: ${room}` }).waitFor({ timeout: 10000 });
+  await page.locator('#inroom', { hasText: `In room: ${room}` }).waitFor({ timeout: 10000 * SCALE });
 }
 
 // Two people on one chat page: the same exchange for the demo and for the Vue app, which speak the same

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { SioServer } from './sio_harness.mjs';
+import { SioServer, SCALE } from './sio_harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -52,25 +52,25 @@ describe('chat page in headless chromium', () => {
       page.on('pageerror', e => pageErrors.push(String(e)));
       await page.goto(url + '/');
       await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('connected '),
-        null, { timeout: 10000 });
+        null, { timeout: 10000 * SCALE });
       return page;
     };
     const [alice, bob] = [await open(), await open()];
     // The browser client starts on polling and moves to WebSocket.
     for (const page of [alice, bob])
-      await page.waitForFunction(() => socket.io.engine.transport.name === 'websocket', null, { timeout: 10000 });
+      await page.waitForFunction(() => socket.io.engine.transport.name === 'websocket', null, { timeout: 10000 * SCALE });
     const ids = await Promise.all([alice, bob].map(p => p.evaluate(() => socket.id)));
     for (const id of ids) await server.waitLine(new RegExp(`^connect / ${id} polling$`));
 
     await alice.fill('#m', 'hello from alice ✓');
     await alice.click('button');
-    await bob.locator('#log li.in', { hasText: 'hello from alice ✓' }).waitFor({ timeout: 10000 });
+    await bob.locator('#log li.in', { hasText: 'hello from alice ✓' }).waitFor({ timeout: 10000 * SCALE });
     assert.deepEqual(await alice.locator('#log li').allTextContents(), ['me: hello from alice ✓']);
     assert.deepEqual(await bob.locator('#log li').allTextContents(), ['hello from alice ✓']);
 
     await bob.fill('#m', 'hi alice');
     await bob.press('#m', 'Enter');
-    await alice.locator('#log li.in', { hasText: 'hi alice' }).waitFor({ timeout: 10000 });
+    await alice.locator('#log li.in', { hasText: 'hi alice' }).waitFor({ timeout: 10000 * SCALE });
 
     await bob.screenshot({ path: 'sio_browser.png' });
     assert.ok(statSync('sio_browser.png').size > 1000, 'a screenshot was written');

@@ -34,7 +34,9 @@ engineio.payload.Payload.max_decode_packets = 256
 
 SERVER = os.environ.get("SIO_SERVER")
 CLIENT_DIR = os.environ.get("SIO_CLIENT_DIR")
-TIMEOUT = 5
+# Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
+SCALE = float(os.environ.get("INTEROP_TIMEOUT_SCALE") or 1)
+TIMEOUT = 5 * SCALE
 
 
 def _die_with_parent():
@@ -80,7 +82,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(15 * SCALE)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -25,8 +25,10 @@ if (!WSIO || !fs.existsSync(WSIO)) {
 // wsio reads every WSIO_* variable as a setting: the server under test gets none of the caller's.
 const CHILD_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WSIO_')));
 const MiB = 1 << 20;
-const START_TIMEOUT = 10000;
-const IO_TIMEOUT = 20000;
+// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
+const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
+const START_TIMEOUT = 10000 * SCALE;
+const IO_TIMEOUT = 20000 * SCALE;
 const SIZES = [0, 125, 126, 65535, 65536, 16 * MiB];
 
 // ---- the server under test ------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ async function startServer(...extra) {
   srv.stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
-      try { await withTimeout(exited, 10000, 'wsio exit'); } catch { proc.kill('SIGKILL'); await exited; }
+      try { await withTimeout(exited, 10000 * SCALE, 'wsio exit'); } catch { proc.kill('SIGKILL'); await exited; }
     }
     return exited;
   };
@@ -542,7 +544,7 @@ describe('server options', () => {
     for (const c of clients) { c.send('hi'); assert.equal((await c.next()).data.toString(), 'hi'); }
     srv.proc.kill('SIGTERM');
     for (const c of clients) assert.equal((await withTimeout(c.closed, IO_TIMEOUT, 'close')).code, 1001);
-    const { code, sig } = await withTimeout(srv.exited, 10000, 'wsio exit');
+    const { code, sig } = await withTimeout(srv.exited, 10000 * SCALE, 'wsio exit');
     assert.equal(sig, null);
     assert.equal(code, 0);
   });
@@ -563,7 +565,7 @@ describe('server options', () => {
   test('a bad flag exits 2 with a message', () => {
     for (const args of [['--no-such-flag'], ['--deflate', 'sometimes'], ['--port', '70000'],
       ['--max-message-size', 'lots'], ['--port'], ['--log-level', 'loud'], ['stray-argument']]) {
-      const r = spawnSync(WSIO, args, { timeout: 10000, env: CHILD_ENV });
+      const r = spawnSync(WSIO, args, { timeout: 10000 * SCALE, env: CHILD_ENV });
       assert.equal(r.status, 2, args.join(' '));
       assert.ok(r.stderr.toString().trim().length > 0, `no message for ${args.join(' ')}`);
     }

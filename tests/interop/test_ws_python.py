@@ -36,8 +36,10 @@ except ImportError:  # not Debian's python3: nothing to test with
 
 WSIO = None  # set in main()
 MiB = 1 << 20
-START_TIMEOUT = 10
-IO_TIMEOUT = 20
+# Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
+SCALE = float(os.environ.get("INTEROP_TIMEOUT_SCALE") or 1)
+START_TIMEOUT = 10 * SCALE
+IO_TIMEOUT = 20 * SCALE
 
 
 # ---- the server under test ----------------------------------------------------------------------------
@@ -93,7 +95,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(10 * SCALE)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
@@ -203,7 +205,7 @@ class RawWS:
             except ConnectionResetError:
                 raise AssertionError("connection reset before a close frame")
             except socket.timeout:
-                raise AssertionError("no close frame within %ds" % IO_TIMEOUT)
+                raise AssertionError("no close frame within %gs" % IO_TIMEOUT)
             if f is None:
                 raise AssertionError("stream ended without a close frame")
             if f[2] == 8:
@@ -603,15 +605,15 @@ class ProgramTests(unittest.TestCase):
         for args in (["--no-such-flag"], ["--deflate", "sometimes"], ["--port", "70000"],
                      ["--max-message-size", "lots"], ["--port"], ["--tls-cert", "/nonexistent.pem"],
                      ["--log-level", "loud"], ["stray-argument"]):
-            p = subprocess.run([WSIO, *args], capture_output=True, timeout=10, env=CHILD_ENV)
+            p = subprocess.run([WSIO, *args], capture_output=True, timeout=10 * SCALE, env=CHILD_ENV)
             self.assertEqual(p.returncode, 2, args)
             self.assertTrue(p.stderr.strip(), "no message on stderr for %s" % args)
 
     def test_help_and_version(self):
-        p = subprocess.run([WSIO, "--help"], capture_output=True, timeout=10, env=CHILD_ENV)
+        p = subprocess.run([WSIO, "--help"], capture_output=True, timeout=10 * SCALE, env=CHILD_ENV)
         self.assertEqual(p.returncode, 0)
         self.assertIn(b"--ws-echo", p.stdout)
-        p = subprocess.run([WSIO, "--version"], capture_output=True, timeout=10, env=CHILD_ENV)
+        p = subprocess.run([WSIO, "--version"], capture_output=True, timeout=10 * SCALE, env=CHILD_ENV)
         self.assertEqual(p.returncode, 0)
         self.assertRegex(p.stdout.decode(), r"\d+\.\d+\.\d+")
 

@@ -924,7 +924,8 @@ static void test_diff(void **state) {
       {"[socketio]\nping_timeout = 1s\n", 0}, {"[cors]\ncredentials = false\norigins = https://q.example\n", 1},
       {"[rooms]\njoin_event = j\n", 1},       {"[auth]\njwt_issuer = me\n", 1},
       {"[proxy]\nurl = http://p\n", 1},       {"[webhooks]\nretries = 0\n", 1},
-      {"[limits]\nmessages_per_second = 5\n", 1}, {"[log]\nformat = json\n", 1},
+      {"[limits]\nhandshakes_per_ip_per_second = 5\n", 1}, {"[limits]\nmessages_per_second = 5\n", 0},
+      {"[cors]\nwebsocket_origin_check = false\n", 0}, {"[log]\nformat = json\n", 1},
       {"[metrics]\npath = /m\n", 0}};
   for (size_t i = 0; i < sizeof each / sizeof each[0]; i++) {
     if (each[i].live < 0) continue;

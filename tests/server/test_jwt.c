@@ -412,6 +412,14 @@ static void test_algorithm_confusion(void **state) {
   assert_int_equal(jwt_verify(rs, t, strlen(t), NOW, NULL, &why), JWT_EALG);
   assert_string_equal(why, "algorithm not allowed");
   jwt_verifier_free(rs);
+  /* With HS256 allowed too (a secret and an RSA key), the HMAC key is the secret, never the public key. */
+  jwt_verifier *both = verifier(JWT_ALG_HS256 | JWT_ALG_RS256, DEFAULTS);
+  assert_int_equal(jwt_verifier_algorithms(both), JWT_ALG_HS256 | JWT_ALG_RS256);
+  t = make(SIG_HS_KEY, HDR[SIG_HS_KEY], claims(NOW + 60, ""));
+  assert_int_equal(check(both, t), JWT_ESIG);
+  assert_int_equal(check(both, make(SIG_HS, HDR[SIG_HS], claims(NOW + 60, ""))), 0);
+  assert_int_equal(check(both, make(SIG_RS, HDR[SIG_RS], claims(NOW + 60, ""))), 0);
+  jwt_verifier_free(both);
   /* Nor can configuration make a public key an HMAC key. */
   jwt_config cfg;
   jwt_config_init(&cfg);

@@ -346,6 +346,75 @@ static void test_write_string(void **state) {
   buf_free(&b);
 }
 
+/* The scanners read 8 bytes at a time: a byte that ends or breaks a string is found at every position of
+ * every word, and array spans stay right when strings hold quotes or backslashes anywhere. */
+static void test_string_every_position(void **state) {
+  (void)state;
+  for (size_t len = 0; len < 40; len++) {
+    for (size_t at = 0; at < len; at++) {
+      char s[64];
+      /* A control character makes the string invalid wherever it is. */
+      s[0] = '"';
+      memset(s + 1, 'a', len);
+      s[1 + len] = '"';
+      s[1 + at] = '\x01';
+      assert_int_equal(sio_json_validate(s, len + 2, 0, NULL), WSIO_EPROTO);
+      /* A bad UTF-8 byte too; a good two-byte character is fine. */
+      s[1 + at] = (char)0xFF;
+      assert_int_equal(sio_json_validate(s, len + 2, 0, NULL), WSIO_EPROTO);
+      if (at + 1 < len) {
+        s[1 + at] = (char)0xC3;
+        s[2 + at] = (char)0xA9;
+        assert_int_equal(sio_json_validate(s, len + 2, 0, NULL), 0);
+        s[2 + at] = 'a';
+      }
+      /* An early quote ends the string: trailing bytes are garbage. */
+      s[1 + at] = '"';
+      assert_int_equal(sio_json_validate(s, len + 2, 0, NULL), WSIO_EPROTO);
+      /* An escaped quote does not end it, in validation and in skipping. */
+      if (at + 1 < len) {
+        char arr[80];
+        size_t n = 0;
+        arr[n++] = '[';
+        memcpy(arr + n, s, len + 2);
+        arr[n + 1 + at] = '\\';
+        arr[n + 2 + at] = '"';
+        n += len + 2;
+        memcpy(arr + n, ",7]", 3);
+        n += 3;
+        sio_json_span v, e;
+        assert_int_equal(sio_json_validate(arr, n, 4, &v), 0);
+        sio_json_iter it;
+        sio_json_iter_init(&it, &v);
+        assert_int_equal(sio_json_array_next(&it, &e), 1);
+        assert_int_equal(e.len, len + 2);
+        assert_int_equal(sio_json_array_next(&it, &e), 1);
+        assert_int_equal(e.kind, SIO_JSON_NUMBER);
+        assert_memory_equal(e.p, "7", 1);
+        assert_int_equal(sio_json_array_next(&it, &e), 0);
+      }
+    }
+  }
+  /* Writing: a character needing an escape at every position is escaped, else the bytes go as they are. */
+  for (size_t len = 1; len < 30; len++) {
+    for (size_t at = 0; at < len; at++) {
+      char raw[32];
+      memset(raw, 'x', len);
+      raw[at] = '\n';
+      buf b = {0};
+      assert_int_equal(sio_json_write_string(&b, raw, len), 0);
+      assert_int_equal(b.len, len + 3);
+      assert_memory_equal(b.data + 1 + at, "\\n", 2);
+      b.len = 0;
+      raw[at] = 'y';
+      assert_int_equal(sio_json_write_string(&b, raw, len), 0);
+      assert_int_equal(b.len, len + 2);
+      assert_memory_equal(b.data + 1, raw, len);
+      buf_free(&b);
+    }
+  }
+}
+
 static void test_utf8(void **state) {
   (void)state;
   assert_true(sio_json_utf8_valid("", 0));
@@ -478,7 +547,7 @@ int main(void) {
       cmocka_unit_test(test_object_members),  cmocka_unit_test(test_string_decode),
       cmocka_unit_test(test_write_string),    cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_uint),            cmocka_unit_test(test_placeholder),
-      cmocka_unit_test(test_placeholder_walk),
+      cmocka_unit_test(test_placeholder_walk), cmocka_unit_test(test_string_every_position),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,6 +269,38 @@ static void test_reserved(void **state) {
   assert_int_equal(sio_packet_name_reserved("message", 7), 0);
 }
 
+/* Event names are checked unescaped on decode: a reserved name spelled with escapes is as reserved. */
+static void test_reserved_escaped(void **state) {
+  (void)state;
+  sio_packet p;
+  static const char *bad[] = {"2[\"\\u0063onnect\"]", "2[\"disconnec\\u0074\"]",
+                              "2[\"\\u0072\\u0065moveListener\",1]", "2[\"connect_error\"]"};
+  for (size_t i = 0; i < 4; i++) assert_int_equal(sio_packet_decode(bad[i], strlen(bad[i]), NULL, &p), WSIO_EPROTO);
+  static const char *good[] = {"2[\"\\u0063onnected\"]", "2[\"connec\"]", "2[\"\\\\connect\"]",
+                               "2[\"newListener2\"]"};
+  for (size_t i = 0; i < 4; i++) assert_int_equal(sio_packet_decode(good[i], strlen(good[i]), NULL, &p), 0);
+}
+
+/* Decoded arguments are marked checked, so re-emitting them does not scan them again, and they encode back
+ * to the same text; an unchecked argument is still validated. */
+static void test_args_checked(void **state) {
+  (void)state;
+  const char *in = "2[\"fwd\",{\"a\":[1,\"x\\\"y\"]},\"s\",null]";
+  sio_packet p;
+  assert_int_equal(sio_packet_decode(in, strlen(in), NULL, &p), 0);
+  sio_arg a[4];
+  assert_int_equal(sio_packet_args(&p, NULL, a, 4), 3);
+  for (int i = 0; i < 3; i++) assert_int_equal(a[i].checked, 1);
+  buf b = {0};
+  assert_int_equal(sio_packet_encode_args(&b, SIO_EVENT, NULL, 0, -1, "fwd", 3, a, 3, NULL), 0);
+  assert_int_equal(b.len, strlen(in));
+  assert_memory_equal(b.data, in, b.len);
+  sio_arg bad = {.kind = SIO_ARG_JSON, .json = {"{\"a\":", 5, SIO_JSON_OBJECT}};
+  b.len = 0;
+  assert_int_equal(sio_packet_encode_args(&b, SIO_EVENT, NULL, 0, -1, "e", 1, &bad, 1, NULL), WSIO_EINVAL);
+  buf_free(&b);
+}
+
 static void expect(buf *b, int rc, const char *want) {
   assert_int_equal(rc, 0);
   assert_text((const char *)b->data, b->len, want);
@@ -575,7 +607,8 @@ int main(void) {
       cmocka_unit_test(test_decode_examples), cmocka_unit_test(test_encode_examples),
       cmocka_unit_test(test_decode_event_name), cmocka_unit_test(test_decode_malformed),
       cmocka_unit_test(test_limits),          cmocka_unit_test(test_prefixes),
-      cmocka_unit_test(test_reserved),        cmocka_unit_test(test_encode_helpers),
+      cmocka_unit_test(test_reserved), cmocka_unit_test(test_reserved_escaped),
+      cmocka_unit_test(test_args_checked),        cmocka_unit_test(test_encode_helpers),
       cmocka_unit_test(test_encode_errors),   cmocka_unit_test(test_encode_args),
       cmocka_unit_test(test_args),            cmocka_unit_test(test_reassembly),
   };

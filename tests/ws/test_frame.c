@@ -112,10 +112,10 @@ static void ref_mask(uint8_t *d, size_t len, const uint8_t m[4], unsigned off) {
 static void test_mask_all_offsets(void **state) {
   (void)state;
   static const uint8_t m[4] = {0xA1, 0x5B, 0x3C, 0xD7};
-  uint8_t storage[64 + 16 + 8];
-  uint8_t want[64 + 16 + 8];
+  uint8_t storage[100 + 16 + 8];
+  uint8_t want[100 + 16 + 8];
   for (unsigned align = 0; align < 8; align++) {
-    for (size_t len = 0; len <= 64; len++) {
+    for (size_t len = 0; len <= 100; len++) { /* every tail after the 32- and 8-byte steps */
       for (unsigned off = 0; off < 8; off++) { /* offsets >= 4 wrap */
         for (size_t i = 0; i < sizeof storage; i++) storage[i] = want[i] = (uint8_t)(i * 7 + len);
         ref_mask(want + align + 8, len, m, off & 3);

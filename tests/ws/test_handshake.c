@@ -257,6 +257,26 @@ static void test_origins(void **state) {
   request_with(req, sizeof req, "");
   run(req, &cfg, &h);
   assert_int_equal(h.rc, 0);
+  /* The server's own pages (Origin host equal to Host, any scheme) are not cross-site. */
+  request_with(req, sizeof req, "Origin: http://server.example.com\r\n");
+  run(req, &cfg, &h);
+  assert_int_equal(h.rc, 0);
+  request_with(req, sizeof req, "Origin: https://SERVER.example.com\r\n");
+  run(req, &cfg, &h);
+  assert_int_equal(h.rc, 0);
+  /* ... but only the same host and port. */
+  request_with(req, sizeof req, "Origin: http://server.example.com:8080\r\n");
+  run(req, &cfg, &h);
+  assert_rejected(&h, 403);
+  request_with(req, sizeof req, "Origin: http://server.example.com.evil.net\r\n");
+  run(req, &cfg, &h);
+  assert_rejected(&h, 403);
+  request_with(req, sizeof req, "Origin: server.example.com\r\n");
+  run(req, &cfg, &h);
+  assert_rejected(&h, 403);
+  request_with(req, sizeof req, "Origin: http://evil.net/server.example.com\r\n");
+  run(req, &cfg, &h);
+  assert_rejected(&h, 403);
   /* No list: any origin. */
   request_with(req, sizeof req, "Origin: https://evil.example.com\r\n");
   run(req, NULL, &h);

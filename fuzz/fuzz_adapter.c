@@ -1,0 +1,141 @@
+/*
+ * fuzz_adapter — what the Redis adapter takes from Redis: message bodies from peers, through both
+ * adapters' inbound paths, and the msgpack codec on its own.
+ *
+ * Input: byte 0 picks the path (bit 0: classic or sharded adapter; bits 1-2: the channel the message comes
+ * on: broadcast, a room's broadcast, request, response), the rest is the message body. Every input also
+ * goes through mpk_to_json, whose output must be valid JSON whose placeholders name the attachments found;
+ * packing that JSON back and decoding again must give the same JSON and the same attachments.
+ *
+ * The adapters run attached to a real io (no listener; Redis is never reached, the
+ * adapter starts degraded: it keeps trying a closed loopback port), so the peers' operations are applied
+ * to sio for real. The loops run between inputs, so timeouts fire as they would.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter/redis_internal.h"
+#include "wsio.h"
+
+#define CHECK(x)                \
+  do {                          \
+    if (!(x)) __builtin_trap(); \
+  } while (0)
+
+static rda *adapters[2];
+static uv_loop_t *loops[2];
+
+static void setup(void) {
+  for (int i = 0; i < 2; i++) {
+    wsio_server_config sc = {.log_level = 1};
+    wsio_server *s = wsio_server_new(&sc);
+    wsio_io *io = wsio_io_new(s, NULL);
+    CHECK(io);
+    wsio_io_of(io, "/chat");
+    wsio_redis_config rc = {.url = "redis://127.0.0.1:1", .sharded = i, .degraded_start = 1};
+    CHECK(wsio_io_redis(io, &rc) == 0);
+    adapters[i] = (rda *)sio_adapter_of(io);
+    loops[i] = wsio_server_loop(s);
+    /* A request of this node in flight, so that answers to it are followed too. */
+    rda_req *r = calloc(1, sizeof *r);
+    strcpy(r->id, "req1");
+    r->id_len = 4;
+    r->rid = 12345;
+    r->kind = RDA_REQ_ACK;
+    r->expected = 5;
+    r->due = UINT64_MAX;
+    map_put(&adapters[i]->reqs, r->id, r->id_len, r);
+    r->next = adapters[i]->rhead;
+    adapters[i]->rhead = r;
+  }
+}
+
+static void check_codec(const uint8_t *p, size_t n) {
+  buf j1 = {0}, mp = {0}, j2 = {0};
+  mpk_atts a1 = {0}, a2 = {0};
+  if (mpk_to_json(p, n, NULL, &j1, &a1) == 0) {
+    sio_json_span v;
+    CHECK(sio_json_validate((const char *)j1.data, j1.len, SIO_JSON_DEPTH_MAX, &v) == 0);
+    sio_json_ph_iter it;
+    sio_json_ph_init(&it, &v, a1.n);
+    int rc;
+    size_t count = 0;
+    while ((rc = sio_json_ph_next(&it, NULL, NULL)) == 1) count++;
+    /* a peer's own {"_placeholder":true,...} maps may add more, never fewer */
+    CHECK(rc == 0 || rc == WSIO_EPROTO);
+    if (rc == 0) {
+      CHECK(count >= a1.n);
+      mpk_writer w;
+      mpk_writer_init(&w, &mp);
+      if (mpk_pack_json(&w, &v, a1.v, a1.n) == 0) {
+        /* numbers may change form once (2^62 as a double becomes an integer); after that it is stable */
+        CHECK(mpk_to_json(mp.data, mp.len, NULL, &j2, &a2) == 0);
+        buf mp2 = {0}, j3 = {0};
+        mpk_atts a3 = {0};
+        mpk_writer w2;
+        mpk_writer_init(&w2, &mp2);
+        sio_json_span v2;
+        CHECK(sio_json_validate((const char *)j2.data, j2.len, SIO_JSON_DEPTH_MAX, &v2) == 0);
+        CHECK(mpk_pack_json(&w2, &v2, a2.v, a2.n) == 0);
+        CHECK(mpk_to_json(mp2.data, mp2.len, NULL, &j3, &a3) == 0);
+        CHECK(j3.len == j2.len && memcmp(j3.data, j2.data, j2.len) == 0);
+        CHECK(a3.n == a2.n && a2.n == a1.n);
+        for (size_t i = 0; i < a1.n; i++)
+          CHECK(a1.v[i].len == a3.v[i].len && memcmp(a1.v[i].p, a3.v[i].p, a1.v[i].len) == 0);
+        buf_free(&mp2);
+        buf_free(&j3);
+        mpk_atts_free(&a3);
+      }
+    }
+  }
+  buf_free(&j1);
+  buf_free(&mp);
+  buf_free(&j2);
+  mpk_atts_free(&a1);
+  mpk_atts_free(&a2);
+}
+
+static redisReply *str_reply(const char *s, size_t n) {
+  redisReply *r = calloc(1, sizeof *r);
+  r->type = REDIS_REPLY_STRING;
+  r->str = (char *)s;
+  r->len = n;
+  return r;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (!adapters[0]) setup();
+  if (size < 1) return 0;
+  check_codec(data + 1, size - 1);
+  int sharded = data[0] & 1, path = (data[0] >> 1) & 3;
+  rda *a = adapters[sharded];
+  char ch[128];
+  const char *kind;
+  if (sharded) {
+    kind = "smessage";
+    static const char *const tails[4] = {"", "r1#", "", "%s#"};
+    char tail[64];
+    snprintf(tail, sizeof tail, tails[path], a->uid);
+    snprintf(ch, sizeof ch, "socket.io#%s#%s", path == 2 ? "/chat" : "/", tail);
+  } else if (path < 2) {
+    kind = "pmessage";
+    snprintf(ch, sizeof ch, "socket.io#/#%s", path ? "r1#" : "");
+  } else {
+    kind = "message";
+    snprintf(ch, sizeof ch, "socket.io-%s#/#", path == 2 ? "request" : "response");
+  }
+  /* redisReply owns nothing here: the strings point into the input and the stack */
+  redisReply *el[4];
+  size_t n = 0;
+  el[n++] = str_reply(kind, strlen(kind));
+  if (!strcmp(kind, "pmessage")) el[n++] = str_reply("socket.io#/#*", 13);
+  el[n++] = str_reply(ch, strlen(ch));
+  el[n++] = str_reply((const char *)data + 1, size - 1);
+  redisReply top = {.type = REDIS_REPLY_ARRAY, .elements = n, .element = el};
+  rda_feed(a, &top);
+  for (size_t i = 0; i < n; i++) free(el[i]);
+  /* Timers due (sio's request timeouts, reconnection attempts to a closed loopback port) run now. */
+  uv_run(loops[sharded], UV_RUN_NOWAIT);
+  return 0;
+}

@@ -1,0 +1,633 @@
+/* The Redis adapter's common part: connections, subscriptions, requests, shared codecs, public functions. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter/redis_internal.h"
+#include "sio/internal.h"
+#include "util/log.h"
+
+/* How long a request is remembered after its timeout: answers later than that are unknown ids. */
+#define RDA_REQ_GRACE_MS 1000
+#define RDA_TICK_MS 1000
+#define RDA_MAX_REQS 100000
+
+/* ---- subscriptions ---- */
+
+static int send_sub(rda *a, const rda_sub *s, int on) {
+  static const char *const cmd[2][3] = {{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"},
+                                        {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}};
+  const char *argv[2] = {cmd[on][s->kind], s->name};
+  size_t lens[2] = {strlen(argv[0]), s->len};
+  return redis_conn_cmd(a->sub, NULL, NULL, 2, argv, lens);
+}
+
+int rda_subscribe(rda *a, const char *name, size_t len, int kind) {
+  if (map_get(&a->subs, name, len)) return 0;
+  rda_sub *s = malloc(sizeof *s + len + 1);
+  if (!s) return WSIO_ENOMEM;
+  s->name = (char *)(s + 1);
+  memcpy(s->name, name, len);
+  s->name[len] = 0;
+  s->len = len;
+  s->kind = kind;
+  if (map_put(&a->subs, s->name, len, s) != 0) {
+    free(s);
+    return WSIO_ENOMEM;
+  }
+  if (redis_conn_up(a->sub)) send_sub(a, s, 1);
+  return 0;
+}
+
+void rda_unsubscribe(rda *a, const char *name, size_t len) {
+  rda_sub *s = map_del(&a->subs, name, len);
+  if (!s) return;
+  if (redis_conn_up(a->sub)) send_sub(a, s, 0);
+  free(s);
+}
+
+static void sub_up(redis_conn *c, void *ud) {
+  rda *a = ud;
+  (void)c;
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&a->subs, &i, &e)) send_sub(a, e->value, 1);
+  a->st.connected = redis_conn_up(a->pub);
+}
+
+void rda_feed(rda *a, redisReply *r) { a->proto->on_push(a, r); }
+
+static void sub_push(redis_conn *c, redisReply *r, void *ud) {
+  (void)c;
+  rda_feed(ud, r);
+}
+
+static void pub_up(redis_conn *c, void *ud) {
+  rda *a = ud;
+  (void)c;
+  a->st.connected = redis_conn_up(a->sub);
+}
+
+static void any_down(redis_conn *c, void *ud) {
+  rda *a = ud;
+  (void)c;
+  a->st.connected = 0;
+}
+
+/* ---- publishing and requests ---- */
+
+int rda_publish(rda *a, const char *channel, size_t clen, const void *msg, size_t len) {
+  const char *argv[3] = {a->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
+  size_t lens[3] = {a->sharded ? 8u : 7u, clen, len};
+  int rc = redis_conn_cmd(a->pub, NULL, NULL, 3, argv, lens);
+  if (rc < 0) a->st.dropped++;
+  else a->st.published++;
+  return rc;
+}
+
+void rda_req_id(rda *a, char *out, size_t cap) { snprintf(out, cap, "%s-%" PRIu64, a->uid, ++a->seq); }
+
+rda_req *rda_req_find(rda *a, const char *id, size_t len) { return map_get(&a->reqs, id, len); }
+
+static void req_free(rda *a, rda_req *r) {
+  map_del(&a->reqs, r->id, r->id_len);
+  if (r->prev) r->prev->next = r->next;
+  else a->rhead = r->next;
+  if (r->next) r->next->prev = r->prev;
+  free(r);
+}
+
+/* Every peer has answered: sio is told once. The entry stays until its due time, because client acks of a
+ * broadcast keep coming after the counts (sio ignores what comes after the request ends). */
+static void req_check(rda *a, rda_req *r) {
+  if (r->expected < 0 || r->got < r->expected || r->done) return;
+  r->done = 1;
+  sio_cluster_done(a->base.io, r->rid);
+}
+
+void rda_req_answer(rda *a, rda_req *r) {
+  r->got++;
+  req_check(a, r);
+}
+
+typedef struct numsub_ctx {
+  rda *a;
+  uint64_t seq;
+} numsub_ctx;
+
+static rda_req *req_by_seq(rda *a, uint64_t seq) {
+  for (rda_req *r = a->rhead; r; r = r->next)
+    if (r->seq == seq) return r;
+  return NULL;
+}
+
+/* The PUBSUB NUMSUB / SHARDNUMSUB answer, [channel, count]; rep NULL when the connection went first. The
+ * request may be gone by then (swept, or the adapter freed): it is looked up by sequence number. */
+static void numsub_done(void *ud, redisReply *rep) {
+  numsub_ctx *x = ud;
+  rda *a = x->a;
+  uint64_t seq = x->seq;
+  free(x);
+  a->nctx--;
+  rda_req *r = req_by_seq(a, seq);
+  if (!a->dead && r) {
+    long long n = 0;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_INTEGER)
+      n = rep->element[1]->integer;
+    /* Our own subscription is among them when the subscription connection is up. */
+    long others = (long)n - (redis_conn_up(a->sub) ? 1 : 0);
+    r->expected = others < 0 ? 0 : others;
+    req_check(a, r);
+  }
+}
+
+int rda_request(rda *a, uint64_t rid, int kind, const char *id, uint32_t timeout_ms, const char *numsub,
+                const char *count_ch, const char *channel, const void *msg, size_t len) {
+  if (!redis_conn_up(a->pub)) {
+    a->st.dropped++;
+    return WSIO_ECLOSED;
+  }
+  if (a->reqs.count >= RDA_MAX_REQS) return WSIO_ELIMIT;
+  rda_req *r = calloc(1, sizeof *r);
+  numsub_ctx *x = malloc(sizeof *x);
+  if (!r || !x) {
+    free(r);
+    free(x);
+    return WSIO_ENOMEM;
+  }
+  snprintf(r->id, sizeof r->id, "%s", id);
+  r->id_len = strlen(r->id);
+  r->rid = rid;
+  r->seq = ++a->seq;
+  r->kind = kind;
+  r->expected = -1;
+  r->due = uv_now(a->loop) + (timeout_ms ? timeout_ms : WSIO_CLUSTER_TIMEOUT_MS) + RDA_REQ_GRACE_MS;
+  if (map_put(&a->reqs, r->id, r->id_len, r) != 0) {
+    free(r);
+    free(x);
+    return WSIO_ENOMEM;
+  }
+  r->next = a->rhead;
+  if (a->rhead) a->rhead->prev = r;
+  a->rhead = r;
+  x->a = a;
+  x->seq = r->seq;
+  const char *argv[3] = {"PUBSUB", numsub, count_ch};
+  size_t lens[3] = {6, strlen(numsub), strlen(count_ch)};
+  int rc = redis_conn_cmd(a->pub, numsub_done, x, 3, argv, lens);
+  if (rc == 0) {
+    a->nctx++;
+    rc = rda_publish(a, channel, strlen(channel), msg, len);
+    /* Not published (output full): no one will answer. The count's reply finds no request and is ignored;
+     * sio completes the request with this node's part. */
+    if (rc < 0) req_free(a, r);
+    return rc;
+  }
+  free(x);
+  req_free(a, r);
+  a->st.dropped++;
+  return rc;
+}
+
+static void on_tick(uv_timer_t *t) {
+  rda *a = t->data;
+  uint64_t now = uv_now(a->loop);
+  for (rda_req *r = a->rhead, *next; r; r = next) {
+    next = r->next;
+    if (r->due <= now) req_free(a, r);
+  }
+}
+
+/* ---- decoding ---- */
+
+int rda_decode(rda *a, const char *p, size_t n, sio_json_span *root) {
+  buf_reset(&a->in_json, 1 << 20); /* a large message's buffer is not kept */
+  a->in_atts.n = 0;
+  if (n && p[0] == '{') {
+    if (sio_json_validate(p, n, MPK_DEPTH_DEFAULT, root) != 0) return WSIO_EPROTO;
+    return 0;
+  }
+  int rc = mpk_to_json((const uint8_t *)p, n, NULL, &a->in_json, &a->in_atts);
+  if (rc < 0) return WSIO_EPROTO;
+  root->p = (const char *)a->in_json.data;
+  root->len = a->in_json.len;
+  root->kind = sio_json_kind_of(root->p[0]);
+  return 0;
+}
+
+int rda_to_msgpack(const buf *json, const sio_bin *atts, size_t natts, buf *out) {
+  out->len = 0;
+  mpk_writer w;
+  mpk_writer_init(&w, out);
+  sio_json_span v = {(const char *)json->data, json->len, sio_json_kind_of((char)json->data[0])};
+  return mpk_pack_json(&w, &v, atts, natts);
+}
+
+char *rda_json_strdup(const sio_json_span *obj, const char *key) {
+  sio_json_span v;
+  if (!sio_json_object_find(obj, key, strlen(key), &v) || v.kind != SIO_JSON_STRING) return NULL;
+  char *s = malloc(v.len);
+  if (!s) return NULL;
+  ssize_t n = sio_json_string_decode(&v, s, v.len);
+  if (n < 0 || memchr(s, 0, (size_t)n)) {
+    free(s);
+    return NULL;
+  }
+  s[n] = 0;
+  return s;
+}
+
+int rda_json_is(const sio_json_span *obj, const char *key, const char *s) {
+  sio_json_span v;
+  return sio_json_object_find(obj, key, strlen(key), &v) && sio_json_string_equals(&v, s, strlen(s));
+}
+
+long long rda_json_int(const sio_json_span *obj, const char *key, long long def) {
+  sio_json_span v;
+  if (!sio_json_object_find(obj, key, strlen(key), &v) || v.kind != SIO_JSON_NUMBER) return def;
+  char tmp[32];
+  if (v.len >= sizeof tmp) return def;
+  memcpy(tmp, v.p, v.len);
+  tmp[v.len] = 0;
+  char *end;
+  double d = strtod(tmp, &end);
+  /* in range before the cast (a peer's 1e300 is not a count); integral only */
+  if (*end || !(d > -9.2e18 && d < 9.2e18) || d != (double)(long long)d) return def;
+  return (long long)d;
+}
+
+/* ---- targets ---- */
+
+/* Appends a room name (a JSON string, or a number as its text: socket.io rooms may be numbers) to the
+ * store; its offset goes to *off. */
+static int room_add(rda_targets *g, const sio_json_span *v, size_t *off) {
+  *off = g->store.len;
+  if (v->kind == SIO_JSON_NUMBER) {
+    if (buf_append(&g->store, v->p, v->len) < 0) return WSIO_ENOMEM;
+  } else if (v->kind == SIO_JSON_STRING) {
+    if (buf_reserve(&g->store, v->len) < 0) return WSIO_ENOMEM;
+    ssize_t n = sio_json_string_decode(v, (char *)g->store.data + g->store.len, v->len);
+    if (n < 0 || memchr(g->store.data + g->store.len, 0, (size_t)n)) return WSIO_EPROTO;
+    g->store.len += (size_t)n;
+  } else {
+    return WSIO_EPROTO;
+  }
+  return buf_append(&g->store, "", 1);
+}
+
+static int rooms_read(rda_targets *g, const sio_json_span *opts, const char *key, size_t *offs, size_t *n,
+                      size_t cap) {
+  sio_json_span arr, e;
+  *n = 0;
+  if (!opts || !sio_json_object_find(opts, key, strlen(key), &arr) || arr.kind == SIO_JSON_NULL) return 0;
+  if (arr.kind != SIO_JSON_ARRAY) return WSIO_EPROTO;
+  sio_json_iter it;
+  sio_json_iter_init(&it, &arr);
+  while (sio_json_array_next(&it, &e)) {
+    if (*n >= cap) return WSIO_EPROTO;
+    int rc = room_add(g, &e, &offs[*n]);
+    if (rc < 0) return rc;
+    (*n)++;
+  }
+  return 0;
+}
+
+int rda_targets_read(rda *a, const char *nsp, const sio_json_span *opts, uint32_t *timeout_ms) {
+  rda_targets *g = &a->tg;
+  g->store.len = 0;
+  size_t nr = 0, ne = 0;
+  size_t nrooms_max = 0;
+  sio_json_span arr;
+  if (opts && opts->kind != SIO_JSON_OBJECT && opts->kind != SIO_JSON_NULL) return WSIO_EPROTO;
+  if (opts && opts->kind == SIO_JSON_NULL) opts = NULL;
+  if (opts && sio_json_object_find(opts, "rooms", 5, &arr)) nrooms_max += sio_json_array_count(&arr);
+  if (opts && sio_json_object_find(opts, "except", 6, &arr)) nrooms_max += sio_json_array_count(&arr);
+  if (nrooms_max > RDA_MAX_ROOMS) return WSIO_EPROTO;
+  size_t want = nrooms_max ? nrooms_max : 1; /* never a NULL array, even for no rooms */
+  if (want > g->cap) {
+    const char **p = realloc(g->ptrs, want * sizeof *p);
+    if (!p) return WSIO_ENOMEM;
+    g->ptrs = p;
+    g->cap = want;
+  }
+  size_t *offs = malloc(want * sizeof *offs);
+  if (!offs) return WSIO_ENOMEM;
+  int rc = rooms_read(g, opts, "rooms", offs, &nr, nrooms_max);
+  if (rc == 0) rc = rooms_read(g, opts, "except", offs + nr, &ne, nrooms_max - nr);
+  if (rc == 0) {
+    for (size_t i = 0; i < nr + ne; i++) g->ptrs[i] = (const char *)g->store.data + offs[i];
+    memset(&g->t, 0, sizeof g->t);
+    g->t.nsp = nsp;
+    g->t.rooms = g->ptrs;
+    g->t.nrooms = nr;
+    g->t.except = g->ptrs + nr;
+    g->t.nexcept = ne;
+    sio_json_span flags, f;
+    if (timeout_ms) *timeout_ms = 0;
+    if (opts && sio_json_object_find(opts, "flags", 5, &flags) && flags.kind == SIO_JSON_OBJECT) {
+      if (sio_json_object_find(&flags, "volatile", 8, &f) && f.kind == SIO_JSON_TRUE) g->t.flags |= WSIO_OP_VOLATILE;
+      if (sio_json_object_find(&flags, "compress", 8, &f) && f.kind == SIO_JSON_FALSE)
+        g->t.flags |= WSIO_OP_NOCOMPRESS;
+      long long t = rda_json_int(&flags, "timeout", 0);
+      if (timeout_ms && t > 0) *timeout_ms = t < RDA_PEER_TIMEOUT_MAX_MS ? (uint32_t)t : RDA_PEER_TIMEOUT_MAX_MS;
+    }
+  }
+  free(offs);
+  buf_reset(&g->store, 65536);
+  return rc;
+}
+
+static int strings_write(buf *b, const char *const *v, size_t n) {
+  int rc = buf_append(b, "[", 1);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (i) rc = buf_append(b, ",", 1);
+    if (rc == 0) rc = sio_json_write_string(b, v[i], strlen(v[i]));
+  }
+  if (rc == 0) rc = buf_append(b, "]", 1);
+  return rc;
+}
+
+int rda_targets_write(buf *b, const sio_targets *t) {
+  int rc = buf_append(b, "\"rooms\":", 8);
+  if (rc == 0) rc = strings_write(b, t->rooms, t->nrooms);
+  if (rc == 0) rc = buf_append(b, ",\"except\":", 10);
+  if (rc == 0) rc = strings_write(b, t->except, t->nexcept);
+  return rc;
+}
+
+int rda_flags_write(buf *b, const sio_targets *t, uint32_t timeout_ms) {
+  char tmp[128];
+  int k = snprintf(tmp, sizeof tmp, ",\"flags\":{%s%s%s", (t->flags & WSIO_OP_VOLATILE) ? "\"volatile\":true" : "",
+                   (t->flags & WSIO_OP_VOLATILE) && (t->flags & WSIO_OP_NOCOMPRESS) ? "," : "",
+                   (t->flags & WSIO_OP_NOCOMPRESS) ? "\"compress\":false" : "");
+  if (timeout_ms)
+    k += snprintf(tmp + k, sizeof tmp - (size_t)k, "%s\"timeout\":%u", (t->flags & (WSIO_OP_VOLATILE | WSIO_OP_NOCOMPRESS)) ? "," : "",
+                  timeout_ms);
+  k += snprintf(tmp + k, sizeof tmp - (size_t)k, "}");
+  return buf_append(b, tmp, (size_t)k);
+}
+
+/* ---- sockets (fetchSockets answers) ---- */
+
+void rda_socket_json(buf *b, const sio_socket_info *info, int *first, int *err) {
+  int rc = *first ? 0 : buf_append(b, ",", 1);
+  *first = 0;
+  if (rc == 0) rc = buf_append(b, "{\"id\":", 6);
+  if (rc == 0) rc = sio_json_write_string(b, info->id, strlen(info->id));
+  if (rc == 0) rc = buf_append(b, ",\"handshake\":", 13);
+  const char *hs = info->handshake_json ? info->handshake_json : "{}";
+  if (rc == 0) rc = buf_append(b, hs, strlen(hs));
+  if (rc == 0) rc = buf_append(b, ",\"rooms\":", 9);
+  if (rc == 0) rc = strings_write(b, info->rooms, info->nrooms);
+  if (rc == 0) rc = buf_append(b, ",\"data\":", 8);
+  const char *data = info->data_json ? info->data_json : "null";
+  if (rc == 0) rc = buf_append(b, data, strlen(data));
+  if (rc == 0) rc = buf_append(b, "}", 1);
+  if (rc < 0) *err = rc;
+}
+
+/* NUL-terminated copies of a JSON value's text (or a string's decoded bytes) in one store. */
+static int store_text(buf *st, const sio_json_span *v, int decode, size_t *off) {
+  *off = st->len;
+  if (decode) {
+    if (v->kind != SIO_JSON_STRING) return WSIO_EPROTO;
+    if (buf_reserve(st, v->len) < 0) return WSIO_ENOMEM;
+    ssize_t n = sio_json_string_decode(v, (char *)st->data + st->len, v->len);
+    if (n < 0 || memchr(st->data + st->len, 0, (size_t)n)) return WSIO_EPROTO;
+    st->len += (size_t)n;
+  } else if (buf_append(st, v->p, v->len) < 0) {
+    return WSIO_ENOMEM;
+  }
+  return buf_append(st, "", 1);
+}
+
+void rda_sockets_deliver(rda *a, uint64_t rid, const sio_json_span *arr) {
+  if (arr->kind != SIO_JSON_ARRAY) return;
+  sio_json_iter it;
+  sio_json_span s;
+  sio_json_iter_init(&it, arr);
+  buf st = {0};
+  while (sio_json_array_next(&it, &s)) {
+    if (s.kind != SIO_JSON_OBJECT) continue;
+    sio_json_span id, hs, rooms, data, e;
+    if (!sio_json_object_find(&s, "id", 2, &id)) continue;
+    int has_hs = sio_json_object_find(&s, "handshake", 9, &hs);
+    int has_data = sio_json_object_find(&s, "data", 4, &data);
+    size_t nrooms = sio_json_object_find(&s, "rooms", 5, &rooms) ? sio_json_array_count(&rooms) : 0;
+    if (nrooms > RDA_MAX_ROOMS) continue;
+    size_t offs[3];
+    size_t *roffs = malloc((nrooms ? nrooms : 1) * sizeof *roffs);
+    const char **rp = malloc((nrooms ? nrooms : 1) * sizeof *rp);
+    st.len = 0;
+    int rc = roffs && rp ? store_text(&st, &id, 1, &offs[0]) : WSIO_ENOMEM;
+    if (rc == 0 && has_hs) rc = store_text(&st, &hs, 0, &offs[1]);
+    if (rc == 0 && has_data) rc = store_text(&st, &data, 0, &offs[2]);
+    size_t k = 0;
+    if (rc == 0 && nrooms) {
+      sio_json_iter ri;
+      sio_json_iter_init(&ri, &rooms);
+      while (rc == 0 && sio_json_array_next(&ri, &e))
+        if (e.kind == SIO_JSON_STRING) rc = store_text(&st, &e, 1, &roffs[k++]);
+    }
+    if (rc == 0) {
+      for (size_t i = 0; i < k; i++) rp[i] = (const char *)st.data + roffs[i];
+      sio_socket_info info = {
+          .id = (const char *)st.data + offs[0],
+          .rooms = rp,
+          .nrooms = k,
+          .handshake_json = has_hs ? (const char *)st.data + offs[1] : "{}",
+          .data_json = has_data ? (const char *)st.data + offs[2] : "null",
+      };
+      sio_cluster_sockets(a->base.io, rid, &info, 1);
+    }
+    free(roffs);
+    free(rp);
+  }
+  buf_free(&st);
+}
+
+sio_json_span rda_first_arg(const char *json, size_t len, int *absent) {
+  sio_json_span arr, e = {"null", 4, SIO_JSON_NULL};
+  *absent = 1;
+  if (json && sio_json_validate(json, len, SIO_JSON_DEPTH_MAX, &arr) == 0 && arr.kind == SIO_JSON_ARRAY) {
+    sio_json_iter it;
+    sio_json_iter_init(&it, &arr);
+    sio_json_span first;
+    if (sio_json_array_next(&it, &first)) {
+      e = first;
+      *absent = 0;
+    }
+  }
+  return e;
+}
+
+int rda_channel_nsp(const char *ch, size_t len, size_t prefix_len, char *out, size_t cap, size_t *consumed) {
+  if (len <= prefix_len || ch[prefix_len] != '/') return WSIO_EPROTO;
+  const char *p = ch + prefix_len;
+  const char *hash = memchr(p, '#', len - prefix_len);
+  if (!hash || (size_t)(hash - p) >= cap) return WSIO_EPROTO;
+  memcpy(out, p, (size_t)(hash - p));
+  out[hash - p] = 0;
+  *consumed = (size_t)(hash + 1 - ch);
+  return 0;
+}
+
+/* ---- peers' requests answered later ---- */
+
+static void rda_memfree(rda *a);
+
+rda_ctx *rda_ctx_new(rda *a, int kind, const char *reqid, const char *uid, const char *nsp) {
+  if (a->nctx >= RDA_MAX_CTX) return NULL;
+  rda_ctx *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->a = a;
+  c->kind = kind;
+  c->reqid = strdup(reqid ? reqid : "");
+  c->uid = strdup(uid ? uid : "");
+  c->nsp = strdup(nsp ? nsp : "/");
+  if (!c->reqid || !c->uid || !c->nsp) {
+    free(c->reqid);
+    free(c->uid);
+    free(c->nsp);
+    free(c);
+    return NULL;
+  }
+  a->nctx++;
+  return c;
+}
+
+void rda_ctx_end(rda_ctx *c) {
+  if (!c) return;
+  rda *a = c->a;
+  free(c->reqid);
+  free(c->uid);
+  free(c->nsp);
+  free(c);
+  a->nctx--;
+  if (a->dead && a->nctx == 0) rda_memfree(a);
+}
+
+/* ---- lifetime ---- */
+
+static void rda_memfree(rda *a) {
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&a->subs, &i, &e)) free(e->value);
+  map_free(&a->subs);
+  while (a->rhead) req_free(a, a->rhead);
+  map_free(&a->reqs);
+  buf_free(&a->in_json);
+  buf_free(&a->out);
+  buf_free(&a->out2);
+  buf_free(&a->tmp);
+  buf_free(&a->tg.store);
+  free(a->tg.ptrs);
+  mpk_atts_free(&a->in_atts);
+  redis_url_free(&a->url);
+  free(a->key);
+  free(a);
+}
+
+static void tick_closed(uv_handle_t *h) {
+  rda *a = h->data;
+  a->nctx--;
+  if (a->nctx == 0) rda_memfree(a);
+}
+
+/* vt->free: the io is going away. Contexts still held by sio or by Redis callbacks keep the memory. */
+void rda_free(sio_adapter *base);
+void rda_free(sio_adapter *base) {
+  rda *a = (rda *)base;
+  a->dead = 1;
+  a->nctx++; /* the timer's close: the memory goes after it */
+  redis_conn_free(a->pub); /* fails the server counts in flight: their contexts end */
+  redis_conn_free(a->sub);
+  uv_close((uv_handle_t *)&a->tick, tick_closed);
+}
+
+static const char *mode_name(int m) {
+  return m == WSIO_REDIS_STATIC ? "static" : m == WSIO_REDIS_DYNAMIC_PRIVATE ? "dynamic-private" : "dynamic";
+}
+
+int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
+  wsio_redis_config def = {0};
+  if (!io) return WSIO_EINVAL;
+  if (!cfg) cfg = &def;
+  if ((unsigned)cfg->subscription_mode > WSIO_REDIS_DYNAMIC_PRIVATE) return WSIO_EINVAL;
+  if (sio_adapter_of(io)) return WSIO_EEXISTS;
+  const char *key = cfg->key && *cfg->key ? cfg->key : "socket.io";
+  redis_url url;
+  int rc = redis_url_parse(cfg->url ? cfg->url : "redis://127.0.0.1:6379", &url);
+  if (rc < 0) {
+    log_error("redis: invalid URL (expected redis://[[user]:password@]host[:port][/db])");
+    return rc;
+  }
+  uint32_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+  if (!cfg->degraded_start) {
+    char why[256] = "";
+    rc = redis_probe(&url, cto, why, sizeof why);
+    if (rc < 0) {
+      log_error("redis: cannot use %s:%d: %s", url.host, url.port, why);
+      redis_url_free(&url);
+      return rc;
+    }
+  }
+  rda *a = calloc(1, sizeof *a);
+  if (!a || !(a->key = strdup(key))) {
+    free(a);
+    redis_url_free(&url);
+    return WSIO_ENOMEM;
+  }
+  a->url = url;
+  a->sharded = cfg->sharded != 0;
+  a->mode = cfg->subscription_mode;
+  a->proto = a->sharded ? &rda_sharded : &rda_classic;
+  a->base.vt = a->proto->vt;
+  a->loop = wsio_server_loop(io->server);
+  /* 16 hex digits: socket.io-adapter's ClusterAdapter uses 8 random bytes as hex too. */
+  uv_random(NULL, NULL, &a->seq, sizeof a->seq, 0, NULL);
+  snprintf(a->uid, sizeof a->uid, "%016" PRIx64, a->seq);
+  a->seq = 0;
+  redis_conn_config cc = {.url = &a->url, .name = "publish", .connect_timeout_ms = cto,
+                          .backoff_max_ms = cfg->reconnect_max_ms};
+  redis_conn_cbs pcb = {.on_up = pub_up, .on_down = any_down};
+  redis_conn_cbs scb = {.on_up = sub_up, .on_down = any_down, .on_push = sub_push};
+  a->pub = redis_conn_new(a->loop, &cc, &pcb, a);
+  cc.name = "subscribe";
+  cc.pubsub = 1;
+  a->sub = a->pub ? redis_conn_new(a->loop, &cc, &scb, a) : NULL;
+  uv_timer_init(a->loop, &a->tick);
+  a->tick.data = a;
+  if (!a->pub || !a->sub) {
+    rda_free(&a->base);
+    return WSIO_ENOMEM;
+  }
+  rc = sio_adapter_attach(io, &a->base);
+  if (rc == 0) rc = a->proto->nsp_subscribe(a, "/");
+  if (rc < 0) {
+    if (sio_adapter_of(io) != &a->base) rda_free(&a->base);
+    return rc;
+  }
+  uv_timer_start(&a->tick, on_tick, RDA_TICK_MS, RDA_TICK_MS);
+  uv_unref((uv_handle_t *)&a->tick);
+  log_info("redis: adapter on %s:%d, %s pub/sub%s%s, key \"%s\", node %s", a->url.host, a->url.port,
+           a->sharded ? "sharded" : "classic", a->sharded ? ", subscription mode " : "",
+           a->sharded ? mode_name(a->mode) : "", a->key, a->uid);
+  return 0;
+}
+
+int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out) {
+  sio_adapter *b = sio_adapter_of(io);
+  if (!b || (b->vt != rda_classic.vt && b->vt != rda_sharded.vt)) return WSIO_ENOTFOUND;
+  rda *a = (rda *)b;
+  *out = a->st;
+  redis_conn_stats ps, ss;
+  if (a->dead) return WSIO_ENOTFOUND;
+  redis_conn_stats_get(a->pub, &ps);
+  redis_conn_stats_get(a->sub, &ss);
+  out->connected = ps.up && ss.up;
+  out->connects = ps.connects + ss.connects;
+  out->disconnects = ps.failures + ss.failures;
+  return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * redis_conn — one connection to a Redis server on a libuv loop, reconnecting by itself.
+ *
+ * Built on hiredis's reply reader and command formatter over a uv_tcp_t of our own rather than hiredis's
+ * async context: hiredis 0.14's async layer only knows the pub/sub replies of Redis 6 (message, pmessage)
+ * and asserts on sharded ones (smessage), and one connection module gives both adapters the same
+ * reconnect, back-off, bounded output and state reporting.
+ *
+ * Two modes. Command mode: replies are matched in order to the callbacks given with each command.
+ * Pub/sub mode: every reply (subscription confirmations, messages) goes to the on_push callback, and commands
+ * take no callback. After a (re)connection the connection authenticates and selects the database before it
+ * reports up; the owner re-sends its subscriptions from on_up.
+ *
+ * Faults: a lost connection fails the callbacks of commands in flight (reply NULL), reports down once, and
+ * retries with exponential back-off (capped, with jitter). Commands issued while not up are refused
+ * (WSIO_ECLOSED) rather than queued: nothing grows while Redis is away. Output is bounded too (WSIO_ELIMIT).
+ * Threading: the loop's thread only.
+ */
+#ifndef WSIO_ADAPTER_REDIS_CONN_H
+#define WSIO_ADAPTER_REDIS_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+/* redis://[[user]:password@]host[:port][/db] (also rediss:// is refused: no TLS here). */
+typedef struct redis_url {
+  char *host;
+  int port;
+  char *user;     /* NULL: AUTH with the password alone (or no AUTH) */
+  char *password; /* NULL: no AUTH */
+  int db;
+} redis_url;
+
+/* Parses url into out (strings allocated; redis_url_free). Returns 0, WSIO_EINVAL or WSIO_ENOMEM. */
+int redis_url_parse(const char *url, redis_url *out);
+void redis_url_free(redis_url *u);
+
+typedef struct redis_conn redis_conn;
+
+/* A command's reply: borrowed for the call. NULL when the connection was lost before it came. */
+typedef void (*redis_reply_fn)(void *ud, redisReply *r);
+
+typedef struct redis_conn_cbs {
+  void (*on_up)(redis_conn *c, void *ud);
+  void (*on_down)(redis_conn *c, void *ud);
+  void (*on_push)(redis_conn *c, redisReply *r, void *ud); /* pub/sub mode; r borrowed */
+} redis_conn_cbs;
+
+typedef struct redis_conn_config {
+  const redis_url *url;        /* copied */
+  const char *name;            /* for log lines, e.g. "pub" */
+  int pubsub;
+  uint32_t connect_timeout_ms; /* 0: 2000 */
+  uint32_t backoff_max_ms;     /* 0: 5000 */
+  size_t max_out;              /* bytes queued for writing; 0: 64 MiB */
+  size_t max_reply;            /* bytes of one reply being read; 0: 256 MiB (Redis's own cap is 512) */
+} redis_conn_config;
+
+typedef struct redis_conn_stats {
+  int up;
+  uint64_t connects;   /* successful connections, the first included */
+  uint64_t failures;   /* attempts that failed and connections lost */
+} redis_conn_stats;
+
+/* Creates the connection and starts connecting. Returns NULL on ENOMEM or a bad config. */
+redis_conn *redis_conn_new(uv_loop_t *loop, const redis_conn_config *cfg, const redis_conn_cbs *cbs, void *ud);
+
+/* Queues one command (argv[i] of lens[i] bytes, copied). cb (command mode; may be NULL) runs with the reply.
+ * Returns 0, WSIO_ECLOSED (not up: dropped, cb not called), WSIO_ELIMIT (output over max_out: dropped) or
+ * WSIO_ENOMEM. */
+int redis_conn_cmd(redis_conn *c, redis_reply_fn cb, void *ud, int argc, const char **argv, const size_t *lens);
+
+int redis_conn_up(const redis_conn *c);
+void redis_conn_stats_get(const redis_conn *c, redis_conn_stats *out);
+
+/* Stops and frees (the memory goes once libuv has released the handles). Callbacks of commands in flight
+ * run now with a NULL reply; no callback runs after this returns. */
+void redis_conn_free(redis_conn *c);
+
+/* One blocking round trip (connect, AUTH, SELECT, PING) with a timeout: whether Redis can be reached at
+ * start. Returns 0, WSIO_EIO (unreachable; the reason in err), WSIO_EPROTO (refused AUTH/SELECT). */
+int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * Internals shared by the Redis adapter's files: redis_adapter.c (connections, subscriptions, requests,
+ * the public functions), redis.c (the classic protocol of @socket.io/redis-adapter's createAdapter) and
+ * redis_sharded.c (createShardedAdapter's, the ClusterAdapter messages of socket.io-adapter 2.5).
+ *
+ * Messages are handled as JSON text plus attachments whatever their encoding on the wire: msgpack from
+ * peers is converted on arrival (mpk_to_json), and outgoing messages are written as JSON, then packed to
+ * msgpack (mpk_pack_json) when the protocol or a binary calls for it.
+ */
+#ifndef WSIO_ADAPTER_REDIS_INTERNAL_H
+#define WSIO_ADAPTER_REDIS_INTERNAL_H
+
+#include <uv.h>
+
+#include "adapter/msgpack.h"
+#include "adapter/redis_conn.h"
+#include "sio/adapter.h"
+#include "util/buf.h"
+#include "util/map.h"
+#include "wsio.h"
+
+enum { RDA_SUB_CHANNEL = 0, RDA_SUB_PATTERN = 1, RDA_SUB_SHARD = 2 };
+enum { RDA_REQ_ACK = 1, RDA_REQ_FETCH, RDA_REQ_SSE };
+
+/* Rooms per message taken from a peer; more is refused as malformed. */
+#define RDA_MAX_ROOMS 10000
+/* A peer's broadcast with acks holds state here until its timeout: both are bounded, so peers (or anyone
+ * who can publish on Redis) cannot make a node hold state without end. Past the count a node answers
+ * that it has no client. */
+#define RDA_MAX_CTX 10000
+#define RDA_PEER_TIMEOUT_MAX_MS 120000
+
+typedef struct rda rda;
+
+/* What differs between the classic and the sharded protocol. */
+typedef struct rda_proto {
+  const sio_adapter_vt *vt;
+  /* Subscribes to what a namespace needs (on creation). */
+  int (*nsp_subscribe)(rda *a, const char *nsp);
+  /* A message from the subscription connection (a pub/sub reply array). */
+  void (*on_push)(rda *a, redisReply *r);
+} rda_proto;
+
+typedef struct rda_sub {
+  char *name;
+  size_t len;
+  int kind;
+} rda_sub;
+
+/* A request of this node waiting for its peers: the sio rid, and how many answers make it complete. */
+typedef struct rda_req {
+  char id[64];     /* the requestId on the wire (the map key) */
+  size_t id_len;
+  uint64_t rid;
+  uint64_t seq;    /* for the server count's callback, which may come after the request is gone */
+  int kind;
+  long expected;   /* -1 until the server count is known */
+  long got;
+  int done;        /* sio_cluster_done was called */
+  uint64_t due;    /* uv_now ms: forgotten then (sio has timed it out) */
+  struct rda_req *next, *prev;
+} rda_req;
+
+/* A peer's request this node answers later (broadcast with acks, serverSideEmit with ack). */
+typedef struct rda_ctx {
+  rda *a;
+  int kind;
+  char *reqid;
+  char *uid;       /* the requester (sharded responses go to its channel) */
+  char *nsp;
+  int answered;
+} rda_ctx;
+
+/* The targets of a peer's operation: strings decoded into one store. */
+typedef struct rda_targets {
+  sio_targets t;
+  buf store;
+  const char **ptrs;
+  size_t cap;
+} rda_targets;
+
+struct rda {
+  sio_adapter base;
+  const rda_proto *proto;
+  uv_loop_t *loop;
+  redis_url url;
+  char *key;
+  int sharded, mode;
+  char uid[24];
+  redis_conn *pub, *sub;
+  uv_timer_t tick;
+  map subs;             /* name -> rda_sub: what the subscription connection should be subscribed to */
+  map reqs;             /* requestId -> rda_req */
+  rda_req *rhead;
+  uint64_t seq;
+  buf in_json, out, out2, tmp;
+  mpk_atts in_atts;
+  rda_targets tg;
+  size_t nctx;          /* rda_ctx alive: the adapter's memory stays until they end */
+  int dead;
+  int hooks;            /* room_changed was called: no room polling needed */
+  wsio_redis_stats st;
+};
+
+/* The attachments [first, first + count) of the message being handled (NULL for none). */
+static inline const sio_bin *rda_atts(const rda *a, size_t first, size_t count) {
+  return count ? a->in_atts.v + first : NULL;
+}
+
+/* ---- redis_adapter.c ---- */
+
+/* Adds or removes a subscription (sent now when the connection is up, and again after each reconnection). */
+int rda_subscribe(rda *a, const char *name, size_t len, int kind);
+void rda_unsubscribe(rda *a, const char *name, size_t len);
+
+/* PUBLISH or SPUBLISH msg on channel; counted as published or dropped. Returns 0 or WSIO_ECLOSED/ELIMIT. */
+int rda_publish(rda *a, const char *channel, size_t clen, const void *msg, size_t len);
+
+/* Starts a request that completes when every other server has answered: sends "PUBSUB <numsub> <count_ch>"
+ * to learn how many there are, then publishes msg on channel. Returns 0, or a negative code (nothing
+ * sent, request not kept). The request's id must have been made with rda_req_id. */
+int rda_request(rda *a, uint64_t rid, int kind, const char *id, uint32_t timeout_ms, const char *numsub,
+                const char *count_ch, const char *channel, const void *msg, size_t len);
+/* A request id for the wire: this node's uid and a counter. */
+void rda_req_id(rda *a, char *out, size_t cap);
+rda_req *rda_req_find(rda *a, const char *id, size_t len);
+/* One more answer to r: completes it (sio_cluster_done) when all have come. */
+void rda_req_answer(rda *a, rda_req *r);
+
+/* A message body as JSON: JSON as it is (validated), anything else as msgpack converted (attachments in
+ * a->in_atts). Returns 0 and sets *root, or WSIO_EPROTO. */
+int rda_decode(rda *a, const char *p, size_t n, sio_json_span *root);
+/* Writes JSON (built in a->out... ) as msgpack into out: uses in mpk_pack_json. */
+int rda_to_msgpack(const buf *json, const sio_bin *atts, size_t natts, buf *out);
+
+/* Reads {rooms, except, flags} (opts may be NULL: everyone) into a->tg for namespace nsp. Returns 0 or
+ * WSIO_EPROTO. *timeout_ms (may be NULL) gets flags.timeout, 0 when absent. */
+int rda_targets_read(rda *a, const char *nsp, const sio_json_span *opts, uint32_t *timeout_ms);
+/* Writes "rooms":[..],"except":[..] of t. */
+int rda_targets_write(buf *b, const sio_targets *t);
+/* Writes ,"flags":{...} for t's flags and a timeout (0: none). */
+int rda_flags_write(buf *b, const sio_targets *t, uint32_t timeout_ms);
+
+/* Decodes a JSON string member of obj into a NUL-terminated malloc'd string; NULL when absent or not a
+ * string. */
+char *rda_json_strdup(const sio_json_span *obj, const char *key);
+/* 1 when obj has key as a string equal to s. */
+int rda_json_is(const sio_json_span *obj, const char *key, const char *s);
+/* Member key of obj as an integer; def when absent or not an integer. */
+long long rda_json_int(const sio_json_span *obj, const char *key, long long def);
+
+/* JSON for a fetchSockets answer: {"id":..,"handshake":..,"rooms":[..],"data":..} per socket, into b. */
+void rda_socket_json(buf *b, const sio_socket_info *info, int *first, int *err);
+/* Reads an array of such sockets and hands them to sio for rid. */
+void rda_sockets_deliver(rda *a, uint64_t rid, const sio_json_span *arr);
+
+/* The first element of a JSON array as a value ("null" text when empty; *absent set then). */
+sio_json_span rda_first_arg(const char *json, size_t len, int *absent);
+
+rda_ctx *rda_ctx_new(rda *a, int kind, const char *reqid, const char *uid, const char *nsp);
+void rda_ctx_end(rda_ctx *c);
+
+/* The namespace of a channel "<prefix><nsp>#..." (copied into out, NUL-terminated); 0 or WSIO_EPROTO. */
+int rda_channel_nsp(const char *ch, size_t len, size_t prefix_len, char *out, size_t cap, size_t *consumed);
+
+/* Hands r to the protocol as if the subscription connection had received it (the push path; also what
+ * fuzz/fuzz_adapter.c drives). */
+void rda_feed(rda *a, redisReply *r);
+
+/* ---- the protocols ---- */
+extern const rda_proto rda_classic;
+extern const rda_proto rda_sharded;
+
+#endif

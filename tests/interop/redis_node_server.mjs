@@ -1,0 +1,73 @@
+// The reference node of the Redis interop test: Node's socket.io 4.8 with @socket.io/redis-adapter
+// (createAdapter, or createShardedAdapter when REDIS_MODE=sharded), answering the same events as
+// tests/interop/redis_node.c. Env: REDIS_URL, REDIS_MODE, PORT (0: any). Prints "listening on HOST:PORT".
+import { createServer } from 'node:http';
+import { Server } from 'socket.io';
+import { createClient } from 'redis';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+
+const sharded = process.env.REDIS_MODE === 'sharded';
+const pub = createClient({ url: process.env.REDIS_URL });
+const sub = pub.duplicate();
+// Redis going away is part of the test: the clients reconnect by themselves.
+pub.on('error', () => {});
+sub.on('error', () => {});
+await Promise.all([pub.connect(), sub.connect()]);
+
+const httpServer = createServer();
+const io = new Server(httpServer, {
+  adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
+  pingInterval: 2000,
+  pingTimeout: 5000,
+});
+let port = 0;
+
+const sortedIds = sockets => sockets.map(s => s.id).sort();
+
+io.on('connection', socket => {
+  socket.on('join', (room, cb) => { socket.join(room); cb?.(true); });
+  socket.on('emit', (ev, x, cb) => { io.emit(ev, x); cb?.(0); });
+  socket.on('to', (room, ev, x, cb) => { io.to(room).emit(ev, x); cb?.(0); });
+  socket.on('except', (room, ev, x, cb) => { io.except(room).emit(ev, x); cb?.(0); });
+  socket.on('broadcast', (ev, x, cb) => { socket.broadcast.emit(ev, x); cb?.(0); });
+  socket.on('emit-bin', (ev, cb) => { io.emit(ev, Buffer.from([1, 2, 3]), { tag: 'bin' }); cb?.(0); });
+  socket.on('fetch', async (room, cb) => {
+    try {
+      cb([null, sortedIds(await (room ? io.in(room) : io).fetchSockets())]);
+    } catch (e) {
+      cb([e.message, []]);
+    }
+  });
+  socket.on('sockets-join', (room, cb) => { io.socketsJoin(room); cb?.(0); });
+  socket.on('kick', (room, cb) => { io.in(room).disconnectSockets(true); cb?.(0); });
+  socket.on('sse', (ev, x, cb) => { io.serverSideEmit(ev, x); cb?.(0); });
+  socket.on('sse-ack', async (ev, x, cb) => {
+    try {
+      const answers = await io.serverSideEmitWithAck(ev, x);
+      cb([null, answers.map(a => [a])]);
+    } catch (e) {
+      cb([e.message, []]);
+    }
+  });
+  socket.on('bcast-ack', async (ms, cb) => {
+    try {
+      const answers = await io.timeout(ms).emitWithAck('poll');
+      cb([null, answers.map(a => [a])]);
+    } catch (e) {
+      cb([e.message, []]);
+    }
+  });
+  socket.on('server-count', async cb => cb(await io.of('/').adapter.serverCount()));
+});
+io.of('/chat').on('connection', socket => {
+  socket.on('join', (room, cb) => { socket.join(room); cb?.(true); });
+});
+
+io.on('hello', x => io.local.emit('server-hello', x));
+io.on('whoami', (x, cb) => cb(`node:${port}`));
+
+httpServer.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+  port = httpServer.address().port;
+  console.log(`listening on 127.0.0.1:${port}`);
+});
+process.on('SIGTERM', () => { io.close(); pub.quit().catch(() => {}); sub.quit().catch(() => {}); process.exit(0); });

@@ -1,0 +1,383 @@
+// Abuse limits and cross-site protections of the wsio program, end to end with real clients (npm ws and
+// socket.io-client from tests/node_modules): connections per address (503 + Retry-After), the handshake
+// rate (429 + Retry-After), the message rate (close 1008 / "io server disconnect", or drop), the WebSocket
+// Origin check (403), and the metric that counts each. Other clients, from the same address or another one
+// (127.0.0.2: the whole of 127.0.0.0/8 is loopback), are unaffected.
+//
+// Usage: node --test-reporter=spec tests/interop/test_limits.mjs /path/to/wsio   (or WSIO_BIN=...)
+import { describe, it, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(TESTS_DIR, 'package.json'));
+let io, WebSocket;
+try {
+  ({ io } = require('socket.io-client'));
+  WebSocket = require('ws');
+} catch {
+  console.error(`socket.io-client or ws is not installed in ${TESTS_DIR}/node_modules (run scripts/deps): skipped`);
+  process.exit(77);
+}
+
+const WSIO = process.argv[2] || process.env.WSIO_BIN;
+if (!WSIO || !fs.existsSync(WSIO)) {
+  console.error(`name the wsio program as the first argument or in WSIO_BIN (got ${WSIO})`);
+  process.exit(2);
+}
+
+const running = new Set();
+// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
+const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
+process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+function within(promise, ms, what) {
+  ms *= SCALE;
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function eventually(fn, ms = 5000) {
+  const end = Date.now() + ms * SCALE;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await sleep(25);
+    }
+  }
+}
+
+// A running wsio on a free port of 127.0.0.1, with only the given flags (no WSIO_* from the environment).
+class Wsio {
+  constructor(args) { this.args = ['--host', '127.0.0.1', '--port', '0', ...args]; this.lines = []; }
+
+  async start() {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WSIO_')) env[k] = v;
+    const proc = spawn(WSIO, this.args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    running.add(proc);
+    this.exited = new Promise(resolve => proc.once('exit', (code, sig) => { running.delete(proc); resolve({ code, sig }); }));
+    let pending = '';
+    const port = new Promise((resolve, reject) => {
+      proc.stderr.on('data', chunk => {
+        pending += chunk.toString('utf8');
+        let i;
+        while ((i = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, i);
+          pending = pending.slice(i + 1);
+          this.lines.push(line);
+          const m = line.match(/listening on \S+:(\d+)/);
+          if (m) resolve(Number(m[1]));
+        }
+      });
+      this.exited.then(how => reject(new Error(`wsio exited (${how.code ?? how.sig}):\n${this.lines.join('\n')}`)));
+    });
+    this.port = await within(port, 10000, 'wsio listening');
+    this.url = `http://127.0.0.1:${this.port}`;
+    this.wsUrl = `ws://127.0.0.1:${this.port}`;
+    return this;
+  }
+
+  async stop() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    const hard = setTimeout(() => this.proc.kill('SIGKILL'), 5000 * SCALE);
+    const how = await this.exited;
+    clearTimeout(hard);
+    assert.deepEqual(how, { code: 0, sig: null }, `wsio exits 0 on SIGTERM; log:\n${this.lines.join('\n')}`);
+  }
+}
+
+// A GET from a chosen local address: { status, headers, body }.
+function get(url, localAddress = '127.0.0.1', headers = {}) {
+  return within(new Promise((resolve, reject) => {
+    const req = http.get(url, { localAddress, headers, agent: false }, res => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', d => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+  }), 5000, `GET ${url}`);
+}
+
+// The value of a metric series in the Prometheus text of /metrics (fetched from 127.0.0.2). With several
+// workers the other workers' counters come from snapshots taken once per loop iteration: assertions on
+// them retry (eventually).
+async function metric(srv, series) {
+  const { status, body } = await get(`${srv.url}/metrics`, '127.0.0.2');
+  assert.equal(status, 200);
+  for (const line of body.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  assert.fail(`no series ${series} in /metrics`);
+}
+
+const sockets = new Set();
+afterEach(() => {
+  for (const s of sockets) {
+    if (s.terminate) s.terminate();
+    else { s.disconnect(); s.io.engine?.close(); }
+  }
+  sockets.clear();
+});
+
+// Opens a raw WebSocket; resolves { ws } once open, or { status, retryAfter, body } when the handshake is
+// answered with an HTTP error, or { error } when the connection fails otherwise.
+function wsOpen(url, opts = {}) {
+  const ws = new WebSocket(url, { agent: false, ...opts });
+  sockets.add(ws);
+  ws.received = [];
+  ws.on('message', data => ws.received.push(data.toString()));
+  ws.closed = new Promise(resolve => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return within(new Promise(resolve => {
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', d => { body += d; });
+      res.on('end', () => {
+        resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], body });
+        req.destroy();
+      });
+    });
+    ws.once('error', error => resolve({ error }));
+  }), 5000, `WebSocket ${url}`);
+}
+
+// A socket.io-client socket: resolves { socket } once connected, or { error } on connect_error.
+function sioConnect(url, opts = {}) {
+  const socket = io(url, { forceNew: true, reconnection: false, ...opts });
+  sockets.add(socket);
+  return within(new Promise(resolve => {
+    socket.once('connect', () => resolve({ socket }));
+    socket.once('connect_error', error => resolve({ error }));
+  }), 5000, `socket.io ${url}`);
+}
+
+function ack(socket, event, ...args) {
+  return within(new Promise(resolve => socket.emit(event, ...args, (...res) => resolve(res))), 5000, `ack of ${event}`);
+}
+
+describe('connections per address', () => {
+  let srv;
+  before(async () => { srv = await new Wsio(['--limits-max-connections-per-ip', '3']).start(); });
+  after(async () => { await srv.stop(); });
+
+  it('answers the connection past the limit 503 with Retry-After, and lets it in once one closes', async () => {
+    const open = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await wsOpen(`${srv.wsUrl}/echo`);
+      assert.ok(r.ws, `connection ${i} opens`);
+      open.push(r.ws);
+    }
+    const over = await wsOpen(`${srv.wsUrl}/echo`);
+    assert.equal(over.status, 503);
+    assert.equal(over.retryAfter, '5');
+    assert.match(over.body, /too many connections from your address/);
+    // Plain HTTP from that address too; another address is not affected.
+    const page = await get(`${srv.url}/healthz`);
+    assert.equal(page.status, 503);
+    assert.equal((await get(`${srv.url}/healthz`, '127.0.0.2')).status, 200);
+    const other = await wsOpen(`${srv.wsUrl}/echo`, { localAddress: '127.0.0.2' });
+    assert.ok(other.ws, 'another address connects');
+    // The admitted ones still work.
+    open[0].send('still here');
+    await eventually(() => assert.deepEqual(open[0].received, ['still here']));
+    // One leaves: a place frees up.
+    open[1].close();
+    await open[1].closed;
+    await eventually(async () => {
+      const again = await wsOpen(`${srv.wsUrl}/echo`);
+      assert.ok(again.ws, 'a connection opens once one closed');
+    });
+    await eventually(async () => assert.ok(await metric(srv, 'wsio_limit_ip_connections_refused_total') >= 2));
+  });
+
+  it('refuses a socket.io client past the limit, which connects once there is room', async () => {
+    const held = [];
+    // The server frees the places of the previous test's connections when it sees them go.
+    for (let i = 0; i < 3; i++) {
+      held.push(await eventually(async () => {
+        const r = await wsOpen(`${srv.wsUrl}/echo`);
+        assert.ok(r.ws, `connection ${i} opens`);
+        return r.ws;
+      }));
+    }
+    const r = await sioConnect(srv.url, { transports: ['polling'] });
+    assert.ok(r.error, 'connect_error past the limit');
+    for (const ws of held) ws.close();
+    await Promise.all(held.map(ws => ws.closed));
+    await eventually(async () => {
+      const ok = await sioConnect(srv.url);
+      assert.ok(ok.socket, 'connects once there is room');
+      assert.deepEqual(await ack(ok.socket, 'join', 'lobby'), ['ok']);
+    });
+  });
+});
+
+describe('handshake rate per address', () => {
+  let srv;
+  before(async () => {
+    srv = await new Wsio(['--limits-handshakes-per-ip-per-second', '1', '--limits-handshake-burst', '3']).start();
+  });
+  after(async () => { await srv.stop(); });
+
+  it('answers handshakes past the bucket 429 with Retry-After, per address, and refills', async () => {
+    for (let i = 0; i < 3; i++) assert.ok((await wsOpen(`${srv.wsUrl}/echo`)).ws, `handshake ${i} passes`);
+    const r = await wsOpen(`${srv.wsUrl}/echo`);
+    assert.equal(r.status, 429);
+    assert.equal(r.retryAfter, '1');
+    // A Socket.IO open counts too (its polling handshake gets the 429).
+    const s = await sioConnect(srv.url, { transports: ['polling'] });
+    assert.ok(s.error, 'socket.io open refused');
+    const e = await sioConnect(srv.url, { transports: ['websocket'] });
+    assert.ok(e.error, 'socket.io WebSocket open refused');
+    // Plain HTTP does not count; another address has its own bucket.
+    assert.equal((await get(`${srv.url}/healthz`)).status, 200);
+    assert.ok((await wsOpen(`${srv.wsUrl}/echo`, { localAddress: '127.0.0.2' })).ws);
+    const ok = await sioConnect(srv.url, { localAddress: '127.0.0.2', transports: ['websocket'] });
+    assert.ok(ok.socket, 'another address opens a Socket.IO session');
+    // A token every second.
+    await sleep(1100);
+    assert.ok((await wsOpen(`${srv.wsUrl}/echo`)).ws, 'passes again after Retry-After');
+    await eventually(async () => assert.ok(await metric(srv, 'wsio_limit_handshakes_refused_total') >= 3));
+  });
+});
+
+describe('message rate per connection', () => {
+  let srv;
+  before(async () => {
+    srv = await new Wsio(['--limits-messages-per-second', '5', '--limits-message-burst', '5']).start();
+  });
+  after(async () => { await srv.stop(); });
+
+  it('closes a raw WebSocket that floods with 1008 "rate limit"; a calm one beside it is unaffected', async () => {
+    const calm = (await wsOpen(`${srv.wsUrl}/echo`)).ws;
+    const flood = (await wsOpen(`${srv.wsUrl}/echo`)).ws;
+    for (let i = 0; i < 30; i++) flood.send(`m${i}`);
+    const closed = await within(flood.closed, 5000, 'flood closed');
+    assert.equal(closed.code, 1008);
+    assert.equal(closed.reason, 'rate limit');
+    assert.ok(flood.received.length >= 5 && flood.received.length < 30, `${flood.received.length} echoed`);
+    for (let i = 0; i < 3; i++) {
+      calm.send(`c${i}`);
+      await sleep(250);
+    }
+    await eventually(() => assert.deepEqual(calm.received, ['c0', 'c1', 'c2']));
+    assert.equal(calm.readyState, WebSocket.OPEN);
+    await eventually(async () => assert.equal(await metric(srv, 'wsio_limit_message_rate_closes_total{protocol="websocket"}'), 1));
+  });
+
+  it('disconnects a flooding socket.io client ("io server disconnect"); others keep going', async () => {
+    const calm = (await sioConnect(srv.url)).socket;
+    const flood = (await sioConnect(srv.url, { transports: ['websocket'] })).socket;
+    const gone = within(new Promise(resolve => flood.once('disconnect', resolve)), 5000, 'flood disconnect');
+    for (let i = 0; i < 30; i++) flood.emit('chatter', i);
+    assert.equal(await gone, 'io server disconnect');
+    assert.deepEqual(await ack(calm, 'join', 'lobby'), ['ok']);
+    await eventually(async () => assert.equal(await metric(srv, 'wsio_limit_message_rate_closes_total{protocol="socketio"}'), 1));
+    // A polling client floods through POSTed payloads: the same.
+    const poll = (await sioConnect(srv.url, { transports: ['polling'] })).socket;
+    const pgone = within(new Promise(resolve => poll.once('disconnect', resolve)), 5000, 'polling disconnect');
+    for (let i = 0; i < 30; i++) poll.emit('chatter', i);
+    assert.equal(await pgone, 'io server disconnect');
+    await eventually(async () => assert.equal(await metric(srv, 'wsio_limit_message_rate_closes_total{protocol="socketio"}'), 2));
+  });
+});
+
+describe('message rate, drop mode', () => {
+  let srv;
+  before(async () => {
+    srv = await new Wsio(['--limits-messages-per-second', '5', '--limits-message-burst', '5',
+      '--limits-message-limit-action', 'drop']).start();
+  });
+  after(async () => { await srv.stop(); });
+
+  it('drops and counts the excess, keeping the connection', async () => {
+    const ws = (await wsOpen(`${srv.wsUrl}/echo`)).ws;
+    for (let i = 0; i < 30; i++) ws.send(`m${i}`);
+    await sleep(500);
+    const n = ws.received.length;
+    assert.ok(n >= 5 && n < 30, `${n} echoed`);
+    assert.deepEqual(ws.received, Array.from({ length: n }, (_, i) => `m${i}`), 'the first ones pass, in order');
+    await eventually(async () => assert.equal(await metric(srv, 'wsio_limit_message_rate_dropped_total{protocol="websocket"}'), 30 - n));
+    await sleep(300);
+    ws.send('later');
+    await eventually(() => assert.equal(ws.received.at(-1), 'later'));
+    assert.equal(ws.readyState, WebSocket.OPEN);
+
+    const s = (await sioConnect(srv.url, { transports: ['websocket'] })).socket;
+    for (let i = 0; i < 30; i++) s.emit('chatter', i);
+    await eventually(async () =>
+      assert.ok(await metric(srv, 'wsio_limit_message_rate_dropped_total{protocol="socketio"}') >= 20));
+    await sleep(1100);
+    assert.deepEqual(await ack(s, 'join', 'lobby'), ['ok'], 'still connected');
+  });
+});
+
+describe('rooms per socket', () => {
+  let srv;
+  before(async () => { srv = await new Wsio(['--limits-max-rooms-per-socket', '2']).start(); });
+  after(async () => { await srv.stop(); });
+
+  it('refuses the join past the limit with a clear answer, and counts it', async () => {
+    const s = (await sioConnect(srv.url)).socket;
+    assert.deepEqual(await ack(s, 'join', 'a'), ['ok']);
+    assert.deepEqual(await ack(s, 'join', 'b'), ['ok']);
+    assert.deepEqual(await ack(s, 'join', 'c'), [{ error: 'too many rooms' }]);
+    assert.deepEqual(await ack(s, 'join', 'a'), ['ok'], 'a room it is in already is no new room');
+    await eventually(async () => assert.equal(await metric(srv, 'wsio_limit_rooms_refused_total'), 1));
+  });
+});
+
+describe('WebSocket Origin check', () => {
+  let srv;
+  before(async () => { srv = await new Wsio(['--cors-origins', 'http://app.example']).start(); });
+  after(async () => { await srv.stop(); });
+
+  it('refuses an unlisted Origin (403), lets listed, same-origin and Origin-less clients in', async () => {
+    const evil = await wsOpen(`${srv.wsUrl}/echo`, { origin: 'http://evil.example' });
+    assert.equal(evil.status, 403);
+    assert.ok((await wsOpen(`${srv.wsUrl}/echo`, { origin: 'http://app.example' })).ws, 'listed origin');
+    assert.ok((await wsOpen(`${srv.wsUrl}/echo`, { origin: `http://127.0.0.1:${srv.port}` })).ws, 'same origin');
+    assert.ok((await wsOpen(`${srv.wsUrl}/echo`)).ws, 'no Origin (not a browser)');
+    const sEvil = await sioConnect(srv.url, { transports: ['websocket'], origin: 'http://evil.example' });
+    assert.ok(sEvil.error, 'socket.io over WebSocket from an unlisted origin refused');
+    const sOk = await sioConnect(srv.url, { transports: ['websocket'], origin: 'http://app.example' });
+    assert.ok(sOk.socket, 'socket.io from a listed origin');
+    // CORS for polling: a listed origin is reflected, an unlisted one gets no Access-Control-Allow-Origin,
+    // and no cookie is set or reflected.
+    const good = await get(`${srv.url}/socket.io/?EIO=4&transport=polling`, '127.0.0.1', { Origin: 'http://app.example', Cookie: 'io=stolen' });
+    assert.equal(good.headers['access-control-allow-origin'], 'http://app.example');
+    assert.equal(good.headers['set-cookie'], undefined);
+    const bad = await get(`${srv.url}/socket.io/?EIO=4&transport=polling`, '127.0.0.1', { Origin: 'http://evil.example' });
+    assert.equal(bad.headers['access-control-allow-origin'], undefined);
+    await eventually(async () => assert.equal(await metric(srv, 'wsio_origin_refused_total'), 2));
+  });
+
+  it('lets any Origin in with websocket_origin_check = false', async () => {
+    const open = await new Wsio(['--cors-origins', 'http://app.example', '--cors-websocket-origin-check', 'false']).start();
+    try {
+      assert.ok((await wsOpen(`${open.wsUrl}/echo`, { origin: 'http://evil.example' })).ws);
+      const s = await sioConnect(open.url, { transports: ['websocket'], origin: 'http://evil.example' });
+      assert.ok(s.socket);
+    } finally {
+      for (const s of sockets) s.terminate ? s.terminate() : s.disconnect();
+      sockets.clear();
+      await open.stop();
+    }
+  });
+});
