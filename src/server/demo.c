@@ -17,8 +17,10 @@ static void emit_online(wsio_nsp *nsp, json_t *names, size_t count) {
   json_t *args = json_pack("[{s:o,s:I}]", "names", names, "count", (json_int_t)count);
   char *text = json_dumps(args, JSON_COMPACT);
   json_decref(args);
+  /* Volatile: presence is superseded by the next list, so a congested client may miss one, and it is not
+   * retained for connection state recovery (a reconnect storm would otherwise replay every list to everyone). */
   wsio_op all = wsio_nsp_op(nsp);
-  if (text) wsio_op_emit(&all, "online", text);
+  if (text) wsio_op_emit(wsio_op_volatile(&all), "online", text);
   free(text);
 }
 
@@ -75,7 +77,7 @@ static void broadcast_online(srv_app *app, wsio_nsp *nsp, const wsio_socket *lea
   json_t *args = json_pack("[{s:o,s:I}]", "names", names, "count", (json_int_t)count);
   char *text = json_dumps(args, JSON_COMPACT);
   json_decref(args);
-  if (text) wsio_op_emit(&all, "online", text);
+  if (text) wsio_op_emit(wsio_op_volatile(&all), "online", text);
   free(text);
   (void)app;
 }
