@@ -25,26 +25,12 @@ enum {
   RQ_CLIENT_COUNT, RQ_ACK
 };
 
-void rda_free(sio_adapter *base);
-
-/* K#N#, K-request#N#, K-response#N# (+ uid#) */
-static int chan(buf *b, const rda *a, const char *mid, const char *nsp, const char *tail) {
-  b->len = 0;
-  int rc = buf_append(b, a->key, strlen(a->key));
-  if (rc == 0) rc = buf_append(b, mid, strlen(mid));
-  if (rc == 0) rc = buf_append(b, nsp, strlen(nsp));
-  if (rc == 0) rc = buf_append(b, "#", 1);
-  if (rc == 0 && tail) rc = buf_append(b, tail, strlen(tail));
-  if (rc == 0 && tail) rc = buf_append(b, "#", 1);
-  if (rc == 0) rc = buf_append(b, "", 1);
-  if (rc == 0) b->len--;
-  return rc;
-}
+/* Channels (rda_channel): K#N#, K-request#N#, K-response#N# (+ uid#) */
 
 static int classic_nsp_subscribe(rda *a, const char *nsp) {
   buf c = {0};
   /* The pattern escapes glob characters of the key and namespace, so it matches only their channels. */
-  int rc = chan(&c, a, "#", nsp, NULL);
+  int rc = rda_channel(&c, a, "#", nsp, NULL);
   buf pat = {0};
   for (size_t i = 0; rc == 0 && i < c.len; i++) {
     if (strchr("*?[]\\", c.data[i])) rc = buf_append(&pat, "\\", 1);
@@ -52,11 +38,11 @@ static int classic_nsp_subscribe(rda *a, const char *nsp) {
   }
   if (rc == 0) rc = buf_append(&pat, "*", 1);
   if (rc == 0) rc = rda_subscribe(a, (const char *)pat.data, pat.len, RDA_SUB_PATTERN);
-  if (rc == 0 && (rc = chan(&c, a, "-request#", nsp, NULL)) == 0)
+  if (rc == 0 && (rc = rda_channel(&c, a, "-request#", nsp, NULL)) == 0)
     rc = rda_subscribe(a, (const char *)c.data, c.len, RDA_SUB_CHANNEL);
-  if (rc == 0 && (rc = chan(&c, a, "-response#", nsp, NULL)) == 0)
+  if (rc == 0 && (rc = rda_channel(&c, a, "-response#", nsp, NULL)) == 0)
     rc = rda_subscribe(a, (const char *)c.data, c.len, RDA_SUB_CHANNEL);
-  if (rc == 0 && (rc = chan(&c, a, "-response#", nsp, a->uid)) == 0)
+  if (rc == 0 && (rc = rda_channel(&c, a, "-response#", nsp, a->uid)) == 0)
     rc = rda_subscribe(a, (const char *)c.data, c.len, RDA_SUB_CHANNEL);
   buf_free(&c);
   buf_free(&pat);
@@ -92,7 +78,7 @@ static int classic_broadcast(sio_adapter *base, const sio_targets *t, const char
   if (rc == 0) rc = rda_flags_write(j, t, 0);
   if (rc == 0) rc = buf_append(j, "}]", 2);
   if (rc == 0) rc = rda_to_msgpack(j, atts, natts, &a->out2);
-  if (rc == 0) rc = chan(&a->tmp, a, "#", t->nsp, t->nrooms == 1 ? t->rooms[0] : NULL);
+  if (rc == 0) rc = rda_channel(&a->tmp, a, "#", t->nsp, t->nrooms == 1 ? t->rooms[0] : NULL);
   if (rc < 0) return rc;
   return rda_publish(a, (const char *)a->tmp.data, a->tmp.len, a->out2.data, a->out2.len);
 }
@@ -118,14 +104,14 @@ static int classic_broadcast_ack(sio_adapter *base, uint64_t rid, const sio_targ
   if (rc == 0) rc = rda_flags_write(j, t, timeout_ms);
   if (rc == 0) rc = buf_append(j, "}}", 2);
   if (rc == 0) rc = rda_to_msgpack(j, atts, natts, &a->out2);
-  if (rc == 0) rc = chan(&a->tmp, a, "-request#", t->nsp, NULL);
+  if (rc == 0) rc = rda_channel(&a->tmp, a, "-request#", t->nsp, NULL);
   if (rc < 0) return rc;
   return rda_request(a, rid, RDA_REQ_ACK, id, timeout_ms, "NUMSUB", (const char *)a->tmp.data,
                      (const char *)a->tmp.data, a->out2.data, a->out2.len);
 }
 
 static int publish_request(rda *a, const char *nsp) {
-  int rc = chan(&a->tmp, a, "-request#", nsp, NULL);
+  int rc = rda_channel(&a->tmp, a, "-request#", nsp, NULL);
   if (rc < 0) return rc;
   return rda_publish(a, (const char *)a->tmp.data, a->tmp.len, a->out.data, a->out.len);
 }
@@ -134,12 +120,7 @@ static int sockets_op(rda *a, int type, const sio_targets *t, const char *room, 
   buf *j = &a->out;
   int rc = json_head(j, a, type, NULL);
   if (rc == 0) rc = opts_write(j, t);
-  if (rc == 0 && room) {
-    rc = buf_append(j, ",\"rooms\":[", 10);
-    if (rc == 0) rc = sio_json_write_string(j, room, strlen(room));
-    if (rc == 0) rc = buf_append(j, "]", 1);
-  }
-  if (rc == 0 && type == RQ_DISCONNECT) rc = buf_append(j, close ? ",\"close\":true" : ",\"close\":false", close ? 13 : 14);
+  if (rc == 0) rc = rda_sockets_op_write(j, room, type == RQ_DISCONNECT, close);
   if (rc == 0) rc = buf_append(j, "}", 1);
   return rc < 0 ? rc : publish_request(a, t->nsp);
 }
@@ -162,7 +143,7 @@ static int classic_fetch(sio_adapter *base, uint64_t rid, const sio_targets *t, 
   int rc = json_head(j, a, RQ_FETCH, id);
   if (rc == 0) rc = opts_write(j, t);
   if (rc == 0) rc = buf_append(j, "}", 1);
-  if (rc == 0) rc = chan(&a->tmp, a, "-request#", t->nsp, NULL);
+  if (rc == 0) rc = rda_channel(&a->tmp, a, "-request#", t->nsp, NULL);
   if (rc < 0) return rc;
   return rda_request(a, rid, RDA_REQ_FETCH, id, timeout_ms, "NUMSUB", (const char *)a->tmp.data,
                      (const char *)a->tmp.data, a->out.data, a->out.len);
@@ -180,7 +161,7 @@ static int classic_sse(sio_adapter *base, uint64_t rid, const char *nsp, const c
   if (rc == 0) rc = buf_append(j, "}", 1);
   if (rc < 0) return rc;
   if (!rid) return publish_request(a, nsp);
-  if ((rc = chan(&a->tmp, a, "-request#", nsp, NULL)) < 0) return rc;
+  if ((rc = rda_channel(&a->tmp, a, "-request#", nsp, NULL)) < 0) return rc;
   return rda_request(a, rid, RDA_REQ_SSE, id, timeout_ms, "NUMSUB", (const char *)a->tmp.data,
                      (const char *)a->tmp.data, a->out.data, a->out.len);
 }
@@ -205,7 +186,6 @@ static void count_done(void *ud, redisReply *rep) {
 }
 
 /* PUBSUB NUMSUB (or SHARDNUMSUB) of the main namespace's count channel. */
-int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel);
 int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel) {
   count_ctx *x = malloc(sizeof *x);
   if (!x) return WSIO_ENOMEM;
@@ -224,7 +204,7 @@ int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *chann
 
 static int classic_server_count(sio_adapter *base, uint64_t rid) {
   rda *a = (rda *)base;
-  int rc = chan(&a->tmp, a, "-request#", "/", NULL);
+  int rc = rda_channel(&a->tmp, a, "-request#", "/", NULL);
   return rc < 0 ? rc : rda_server_count(a, rid, "NUMSUB", (const char *)a->tmp.data);
 }
 
@@ -233,7 +213,7 @@ static int classic_server_count(sio_adapter *base, uint64_t rid) {
 /* Publishes a response: to the requester's own channel when it said who it is, else to the shared one. */
 static void respond(rda *a, const char *nsp, const char *uid, const buf *msg) {
   buf ch = {0};
-  if (chan(&ch, a, "-response#", nsp, uid && *uid ? uid : NULL) == 0)
+  if (rda_channel(&ch, a, "-response#", nsp, uid && *uid ? uid : NULL) == 0)
     rda_publish(a, (const char *)ch.data, ch.len, msg->data, msg->len);
   buf_free(&ch);
 }
@@ -260,15 +240,12 @@ static void ack_reply(void *ctx, const char *json, size_t len, const sio_bin *at
   buf_free(&m);
 }
 
-static void ack_end(void *ctx) { rda_ctx_end(ctx); }
-
 static void sse_reply(void *ctx, const char *json, size_t len, const sio_bin *atts, size_t natts) {
   (void)atts;
   (void)natts;
   rda_ctx *c = ctx;
   rda *a = c->a;
-  if (c->answered || a->dead) return;
-  c->answered = 1;
+  if (!rda_ctx_claim(c)) return;
   int absent;
   sio_json_span v = rda_first_arg(json, len, &absent);
   buf j = {0};
@@ -356,7 +333,7 @@ static void on_request(rda *a, const char *nsp, const char *p, size_t n) {
     if (reqid) answer_all_rooms(a, nsp, uid, reqid);
     break;
   case RQ_JOIN: case RQ_LEAVE: case RQ_DISCONNECT: {
-    sio_json_span opts, rooms, e;
+    sio_json_span opts, e;
     if (sio_json_object_find(&m, "opts", 4, &opts) && opts.kind == SIO_JSON_OBJECT) {
       if ((rc = rda_targets_read(a, nsp, &opts, NULL)) < 0) break;
     } else {
@@ -395,21 +372,7 @@ static void on_request(rda *a, const char *nsp, const char *p, size_t n) {
       sio_cluster_disconnect_sockets(a->base.io, &a->tg.t, close);
       break;
     }
-    if (!sio_json_object_find(&m, "rooms", 5, &rooms) || rooms.kind != SIO_JSON_ARRAY) {
-      rc = WSIO_EPROTO;
-      break;
-    }
-    sio_json_iter it;
-    sio_json_iter_init(&it, &rooms);
-    char room[1024];
-    while (sio_json_array_next(&it, &e)) {
-      ssize_t k = e.kind == SIO_JSON_STRING ? sio_json_string_decode(&e, room, sizeof room - 1) : -1;
-      if (e.kind == SIO_JSON_NUMBER && e.len < sizeof room) memcpy(room, e.p, (size_t)(k = (ssize_t)e.len));
-      if (k < 0 || memchr(room, 0, (size_t)k)) continue;
-      room[k] = 0;
-      if (type == RQ_JOIN) sio_cluster_sockets_join(a->base.io, &a->tg.t, room);
-      else sio_cluster_sockets_leave(a->base.io, &a->tg.t, room);
-    }
+    rc = rda_rooms_apply(a, &m, type == RQ_JOIN);
     break;
   }
   case RQ_FETCH:
@@ -439,19 +402,7 @@ static void on_request(rda *a, const char *nsp, const char *p, size_t n) {
     if ((rc = rda_targets_read(a, nsp, &opts, &timeout)) < 0) break;
     a->tmp.len = 0;
     if ((rc = mpk_packet_text(&pkt, a->in_atts.n, 1, &a->tmp, &first, &count)) < 0) break;
-    int clients = 0;
-    /* No such namespace here: no client, and nothing for sio to call back. */
-    if (map_get(&a->base.io->nsps, nsp, strlen(nsp))) {
-      rda_ctx *c = rda_ctx_new(a, RDA_REQ_ACK, reqid, uid, nsp);
-      if (c)
-        clients = sio_cluster_broadcast_ack(a->base.io, &a->tg.t, (const char *)a->tmp.data, a->tmp.len,
-                                          rda_atts(a, first, count), count, timeout, ack_reply, ack_end, c);
-      if (c && clients < 0) {
-        rda_ctx_end(c);
-        rc = clients;
-        clients = 0;
-      }
-    }
+    int clients = rda_peer_broadcast_ack(a, nsp, reqid, uid, first, count, timeout, ack_reply, &rc);
     buf j = {0};
     char tmp[64];
     int k = snprintf(tmp, sizeof tmp, "{\"type\":%d,\"requestId\":", RQ_CLIENT_COUNT);

@@ -477,6 +477,65 @@ int rda_channel_nsp(const char *ch, size_t len, size_t prefix_len, char *out, si
 
 static void rda_memfree(rda *a);
 
+int rda_channel(buf *b, const rda *a, const char *mid, const char *nsp, const char *tail) {
+  b->len = 0;
+  int rc = buf_append(b, a->key, strlen(a->key));
+  if (rc == 0) rc = buf_append(b, mid, strlen(mid));
+  if (rc == 0) rc = buf_append(b, nsp, strlen(nsp));
+  if (rc == 0) rc = buf_append(b, "#", 1);
+  if (rc == 0 && tail) rc = buf_append(b, tail, strlen(tail));
+  if (rc == 0 && tail) rc = buf_append(b, "#", 1);
+  if (rc == 0) rc = buf_append(b, "", 1);
+  if (rc == 0) b->len--;
+  return rc;
+}
+
+int rda_sockets_op_write(buf *b, const char *room, int with_close, int close) {
+  int rc = 0;
+  if (room) {
+    rc = buf_append(b, ",\"rooms\":[", 10);
+    if (rc == 0) rc = sio_json_write_string(b, room, strlen(room));
+    if (rc == 0) rc = buf_append(b, "]", 1);
+  }
+  if (rc == 0 && with_close) rc = buf_append(b, close ? ",\"close\":true" : ",\"close\":false", close ? 13 : 14);
+  return rc;
+}
+
+int rda_rooms_apply(rda *a, const sio_json_span *msg, int join) {
+  sio_json_span rooms, e;
+  if (!sio_json_object_find(msg, "rooms", 5, &rooms) || rooms.kind != SIO_JSON_ARRAY) return WSIO_EPROTO;
+  sio_json_iter it;
+  sio_json_iter_init(&it, &rooms);
+  char room[1024];
+  while (sio_json_array_next(&it, &e)) {
+    ssize_t k = e.kind == SIO_JSON_STRING ? sio_json_string_decode(&e, room, sizeof room - 1) : -1;
+    if (e.kind == SIO_JSON_NUMBER && e.len < sizeof room) memcpy(room, e.p, (size_t)(k = (ssize_t)e.len));
+    if (k < 0 || memchr(room, 0, (size_t)k)) continue;
+    room[k] = 0;
+    if (join) sio_cluster_sockets_join(a->base.io, &a->tg.t, room);
+    else sio_cluster_sockets_leave(a->base.io, &a->tg.t, room);
+  }
+  return 0;
+}
+
+static void peer_ack_end(void *ctx) { rda_ctx_end(ctx); }
+
+int rda_peer_broadcast_ack(rda *a, const char *nsp, const char *reqid, const char *uid, size_t first,
+                           size_t count, uint32_t timeout_ms, sio_cluster_reply_fn reply, int *rc) {
+  /* No such namespace here: no client, and nothing for sio to call back. */
+  if (!map_get(&a->base.io->nsps, nsp, strlen(nsp))) return 0;
+  rda_ctx *c = rda_ctx_new(a, RDA_REQ_ACK, reqid, uid, nsp);
+  if (!c) return 0;
+  int clients = sio_cluster_broadcast_ack(a->base.io, &a->tg.t, (const char *)a->tmp.data, a->tmp.len,
+                                          rda_atts(a, first, count), count, timeout_ms, reply, peer_ack_end, c);
+  if (clients < 0) {
+    rda_ctx_end(c);
+    *rc = clients;
+    return 0;
+  }
+  return clients;
+}
+
 rda_ctx *rda_ctx_new(rda *a, int kind, const char *reqid, const char *uid, const char *nsp) {
   if (a->nctx >= RDA_MAX_CTX) return NULL;
   rda_ctx *c = calloc(1, sizeof *c);
@@ -536,7 +595,6 @@ static void tick_closed(uv_handle_t *h) {
 }
 
 /* vt->free: the io is going away. Contexts still held by sio or by Redis callbacks keep the memory. */
-void rda_free(sio_adapter *base);
 void rda_free(sio_adapter *base) {
   rda *a = (rda *)base;
   a->dead = 1;

@@ -163,6 +163,31 @@ void rda_ctx_end(rda_ctx *c);
 /* The namespace of a channel "<prefix><nsp>#..." (copied into out, NUL-terminated); 0 or WSIO_EPROTO. */
 int rda_channel_nsp(const char *ch, size_t len, size_t prefix_len, char *out, size_t cap, size_t *consumed);
 
+/* A channel name into b: key, mid, nsp, "#", and when tail is not NULL tail and "#" (NUL-terminated, the
+ * terminator not counted in b->len). Returns 0 or WSIO_ENOMEM. */
+int rda_channel(buf *b, const rda *a, const char *mid, const char *nsp, const char *tail);
+/* The end of a sockets operation's message: ,"rooms":[room] when room is not NULL, then ,"close":true|false
+ * when with_close. Returns 0 or WSIO_ENOMEM. */
+int rda_sockets_op_write(buf *b, const char *room, int with_close, int close);
+/* A peer's socketsJoin / socketsLeave: the rooms array of msg applied to the sockets of a->tg (read
+ * before). Returns 0, or WSIO_EPROTO when msg has no rooms array. */
+int rda_rooms_apply(rda *a, const sio_json_span *msg, int join);
+/* A peer's broadcast with acks of the packet in a->tmp (attachments [first, first + count)) to a->tg:
+ * replies go to reply, the context ends by itself. Returns the number of local clients it reached (0 when
+ * the namespace does not exist here); *rc gets a negative code when sio refused it. */
+int rda_peer_broadcast_ack(rda *a, const char *nsp, const char *reqid, const char *uid, size_t first,
+                           size_t count, uint32_t timeout_ms, sio_cluster_reply_fn reply, int *rc);
+/* Marks c answered: 1 the first time while the adapter is alive, 0 after (nothing more to send). */
+static inline int rda_ctx_claim(rda_ctx *c) {
+  if (c->answered || c->a->dead) return 0;
+  c->answered = 1;
+  return 1;
+}
+
+void rda_free(sio_adapter *base);
+/* redis.c: asks Redis for the server count (PUBSUB numsub channel) of request rid. */
+int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel);
+
 /* Hands r to the protocol as if the subscription connection had received it (the push path; also what
  * fuzz/fuzz_adapter.c drives). */
 void rda_feed(rda *a, redisReply *r);

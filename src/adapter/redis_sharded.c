@@ -30,22 +30,8 @@ enum {
 /* socket.io's test for a socket id when it picks the channel of a broadcast */
 #define SOCKET_ID_LEN 20
 
-void rda_free(sio_adapter *base);
-int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel);
-
 /* K#N# or K#N#tail# */
-static int chan(buf *b, const rda *a, const char *nsp, const char *tail) {
-  b->len = 0;
-  int rc = buf_append(b, a->key, strlen(a->key));
-  if (rc == 0) rc = buf_append(b, "#", 1);
-  if (rc == 0) rc = buf_append(b, nsp, strlen(nsp));
-  if (rc == 0) rc = buf_append(b, "#", 1);
-  if (rc == 0 && tail) rc = buf_append(b, tail, strlen(tail));
-  if (rc == 0 && tail) rc = buf_append(b, "#", 1);
-  if (rc == 0) rc = buf_append(b, "", 1);
-  if (rc == 0) b->len--;
-  return rc;
-}
+static int chan(buf *b, const rda *a, const char *nsp, const char *tail) { return rda_channel(b, a, "#", nsp, tail); }
 
 static int sharded_nsp_subscribe(rda *a, const char *nsp) {
   buf c = {0};
@@ -158,12 +144,7 @@ static int sockets_op(rda *a, int type, const sio_targets *t, const char *room, 
   if (rc == 0) rc = buf_append(j, "\"opts\":{", 8);
   if (rc == 0) rc = rda_targets_write(j, t);
   if (rc == 0) rc = buf_append(j, "}", 1);
-  if (rc == 0 && room) {
-    rc = buf_append(j, ",\"rooms\":[", 10);
-    if (rc == 0) rc = sio_json_write_string(j, room, strlen(room));
-    if (rc == 0) rc = buf_append(j, "]", 1);
-  }
-  if (rc == 0 && type == MT_DISCONNECT) rc = buf_append(j, close ? ",\"close\":true" : ",\"close\":false", close ? 13 : 14);
+  if (rc == 0) rc = rda_sockets_op_write(j, room, type == MT_DISCONNECT, close);
   if (rc == 0) rc = buf_append(j, "}}", 2);
   return rc < 0 ? rc : send_main(a, t->nsp, NULL, j);
 }
@@ -257,14 +238,11 @@ static void ack_reply(void *ctx, const char *json, size_t len, const sio_bin *at
   if (!c->a->dead) reply_packet(c, MT_ACK, json, len, atts, natts);
 }
 
-static void ack_end(void *ctx) { rda_ctx_end(ctx); }
-
 static void sse_reply(void *ctx, const char *json, size_t len, const sio_bin *atts, size_t natts) {
   (void)atts;
   (void)natts;
   rda_ctx *c = ctx;
-  if (c->answered || c->a->dead) return;
-  c->answered = 1;
+  if (!rda_ctx_claim(c)) return;
   reply_packet(c, MT_SSE_RESPONSE, json, len, NULL, 0);
 }
 
@@ -301,41 +279,15 @@ static void on_message(rda *a, const char *nsp, const sio_json_span *m, const ch
       rc = sio_cluster_broadcast(io, &a->tg.t, (const char *)a->tmp.data, a->tmp.len, rda_atts(a, first, count), count);
       break;
     }
-    int clients = 0;
-    if (map_get(&io->nsps, nsp, strlen(nsp))) {
-      rda_ctx *c = rda_ctx_new(a, RDA_REQ_ACK, reqid, uid, nsp);
-      if (c)
-        clients = sio_cluster_broadcast_ack(io, &a->tg.t, (const char *)a->tmp.data, a->tmp.len, rda_atts(a, first, count),
-                                          count, timeout, ack_reply, ack_end, c);
-      if (c && clients < 0) {
-        rda_ctx_end(c);
-        rc = clients;
-        clients = 0;
-      }
-    }
+    int clients = rda_peer_broadcast_ack(a, nsp, reqid, uid, first, count, timeout, ack_reply, &rc);
     char rest[48];
     int k = snprintf(rest, sizeof rest, ",\"clientCount\":%d", clients);
     respond(a, nsp, uid, MT_CLIENT_COUNT, reqid, rest, (size_t)k, NULL, 0);
     break;
   }
   case MT_JOIN: case MT_LEAVE: {
-    sio_json_span rooms, e;
     if ((rc = rda_targets_read(a, nsp, &opts, NULL)) < 0) break;
-    if (!sio_json_object_find(data, "rooms", 5, &rooms) || rooms.kind != SIO_JSON_ARRAY) {
-      rc = WSIO_EPROTO;
-      break;
-    }
-    sio_json_iter it;
-    sio_json_iter_init(&it, &rooms);
-    char room[1024];
-    while (sio_json_array_next(&it, &e)) {
-      ssize_t k = e.kind == SIO_JSON_STRING ? sio_json_string_decode(&e, room, sizeof room - 1) : -1;
-      if (e.kind == SIO_JSON_NUMBER && e.len < sizeof room) memcpy(room, e.p, (size_t)(k = (ssize_t)e.len));
-      if (k < 0 || memchr(room, 0, (size_t)k)) continue;
-      room[k] = 0;
-      if (type == MT_JOIN) sio_cluster_sockets_join(io, &a->tg.t, room);
-      else sio_cluster_sockets_leave(io, &a->tg.t, room);
-    }
+    rc = rda_rooms_apply(a, data, type == MT_JOIN);
     break;
   }
   case MT_DISCONNECT:

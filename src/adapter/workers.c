@@ -24,7 +24,7 @@ typedef struct wk_pending {
 
 /* ---- operations: one block shared by every receiving worker ---- */
 
-enum { OP_BCAST, OP_BCAST_ACK, OP_JOIN, OP_LEAVE, OP_DISCONNECT, OP_FETCH, OP_SSE };
+enum { OP_BCAST, OP_BCAST_ACK, OP_JOIN, OP_LEAVE, OP_DISCONNECT, OP_FETCH, OP_SSE, OP_RESTORE };
 
 typedef struct wk_op {
   atomic_uint refs;            /* receivers yet to let go; the last frees the block */
@@ -33,7 +33,7 @@ typedef struct wk_op {
   uint32_t timeout_ms;
   uint64_t rid;                /* requests; 0 for an SSE without ack */
   sio_targets t;               /* points into the block */
-  const char *room;            /* OP_JOIN, OP_LEAVE */
+  const char *room;            /* OP_JOIN, OP_LEAVE; OP_RESTORE: the pid (data: the offset) */
   const char *data;            /* the packet text (NUL-terminated), or the SSE's JSON array */
   size_t len;
   sio_bin *atts;
@@ -98,7 +98,7 @@ static void op_release(wk_op *op) {
 
 /* ---- answers: one block per answer, to the requester only ---- */
 
-enum { R_NONE, R_ACK_COUNT, R_ACK_REPLY, R_SOCKETS, R_SSE_ACK };
+enum { R_NONE, R_ACK_COUNT, R_ACK_REPLY, R_SOCKETS, R_SSE_ACK, R_RESTORE };
 
 typedef struct wk_reply {
   wk_msg node;
@@ -211,6 +211,7 @@ static void reply_run(wk_group *g, unsigned to, wk_msg *m) {
     case R_ACK_REPLY: sio_cluster_ack_reply(io, r->rid, r->data, r->len, r->atts, r->natts); break;
     case R_SOCKETS: deliver_sockets(io, r); break;
     case R_SSE_ACK: sio_cluster_server_ack(io, r->rid, r->data, r->len); break;
+    case R_RESTORE: sio_cluster_restored(io, r->rid, r->data, r->len); break;
     default: break;
     }
     wk_pending *p = r->final ? map_get(&a->pending, &r->rid, sizeof r->rid) : NULL;
@@ -300,6 +301,15 @@ static void apply(wk_group *g, unsigned me, unsigned from, wk_adapter *a, const 
     }
     break;
   }
+  case OP_RESTORE: {
+    /* The saved session leaves this worker with its answer (len 0: not here). */
+    char *out = NULL;
+    size_t len = 0;
+    if (io) rc = sio_cluster_restore_take(io, op->room, op->data, &out, &len);
+    reply_send(g, me, from, R_RESTORE, 1, op->rid, 0, out, rc == 1 ? len : 0, NULL, 0);
+    free(out);
+    break;
+  }
   default: break;
   }
   if (rc < 0) log_warn("workers: an operation from worker %u failed here: %s", from, wsio_strerror(rc));
@@ -380,6 +390,12 @@ static int vt_sse(sio_adapter *s, uint64_t rid, const char *nsp, const char *dat
   return op_send((wk_adapter *)s, OP_SSE, rid, &t, NULL, data, len, NULL, 0, timeout_ms, 0);
 }
 
+static int vt_restore(sio_adapter *s, uint64_t rid, const char *pid, const char *offset) {
+  if (wk_group_size(((wk_adapter *)s)->g) < 2) return WSIO_ENOTFOUND; /* no peer to hold it */
+  sio_targets t = {.nsp = ""};
+  return op_send((wk_adapter *)s, OP_RESTORE, rid, &t, pid, offset, strlen(offset), NULL, 0, 0, 0);
+}
+
 static int vt_server_count(sio_adapter *s, uint64_t rid) {
   wk_adapter *a = (wk_adapter *)s;
   sio_cluster_server_count(a->base.io, rid, wk_group_size(a->g));
@@ -407,6 +423,7 @@ static const sio_adapter_vt wk_vt = {
     .server_side_emit = vt_sse,
     .server_count = vt_server_count,
     .free = vt_free,
+    .restore = vt_restore,
 };
 
 int wk_adapter_attach(wk_group *g, unsigned i, wsio_io *io) {

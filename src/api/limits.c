@@ -1,6 +1,5 @@
 /* Abuse limits of the public API: the shared per-address table (wsio_limiter) and its wiring into a server;
  * the answers to refused handshakes. */
-#include <stdio.h>
 
 #include "api/api.h"
 #include "http/response.h"
@@ -83,14 +82,9 @@ int api_refuse_over_ip(http_conn *hc) {
 int api_handshake_refused(http_conn *hc) {
   uint32_t wait = net_conn_handshake_wait(http_conn_net(hc));
   if (!wait) return 0;
-  static const char body[] = "too many new connections from your address; try again later\n";
-  char secs[16];
-  snprintf(secs, sizeof secs, "%u", wait);
   buf out = {0};
-  http_response_start(&out, 429);
-  http_response_header(&out, "Content-Type", "text/plain; charset=utf-8");
-  http_response_header(&out, "Retry-After", secs);
-  http_response_end(&out, body, sizeof body - 1, 0);
+  http_response_too_many_start(&out, wait);
+  http_response_too_many_end(&out);
   http_conn_respond(hc, out.data, out.len, 0);
   buf_free(&out);
   return 1;

@@ -472,15 +472,10 @@ void *eio_socket_server_data(const eio_socket *s) { return s->srv->data; }
 static int open_refused(eio_server *srv, http_conn *hc, const http_request *req) {
   uint32_t wait = net_conn_handshake_wait(http_conn_net(hc));
   if (!wait) return 0;
-  static const char body[] = "too many new connections from your address; try again later\n";
-  char secs[16];
-  snprintf(secs, sizeof secs, "%u", wait);
   buf out = {0};
-  http_response_start(&out, 429);
-  http_response_header(&out, "Content-Type", "text/plain; charset=utf-8");
-  http_response_header(&out, "Retry-After", secs);
+  http_response_too_many_start(&out, wait);
   eio_cors_headers(srv, req, &out);
-  http_response_end(&out, body, sizeof body - 1, 0);
+  http_response_too_many_end(&out);
   http_conn_respond(hc, out.data, out.len, 0);
   buf_free(&out);
   return 1;

@@ -110,3 +110,17 @@ int http_response_simple(buf *out, int status, int keep_alive) {
     return WSIO_ENOMEM;
   return 0;
 }
+
+int http_response_too_many_start(buf *out, uint32_t retry_after_s) {
+  char secs[16];
+  snprintf(secs, sizeof secs, "%u", (unsigned)retry_after_s);
+  if (http_response_start(out, 429) || append_str(out, "Content-Type: text/plain; charset=utf-8\r\n") ||
+      http_response_header(out, "Retry-After", secs))
+    return WSIO_ENOMEM;
+  return 0;
+}
+
+int http_response_too_many_end(buf *out) {
+  static const char body[] = "too many new connections from your address; try again later\n";
+  return http_response_end(out, body, sizeof body - 1, 0);
+}

@@ -199,35 +199,14 @@ void sio_cluster_reply_args(sio_bcast_wait *b, const wsio_args *a) {
   buf_free(&j);
 }
 
-typedef struct collect_ctx {
-  wsio_socket **v;
-  size_t n, cap;
-  int oom;
-} collect_ctx;
-
-static void collect(wsio_socket *s, void *arg) {
-  collect_ctx *x = arg;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 64;
-    wsio_socket **v = realloc(x->v, cap * sizeof *v);
-    if (!v) {
-      x->oom = 1;
-      return;
-    }
-    x->v = v;
-    x->cap = cap;
-  }
-  x->v[x->n++] = s;
-}
-
 /* The local sockets a peer's targets name (x->v to free). Returns the count or a negative code. */
 int sio_cluster_collect(wsio_io *io, const sio_targets *t, wsio_socket ***out) {
   *out = NULL;
   if (!io || !targets_valid(t)) return WSIO_EINVAL;
   sio_sel sel;
   if (!sel_of_targets(io, t, &sel)) return 0;
-  collect_ctx x = {0};
-  sio_each(&sel, collect, &x);
+  sio_collect_ctx x = {0};
+  sio_each(&sel, sio_collect, &x);
   if (x.oom) {
     free(x.v);
     return WSIO_ENOMEM;

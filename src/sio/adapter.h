@@ -83,6 +83,11 @@ typedef struct sio_adapter_vt {
   /* Optional. A room of nsp got its first member (exists 1) or lost its last (exists 0); sid_room 1 for a
    * socket's own room (its id). The sharded Redis adapter subscribes to one channel per room with it. */
   void (*room_changed)(sio_adapter *a, const char *nsp, const char *room, int sid_room, int exists);
+  /* Optional (NULL: recovery stays local). Connection state recovery: a client came back here with the
+   * private id pid (NUL-terminated) of a session this server does not hold, and offset ("" when none).
+   * Each peer answers once with sio_cluster_restored (len 0: not held there), and the adapter calls
+   * sio_cluster_done(rid) once every peer has answered. The CONNECT waits meanwhile. */
+  int (*restore)(sio_adapter *a, uint64_t rid, const char *pid, const char *offset);
 } sio_adapter_vt;
 
 /* An adapter embeds this first; the sio layer reads vt and io, never the rest. */
@@ -127,7 +132,16 @@ int sio_cluster_fetch(wsio_io *io, const sio_targets *t, sio_cluster_socket_fn f
 int sio_cluster_server_event(wsio_io *io, const char *nsp, const char *data, size_t len,
                              sio_cluster_reply_fn reply, void *ctx);
 
+/* A peer's restore request: when the session pid is saved here it is removed (a session is used once) and
+ * packed into *out (malloc'd, the caller frees it; *len bytes): its id, rooms, data and the retained
+ * broadcasts it missed after offset. Returns 1 when packed, 0 when not held here, or a negative code. */
+int sio_cluster_restore_take(wsio_io *io, const char *pid, const char *offset, char **out, size_t *len);
+
 /* ---- answers to this server's requests ---- */
+
+/* A peer's answer to restore request rid: what its sio_cluster_restore_take packed (len 0: not there).
+ * The first packed answer completes the waiting CONNECT as a recovered session. */
+void sio_cluster_restored(wsio_io *io, uint64_t rid, const char *data, size_t len);
 
 /* rid was issued by sio for a request it passed to the adapter; unknown or finished ids are ignored. */
 void sio_cluster_ack_count(wsio_io *io, uint64_t rid, size_t clients);

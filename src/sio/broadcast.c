@@ -320,14 +320,8 @@ int wsio_op_emit_ack(const wsio_op *op, const char *event, const char *json_args
 
 /* ---- sockets operations ---- */
 
-typedef struct collect_ctx {
-  wsio_socket **v;
-  size_t n, cap;
-  int oom;
-} collect_ctx;
-
-static void collect(wsio_socket *s, void *arg) {
-  collect_ctx *x = arg;
+void sio_collect(wsio_socket *s, void *arg) {
+  sio_collect_ctx *x = arg;
   if (x->n == x->cap) {
     size_t cap = x->cap ? x->cap * 2 : 64;
     wsio_socket **v = realloc(x->v, cap * sizeof *v);
@@ -341,13 +335,13 @@ static void collect(wsio_socket *s, void *arg) {
   x->v[x->n++] = s;
 }
 
-static int collect_targets(const wsio_op *op, collect_ctx *x) {
+static int collect_targets(const wsio_op *op, sio_collect_ctx *x) {
   memset(x, 0, sizeof *x);
   if (!op || !op->nsp) return WSIO_EINVAL;
   if (op->err) return op->err;
   sio_sel sel;
   sio_sel_of_op(&sel, op);
-  sio_each(&sel, collect, x);
+  sio_each(&sel, sio_collect, x);
   if (x->oom) {
     free(x->v);
     return WSIO_ENOMEM;
@@ -356,7 +350,7 @@ static int collect_targets(const wsio_op *op, collect_ctx *x) {
 }
 
 int wsio_op_sockets_join(const wsio_op *op, const char *room) {
-  collect_ctx x;
+  sio_collect_ctx x;
   int rc = collect_targets(op, &x);
   if (rc) return rc;
   for (size_t i = 0; i < x.n; i++) wsio_socket_join(x.v[i], room);
@@ -366,7 +360,7 @@ int wsio_op_sockets_join(const wsio_op *op, const char *room) {
 }
 
 int wsio_op_sockets_leave(const wsio_op *op, const char *room) {
-  collect_ctx x;
+  sio_collect_ctx x;
   int rc = collect_targets(op, &x);
   if (rc) return rc;
   for (size_t i = 0; i < x.n; i++) wsio_socket_leave(x.v[i], room);
@@ -376,7 +370,7 @@ int wsio_op_sockets_leave(const wsio_op *op, const char *room) {
 }
 
 int wsio_op_disconnect_sockets(const wsio_op *op, int close) {
-  collect_ctx x;
+  sio_collect_ctx x;
   int rc = collect_targets(op, &x);
   if (rc) return rc;
   /* A socket's disconnect may end its client, and with it the client's other sockets of this list:
@@ -391,7 +385,7 @@ int wsio_op_disconnect_sockets(const wsio_op *op, int close) {
 }
 
 size_t wsio_op_fetch_sockets(const wsio_op *op, wsio_socket **out, size_t cap) {
-  collect_ctx x;
+  sio_collect_ctx x;
   if (collect_targets(op, &x) != 0) return 0;
   for (size_t i = 0; i < x.n && i < cap; i++) out[i] = x.v[i];
   free(x.v);

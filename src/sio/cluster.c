@@ -13,7 +13,7 @@
 #include "sio/internal.h"
 #include "util/log.h"
 
-enum { REQ_BCAST, REQ_FETCH, REQ_SERVER_ACK, REQ_COUNT };
+enum { REQ_BCAST, REQ_FETCH, REQ_SERVER_ACK, REQ_COUNT, REQ_RESTORE };
 
 typedef struct sio_fetched {
   wsio_remote_socket pub;    /* strings point into this allocation; local resolved at the callback */
@@ -151,6 +151,11 @@ static void req_complete(wsio_io *io, sio_request *r, int err) {
     r->acks_cb(err, (const wsio_args *const *)r->items, r->n, r->ud);
   } else if (r->kind == REQ_COUNT) {
     r->count_cb(err, 1, r->ud);
+  } else if (r->kind == REQ_RESTORE) {
+    wsio_next *hold = r->ud;
+    req_free(io, r); /* first: resuming may start other requests */
+    sio_recovery_resume(hold, NULL, 0, err);
+    return;
   }
   req_free(io, r);
 }
@@ -191,6 +196,24 @@ void sio_cluster_shutdown(wsio_io *io) {
 }
 
 /* ---- answers to this server's requests ---- */
+
+int sio_cluster_request_restore(wsio_io *io, wsio_next *hold, const char *pid, const char *offset) {
+  sio_adapter *a = io->adapter;
+  sio_request *r = a && a->vt->restore ? req_new(io, REQ_RESTORE, 2000) : NULL; /* a CONNECT waits */
+  if (!r) return WSIO_ENOMEM;
+  r->ud = hold;
+  int rc = a->vt->restore(a, r->rid, pid, offset);
+  if (rc < 0) req_free(io, r);
+  return rc < 0 ? rc : 0;
+}
+
+void sio_cluster_restored(wsio_io *io, uint64_t rid, const char *data, size_t len) {
+  sio_request *r = len ? req_get(io, rid, REQ_RESTORE) : NULL;
+  if (!r) return;
+  wsio_next *hold = r->ud;
+  req_free(io, r);
+  sio_recovery_resume(hold, data, len, 0);
+}
 
 /* A JSON array of arguments (and attachments) as wsio_args, copied. NULL when it is not one. */
 static wsio_args *args_from_json(const char *json, size_t len, const sio_bin *atts, size_t natts) {

@@ -112,6 +112,7 @@ struct wsio_socket {
   uint64_t seq;              /* the last retained broadcast queued to it */
   void *restore;             /* a recovered session waiting to be applied */
   uint8_t connected, recovered, closing;
+  uint8_t migrated;          /* recovered from another worker: the client's offset may be that worker's */
   wsio_socket *client_next;
   wsio_socket *dead_next;
 };
@@ -258,6 +259,14 @@ void sio_cluster_request_expire(wsio_io *io, uint64_t rid);
 void sio_cluster_nsp_created(wsio_nsp *n);
 void sio_cluster_room_changed(wsio_nsp *n, const char *room, int sid_room, int exists);
 void sio_targets_of_op(const wsio_op *op, sio_targets *t, const char **except /* WSIO_OP_MAX_ROOMS + 1 */);
+/* broadcast.c: gathers sockets into a growing array (an sio_each callback; arg is an sio_collect_ctx,
+ * zeroed first). On allocation failure oom is set and the rest are left out; the caller frees v. */
+typedef struct sio_collect_ctx {
+  wsio_socket **v;
+  size_t n, cap;
+  int oom;
+} sio_collect_ctx;
+void sio_collect(wsio_socket *s, void *arg);
 /* The local sockets a peer's targets name (*out to free). Returns the count or a negative code. */
 int sio_cluster_collect(wsio_io *io, const sio_targets *t, wsio_socket ***out);
 /* A socket as other servers see it (fetchSockets), built into reusable storage. */
@@ -293,5 +302,10 @@ void sio_recovery_save(wsio_socket *s, const char *reason);
 int sio_recovery_restore(wsio_socket *s, const char *auth, size_t auth_len);
 void sio_recovery_apply(wsio_socket *s);
 void sio_recovery_discard(wsio_socket *s);
+void sio_recovery_resume(wsio_next *hold, const char *data, size_t len, int err);
+/* cluster.c: asks the peers for the session pid through the adapter; hold (its socket waiting) is handed
+ * to sio_recovery_resume exactly once: with the first packed answer, or when every peer said no, at the
+ * timeout, or at shutdown. 0, or a negative code (then hold is untouched). */
+int sio_cluster_request_restore(wsio_io *io, wsio_next *hold, const char *pid, const char *offset);
 
 #endif

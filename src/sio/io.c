@@ -335,8 +335,9 @@ static void on_connect_packet(sio_client *c, const sio_packet *pkt) {
   }
   connecting_remove(c->io, c);
   /* A recovered session skips the middlewares, as socket.io's skipMiddlewares default does. */
-  if (c->io->rec && sio_recovery_restore(s, pkt->data.p, pkt->data.len)) sio_socket_connect(s);
-  else sio_socket_start(s);
+  int restored = c->io->rec ? sio_recovery_restore(s, pkt->data.p, pkt->data.len) : 0;
+  if (restored == 1) sio_socket_connect(s);
+  else if (restored == 0) sio_socket_start(s); /* 2: held while another worker is asked */
 }
 
 /* The packet rate (wsio_io_config.packets_per_second), checked on whole packets so that a dropped binary

@@ -10,6 +10,11 @@
  *   - the private id (pid) stays the same across recoveries, and the session is stored again at every
  *     disconnect, so the second and later reconnects recover like the first.
  * Only broadcasts are retained, as in socket.io; they carry their offset as a last string argument.
+ *
+ * Workers: every broadcast reaches every worker, each retaining it under its own offsets. A CONNECT whose
+ * pid is not saved here is held while the adapter asks the other workers (sio_cluster_request_restore);
+ * the one that holds the session packs it with the broadcasts it missed and lets it go
+ * (sio_cluster_restore_take), and the CONNECT goes on recovered (sio_recovery_resume), or fresh.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +42,10 @@ typedef struct sio_session {
   uint64_t until;            /* expiry, loop time */
   size_t nrooms;
   char **rooms;              /* one block with the strings */
+  char *data_json;           /* socket.data as JSON, NULL when unset */
+  int migrated;              /* restored from another worker: the client's offsets may be that worker's */
+  eio_msg **replay;          /* from another worker: the missed broadcasts, in order */
+  size_t nreplay;
 } sio_session;
 
 struct sio_recovery {
@@ -85,6 +94,9 @@ static void stored_free(sio_stored *p) {
 }
 
 static void session_free(sio_session *s) {
+  for (size_t i = 0; i < s->nreplay; i++) eio_msg_unref(s->replay[i]);
+  free(s->replay);
+  free(s->data_json);
   free(s->rooms);
   free(s);
 }
@@ -191,6 +203,11 @@ void sio_recovery_save(wsio_socket *s, const char *reason) {
     free(ss);
     return;
   }
+  if (s->data_json && !(ss->data_json = strdup(s->data_json))) {
+    session_free(ss);
+    return;
+  }
+  ss->migrated = s->migrated;
   memcpy(ss->pid, s->pid, sizeof ss->pid);
   memcpy(ss->sid, s->id, sizeof ss->sid);
   ss->nsp = s->nsp;
@@ -235,34 +252,59 @@ static int parse_offset(const sio_recovery *r, const char *off, uint64_t *seq) {
   return 0;
 }
 
+/* The position the client's offset stands for in the session ss (ours), or -1 when a fresh session is the
+ * honest answer. off is "" when the client sent none. */
+static int session_from(const sio_recovery *r, const sio_session *ss, const char *off, uint64_t *from) {
+  *from = ss->seq;
+  if (!off[0]) return 0;
+  uint64_t seq;
+  if (parse_offset(r, off, &seq) == 0) *from = seq;
+  else if (!ss->migrated) return -1; /* an offset from elsewhere */
+  return 0;
+}
+
 /* Tries to restore the session named by auth's pid into s (created, not yet connected). Returns 1 when
- * restored: s has its old id, pid and rooms, and its missed broadcasts are queued in s->replay_from. */
+ * restored: s has its old id, pid and rooms, and its missed broadcasts go out once connected. Returns
+ * 2 when the session may be on another worker: the CONNECT is held until sio_recovery_resume. */
 int sio_recovery_restore(wsio_socket *s, const char *auth, size_t auth_len) {
   wsio_io *io = s->nsp->io;
   sio_recovery *r = io->rec;
   if (!r || !auth) return 0;
   sio_json_span obj = {auth, auth_len, SIO_JSON_OBJECT}, v;
-  char pid[EIO_SID_LEN + 2], off[64];
+  char pid[EIO_SID_LEN + 2], off[64] = "";
   if (!sio_json_object_find(&obj, "pid", 3, &v) || v.kind != SIO_JSON_STRING) return 0;
   ssize_t n = sio_json_string_decode(&v, pid, sizeof pid - 1);
   if (n != EIO_SID_LEN) return 0;
   pid[n] = 0;
-  sio_session *ss = map_get(&r->sessions, pid, EIO_SID_LEN);
-  if (!ss || ss->nsp != s->nsp || ss->until <= sio_now(io)) return 0;
-  uint64_t from = ss->seq;
   if (sio_json_object_find(&obj, "offset", 6, &v) && v.kind == SIO_JSON_STRING) {
     ssize_t m = sio_json_string_decode(&v, off, sizeof off - 1);
-    uint64_t seq;
-    if (m > 0) {
-      off[m] = 0;
-      if (parse_offset(r, off, &seq) == 0) from = seq;
-      else return 0; /* an offset from elsewhere: a fresh session is the honest answer */
-    }
+    off[m > 0 ? m : 0] = 0;
   }
+  sio_session *ss = map_get(&r->sessions, pid, EIO_SID_LEN);
+  if (!ss) {
+    /* Not saved here: another worker may hold it (the adapter asks them all). */
+    const sio_adapter *a = io->adapter;
+    if (!a || !a->vt->restore) return 0;
+    wsio_next *hold = malloc(sizeof *hold);
+    if (!hold) return 0;
+    *hold = (wsio_next){.s = s, .index = 0};
+    s->next = hold;
+    memcpy(s->pid, pid, sizeof s->pid);
+    if (sio_cluster_request_restore(io, hold, pid, off) != 0) {
+      s->next = NULL;
+      s->pid[0] = 0;
+      free(hold);
+      return 0;
+    }
+    return 2;
+  }
+  uint64_t from;
+  if (ss->nsp != s->nsp || ss->until <= sio_now(io) || session_from(r, ss, off, &from) != 0) return 0;
   map_del(&r->sessions, pid, EIO_SID_LEN);
   memcpy(s->id, ss->sid, sizeof s->id);
   memcpy(s->pid, ss->pid, sizeof s->pid);
   s->recovered = 1;
+  s->migrated = (uint8_t)ss->migrated;
   s->seq = from;
   s->restore = ss; /* rooms and replay are applied once connected */
   return 1;
@@ -276,7 +318,13 @@ void sio_recovery_apply(wsio_socket *s) {
   for (size_t i = 0; i < ss->nrooms; i++) sio_room_add(s, ss->rooms[i], strlen(ss->rooms[i]));
   sio_recovery *r = s->nsp->io->rec;
   size_t replayed = 0;
-  for (sio_stored *p = r->head; p; p = p->next) {
+  if (ss->data_json && !s->data_json) {
+    s->data_json = ss->data_json; /* taken */
+    ss->data_json = NULL;
+  }
+  for (size_t i = 0; i < ss->nreplay; i++)
+    if (eio_socket_send_msg(s->client->eio, ss->replay[i]) == 0) replayed++;
+  for (sio_stored *p = r->head; p && !ss->nreplay; p = p->next) {
     if (p->seq <= s->seq || !matches(p, ss)) continue;
     if (eio_socket_send_msg(s->client->eio, p->msg) == 0) replayed++;
     s->seq = p->seq;
@@ -288,4 +336,138 @@ void sio_recovery_apply(wsio_socket *s) {
 void sio_recovery_discard(wsio_socket *s) {
   if (s->restore) session_free(s->restore);
   s->restore = NULL;
+}
+
+/* ---- across the workers of a process ----
+ * A packed session: id NUL, namespace NUL, data flag (1 byte) and data NUL, room count (4 bytes) and rooms
+ * NUL-terminated, packet count (4 bytes), then each missed broadcast as its length (4 bytes) and its
+ * Engine.IO polling payload (text packets, and 'b' + base64 attachments). The peer is a thread of this
+ * process, so counts travel in native byte order. */
+
+static int put_u32(buf *b, size_t v) {
+  uint32_t x = (uint32_t)v;
+  return buf_append(b, &x, sizeof x);
+}
+
+static int put_str(buf *b, const char *str) { return buf_append(b, str, strlen(str) + 1); }
+
+int sio_cluster_restore_take(wsio_io *io, const char *pid, const char *offset, char **out, size_t *len) {
+  sio_recovery *r = io->rec;
+  *out = NULL;
+  *len = 0;
+  if (!r || strlen(pid) != EIO_SID_LEN) return 0;
+  sio_session *ss = map_get(&r->sessions, pid, EIO_SID_LEN);
+  uint64_t from;
+  if (!ss || ss->until <= sio_now(io) || session_from(r, ss, offset, &from) != 0) return 0;
+  buf b = {0};
+  size_t count = 0;
+  for (sio_stored *p = r->head; p; p = p->next) count += p->seq > from && matches(p, ss);
+  int rc = put_str(&b, ss->sid) || put_str(&b, ss->nsp->name) || buf_append(&b, ss->data_json ? "\1" : "\0", 1) ||
+           put_str(&b, ss->data_json ? ss->data_json : "") || put_u32(&b, ss->nrooms);
+  for (size_t i = 0; i < ss->nrooms && !rc; i++) rc = put_str(&b, ss->rooms[i]);
+  rc = rc || put_u32(&b, count);
+  for (sio_stored *p = r->head; p && !rc; p = p->next)
+    if (p->seq > from && matches(p, ss))
+      rc = put_u32(&b, p->msg->polling.len) || buf_append(&b, p->msg->polling.data, p->msg->polling.len);
+  if (rc) {
+    buf_free(&b);
+    return WSIO_ENOMEM;
+  }
+  map_del(&r->sessions, pid, EIO_SID_LEN); /* used once */
+  session_free(ss);
+  *out = (char *)b.data;
+  *len = b.len;
+  return 1;
+}
+
+/* A reader over a packed session that fails (returns NULL / -1) past the end. */
+typedef struct unpack {
+  const char *p, *end;
+} unpack;
+
+static const char *get_str(unpack *u) {
+  const char *s = u->p;
+  const char *nul = u->p < u->end ? memchr(u->p, 0, (size_t)(u->end - u->p)) : NULL;
+  if (!nul) return NULL;
+  u->p = nul + 1;
+  return s;
+}
+
+static int get_u32(unpack *u, uint32_t *v) {
+  if (u->end - u->p < (ptrdiff_t)sizeof *v) return -1;
+  memcpy(v, u->p, sizeof *v);
+  u->p += sizeof *v;
+  return 0;
+}
+
+/* The session a peer packed, for the socket s of namespace nsp. NULL when it does not unpack. */
+static sio_session *session_unpack(const wsio_nsp *nsp, const char *data, size_t len) {
+  unpack u = {data, data + len};
+  const char *sid = get_str(&u), *name = get_str(&u);
+  if (!sid || !name || strlen(sid) != EIO_SID_LEN || strcmp(name, nsp->name) != 0 || u.p >= u.end) return NULL;
+  int has_data = *u.p++ == 1;
+  const char *data_json = get_str(&u);
+  uint32_t nrooms, npkts;
+  if (!data_json || get_u32(&u, &nrooms) != 0 || nrooms > 64) return NULL;
+  const char *names[64];
+  for (uint32_t i = 0; i < nrooms; i++)
+    if (!(names[i] = get_str(&u))) return NULL;
+  if (get_u32(&u, &npkts) != 0 || npkts > SIO_RECOVERY_MAX_PACKETS) return NULL;
+  sio_session *ss = calloc(1, sizeof *ss);
+  if (!ss) return NULL;
+  memcpy(ss->sid, sid, sizeof ss->sid);
+  ss->nrooms = nrooms;
+  ss->migrated = 1;
+  if (!(ss->rooms = strings_block(names, nrooms, 0)) || (has_data && !(ss->data_json = strdup(data_json))) ||
+      (npkts && !(ss->replay = calloc(npkts, sizeof *ss->replay)))) {
+    session_free(ss);
+    return NULL;
+  }
+  buf bin = {0};
+  for (uint32_t i = 0; i < npkts; i++) {
+    uint32_t n;
+    eio_payload_iter it;
+    eio_packet pk;
+    eio_msg *m = NULL;
+    int rc = get_u32(&u, &n) != 0 || u.end - u.p < (ptrdiff_t)n || !(m = eio_msg_new()) ? -1 : 0;
+    if (!rc) {
+      ss->replay[ss->nreplay++] = m;
+      eio_payload_iter_init(&it, (const uint8_t *)u.p, n, 0, 0);
+      while ((rc = eio_payload_next(&it, &bin, &pk)) == 1)
+        if ((rc = eio_msg_add(m, pk.binary, pk.data, pk.len)) != 0) break;
+      u.p += n;
+    }
+    if (rc) {
+      buf_free(&bin);
+      session_free(ss);
+      return NULL;
+    }
+  }
+  buf_free(&bin);
+  return ss;
+}
+
+/* A held CONNECT goes on: recovered with what a peer packed (data), else (len 0) as a fresh session. err
+ * WSIO_ECLOSED: the io is going, the socket only lets go of the hold. */
+void sio_recovery_resume(wsio_next *hold, const char *data, size_t len, int err) {
+  wsio_socket *s = hold->s;
+  free(hold);
+  if (!s) return; /* the client left meanwhile */
+  s->next = NULL;
+  if (err == WSIO_ECLOSED) return;
+  wsio_io *io = s->nsp->io;
+  sio_session *ss = len ? session_unpack(s->nsp, data, len) : NULL;
+  if (!ss) {
+    s->pid[0] = 0; /* a new private id, as for any fresh session */
+    sio_socket_start(s);
+    return;
+  }
+  memcpy(ss->pid, s->pid, sizeof ss->pid);
+  ss->nsp = s->nsp;
+  memcpy(s->id, ss->sid, sizeof s->id);
+  s->recovered = 1;
+  s->migrated = 1;
+  s->seq = sio_recovery_current(io); /* this worker's broadcasts from now on */
+  s->restore = ss;
+  sio_socket_connect(s);
 }

@@ -107,11 +107,36 @@ static void test_simple(void **state) {
   buf_free(&b);
 }
 
+/* The 429 refusal: Retry-After carries the wait, headers the caller adds sit before the blank line. */
+static void test_too_many(void **state) {
+  (void)state;
+  buf b = {0};
+  assert_int_equal(http_response_too_many_start(&b, 37), 0);
+  assert_int_equal(http_response_header(&b, "Access-Control-Allow-Origin", "*"), 0);
+  assert_int_equal(http_response_too_many_end(&b), 0);
+  char *s = text(&b);
+  assert_true(strncmp(s, "HTTP/1.1 429 Too Many Requests\r\n", 32) == 0);
+  char *end = strstr(s, "\r\n\r\n");
+  assert_non_null(end);
+  *end = '\0';
+  assert_non_null(strstr(s, "\r\nRetry-After: 37\r\n"));
+  assert_non_null(strstr(s, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+  assert_non_null(strstr(s, "\r\nAccess-Control-Allow-Origin: *\r\n"));
+  assert_non_null(strstr(s, "\r\nConnection: close"));
+  const char *body = end + 4;
+  assert_string_equal(body, "too many new connections from your address; try again later\n");
+  char cl[64];
+  snprintf(cl, sizeof cl, "\r\nContent-Length: %zu\r\n", strlen(body));
+  assert_non_null(strstr(s, cl));
+  buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_text),     cmocka_unit_test(test_date_format),
       cmocka_unit_test(test_start_has_date_and_server), cmocka_unit_test(test_header_and_end),
       cmocka_unit_test(test_header_injection_refused),  cmocka_unit_test(test_simple),
+      cmocka_unit_test(test_too_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * out). Every event below is what a test calls; the comment beside each says what the client should see.
  *
  * Usage: sio_server [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--client-dir DIR]
- *                   [--connect-timeout MS] [--workers N]
+ *                   [--connect-timeout MS] [--workers N] [--recovery MS]
+ * --recovery MS turns connection state recovery on with that window.
  * --workers N runs N workers (wsio_workers_run): the same server on every thread, one port.
  * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
@@ -25,6 +26,7 @@
 #define ROOMS_MAX 64
 
 static _Thread_local wsio_io *io; /* each worker's own (--workers) */
+static _Thread_local unsigned worker_index;
 
 /* ---- helpers ---- */
 
@@ -263,6 +265,10 @@ static void on_info(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud)
                            wsio_nsp_name(wsio_socket_nsp(s)), "transport", wsio_socket_transport(s), "auth",
                            auth ? auth : json_null(), "query", hs->query, "rooms", rooms_tree(s), "count",
                            (json_int_t)wsio_nsp_count(wsio_socket_nsp(s)));
+  if (info) { /* where it lives and whether it came back with its state (recovery tests) */
+    json_object_set_new(info, "worker", json_integer((json_int_t)worker_index));
+    json_object_set_new(info, "recovered", json_boolean(wsio_socket_recovered(s)));
+  }
   if (workers > 1 && info && ack && (ack = wsio_ack_keep(ack))) {
     /* The namespace's count over every worker. */
     info_req *r = malloc(sizeof *r);
@@ -358,7 +364,7 @@ static const char page[] =
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
-          "[--client-dir DIR] [--workers N] [--redis URL]\n",
+          "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS]\n",
           argv0);
 }
 
@@ -372,6 +378,7 @@ static struct {
 
 static int setup(wsio_server *server, unsigned index, void *ud) {
   (void)ud;
+  worker_index = index;
   wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
   io = wsio_io_new(server, &opts.io);
   if (!io) return WSIO_ENOMEM;
@@ -429,6 +436,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--ping-interval")) cfg.ping_interval_ms = (uint32_t)atoi(v);
     else if (!strcmp(argv[i], "--ping-timeout")) cfg.ping_timeout_ms = (uint32_t)atoi(v);
     else if (!strcmp(argv[i], "--connect-timeout")) cfg.connect_timeout_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--recovery")) cfg.recovery_ms = (uint32_t)atoi(v);
     else if (!strcmp(argv[i], "--client-dir")) client_dir = v;
     else if (!strcmp(argv[i], "--workers")) workers = atoi(v);
     else if (!strcmp(argv[i], "--redis")) opts.redis = v;

@@ -49,3 +49,12 @@ add_test(NAME interop/sio_python_workers
          WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 set_tests_properties(interop/sio_python_workers PROPERTIES LABELS interop TIMEOUT 90
                      ENVIRONMENT "${SIO_WORKERS_ENV}" SKIP_RETURN_CODE 77)
+
+# Connection state recovery with the npm client, one worker and two (a session saved on one worker is
+# recovered on the other).
+if(NODE_BIN)
+  add_test(NAME interop/sio_recovery
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_recovery.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_recovery PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+endif()
