@@ -11,6 +11,9 @@
 #include "wsio.h"
 
 #define NET_SWEEP_MS 1000
+/* The accept queue: the kernel clamps it to net.core.somaxconn. A reconnect storm of thousands of clients
+ * overflowed a queue of 1024 (dropped SYNs, clients retrying a second later); a deeper one costs nothing. */
+#define NET_LISTEN_BACKLOG 65535
 
 static void flush_dirty(net_loop *l) {
   /* Each connection's staged bytes go out in one write; a write can stage more (a protocol answering its
@@ -165,7 +168,7 @@ int net_listen(net_loop *l, const char *host, int port) {
       rc = uv_translate_sys_error(errno);
   }
   if (rc == 0) rc = uv_tcp_bind(t, (struct sockaddr *)&addr, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)t, 1024, on_connection);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)t, NET_LISTEN_BACKLOG, on_connection);
   if (rc != 0) {
     uv_close((uv_handle_t *)t, free_listener);
     return rc;

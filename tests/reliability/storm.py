@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reconnect storms: N Socket.IO clients lose their connections at once and come back.
 
-Usage: storm.py PATH_TO_WSIO PATH_TO_LOADGEN [--clients N] [--demo] [--json FILE]
+Usage: storm.py PATH_TO_WSIO PATH_TO_LOADGEN [--clients N] [--workers N (1)] [--demo] [--json FILE]
 
 The clients are bench/loadgen --mode storm (C, one epoll loop; bench/lg/storm.c): they behave as
 socket.io-client does with its defaults. On a lost connection each waits the randomized back-off
@@ -138,9 +138,9 @@ def phase_figures(st, n):
             "events": st["events"], "dup_ticks": st["dup_ticks"]}
 
 
-def storm(wsio, loadgen, n, demo, tmp):
+def storm(wsio, loadgen, n, demo, tmp, workers=1):
     port = free_port()
-    args = ("--port", str(port), "--workers", "1", "--socketio-recovery", "2m", "--api-key", KEY,
+    args = ("--port", str(port), "--workers", str(workers), "--socketio-recovery", "2m", "--api-key", KEY,
             "--log-level", "info", "--socketio-ping-interval", "20s", "--socketio-ping-timeout", "20s")
     if not demo:  # the demo's presence ("online" to everyone at each connect and disconnect) is off
         conf = os.path.join(tmp, "wsio.conf")
@@ -253,7 +253,8 @@ def main():
         print(f"storm: {n} clients need more descriptors than the limit, {hard}")
         return 2
     with tempfile.TemporaryDirectory(prefix="wsio-storm-") as tmp:
-        ok, out = storm(args[0], args[1], n, "--demo" in args, tmp)
+        workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
+        ok, out = storm(args[0], args[1], n, "--demo" in args, tmp, workers)
     if json_out:
         with open(json_out, "w") as f:
             json.dump(out, f, indent=1)
