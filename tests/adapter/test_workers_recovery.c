@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "api/raw_client.h"
+#include "adapter/polling_client.h"
 #include "eio/packet.h"
 #include "wsio.h"
 
@@ -87,6 +88,7 @@ static int start_fixture(void **state) {
   usleep(50000); /* both listening (setup returned) */
   fx.port = wsio_server_port(fx.servers[0]);
   assert_true(fx.port > 0);
+  pc_port = fx.port;
   return 0;
 }
 
@@ -98,73 +100,10 @@ static int stop_fixture(void **state) {
   return 0;
 }
 
-/* ---- a blocking Engine.IO long-polling client: one TCP connection per request ---- */
-
-typedef struct pclient {
-  char sid[32];
-  int worker;                  /* the worker its Engine.IO session lives on (the sid says) */
-  char inbox[16384];           /* packets received and not yet taken, separated by \x1e */
-} pclient;
-
-static size_t http_request(const char *method, const char *query, const char *body, char *out, size_t cap) {
-  int fd = raw_dial(fx.port);
-  char req[1024];
-  int n = snprintf(req, sizeof req,
-                   "%s /socket.io/?EIO=4&transport=polling%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                   "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n\r\n%s",
-                   method, query, body ? strlen(body) : 0, body ? body : "");
-  send_all(fd, req, (size_t)n);
-  char head[2048];
-  read_head(fd, head, sizeof head);
-  assert_non_null(strstr(head, "200 OK"));
-  const char *cl = strcasestr(head, "Content-Length:");
-  assert_non_null(cl);
-  size_t len = (size_t)atol(cl + 15);
-  assert_true(len < cap);
-  read_exact(fd, out, len);
-  out[len] = 0;
-  close(fd);
-  return len;
-}
-
-static void pc_post(pclient *c, const char *packet) {
-  char q[sizeof c->sid + 8], out[64];
-  snprintf(q, sizeof q, "&sid=%.31s", c->sid);
-  http_request("POST", q, packet, out, sizeof out);
-  assert_string_equal(out, "ok");
-}
-
-/* The next packet other than a ping (answered): from the inbox, else one long-poll GET. */
-static void pc_packet(pclient *c, char *out, size_t cap) {
-  for (;;) {
-    if (!c->inbox[0]) {
-      char q[sizeof c->sid + 8];
-      snprintf(q, sizeof q, "&sid=%.31s", c->sid);
-      http_request("GET", q, NULL, c->inbox, sizeof c->inbox);
-    }
-    char *sep = strchr(c->inbox, '\x1e');
-    size_t n = sep ? (size_t)(sep - c->inbox) : strlen(c->inbox);
-    assert_true(n < cap);
-    memcpy(out, c->inbox, n);
-    out[n] = 0;
-    memmove(c->inbox, c->inbox + n + (sep ? 1 : 0), strlen(c->inbox + n + (sep ? 1 : 0)) + 1);
-    if (strcmp(out, "2") != 0) return;
-    pc_post(c, "3");
-  }
-}
-
 /* An Engine.IO session on worker `want` (-1: any): handshakes until the kernel places one there. */
 static void pc_handshake(pclient *c, int want) {
   for (int tries = 0; tries < 200; tries++) {
-    memset(c, 0, sizeof *c);
-    char body[512];
-    http_request("GET", "", NULL, body, sizeof body);
-    const char *sid = strstr(body, "\"sid\":\"");
-    assert_non_null(sid);
-    sid += 7;
-    size_t n = strcspn(sid, "\"");
-    assert_true(n < sizeof c->sid);
-    memcpy(c->sid, sid, n);
+    pc_handshake_once(c);
     c->worker = eio_sid_worker(c->sid);
     if (want < 0 || c->worker == want) return;
     pc_post(c, "1"); /* not this one: closed */
