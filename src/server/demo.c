@@ -24,8 +24,9 @@ static void emit_online(wsio_nsp *nsp, json_t *names, size_t count) {
   free(text);
 }
 
-/* Several workers: presence is the whole process's, gathered with fetchSockets (nicknames travel in
- * socket.data as {"nick":"..."}); the one leaving may still be listed. */
+/* Presence is the whole process's, gathered with fetchSockets across workers (nicknames travel in
+ * socket.data as {"nick":"..."}; with one worker the answer comes before the call returns); the one
+ * leaving may still be listed. */
 typedef struct online_req {
   wsio_nsp *nsp;
   char leaving[64];
@@ -49,37 +50,14 @@ static void on_online_fetched(int err, const wsio_remote_socket *v, size_t n, vo
 }
 
 static void broadcast_online(srv_app *app, wsio_nsp *nsp, const wsio_socket *leaving) {
-  if (wsio_nsp_count(nsp) > DEMO_MAX_PRESENCE) return;
-  if (wsio_worker_count(app->server) > 1) {
-    online_req *r = calloc(1, sizeof *r);
-    if (!r) return;
-    r->nsp = nsp;
-    if (leaving) snprintf(r->leaving, sizeof r->leaving, "%s", wsio_socket_id(leaving));
-    wsio_op all = wsio_nsp_op(nsp);
-    if (wsio_op_fetch_sockets_all(&all, on_online_fetched, r) != 0) free(r);
-    return;
-  }
-  size_t total = wsio_op_fetch_sockets(&(wsio_op){.nsp = nsp}, NULL, 0);
-  wsio_socket **v = malloc((total ? total : 1) * sizeof *v);
-  if (!v) return;
-  wsio_op all = wsio_nsp_op(nsp);
-  size_t n = wsio_op_fetch_sockets(&all, v, total);
-  if (n > total) n = total;
-  json_t *names = json_array();
-  size_t count = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] == leaving) continue;
-    count++;
-    srv_socket *st = wsio_socket_data(v[i]);
-    if (json_array_size(names) < DEMO_MAX_NAMES && st && st->nick[0]) json_array_append_new(names, json_string(st->nick));
-  }
-  free(v);
-  json_t *args = json_pack("[{s:o,s:I}]", "names", names, "count", (json_int_t)count);
-  char *text = json_dumps(args, JSON_COMPACT);
-  json_decref(args);
-  if (text) wsio_op_emit(wsio_op_volatile(&all), "online", text);
-  free(text);
   (void)app;
+  if (wsio_nsp_count(nsp) > DEMO_MAX_PRESENCE) return;
+  online_req *r = calloc(1, sizeof *r);
+  if (!r) return;
+  r->nsp = nsp;
+  if (leaving) snprintf(r->leaving, sizeof r->leaving, "%s", wsio_socket_id(leaving));
+  wsio_op all = wsio_nsp_op(nsp);
+  if (wsio_op_fetch_sockets_all(&all, on_online_fetched, r) != 0) free(r);
 }
 
 static void on_nick(wsio_socket *s, const wsio_args *args, wsio_ack *ack, void *ud) {
