@@ -32,9 +32,20 @@ extern char **environ;
 /* A configuration loaded by a reload. Every one is kept to exit: a worker may still read the one it
  * replaces, and what needs a restart (namespace patterns, endpoint paths) still points into the first. */
 typedef struct reloaded {
-  server_config cfg;
+  server_config cfg;           /* first: a worker finds its reloaded from the config it applies */
   struct reloaded *next;
+  atomic_uint pending;         /* workers yet to apply it; the last one logs the report */
+  unsigned restart;            /* changes that wait for a restart */
+  char report[4096];           /* the diff, one change per line */
 } reloaded;
+
+/* Logs what a reload changed once every worker runs with it, so "applied live" is true when it is read. */
+static void reload_report(reloaded *r) {
+  char *save = NULL;
+  for (char *line = strtok_r(r->report, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+    log_info("reload: %s", line);
+  if (r->restart) log_warn("reload: %u change(s) take effect after a restart", r->restart);
+}
 
 struct program;
 
@@ -532,9 +543,14 @@ static void apply_live(worker *p, const server_config *c) {
 static void on_reload(uv_async_t *a) {
   worker *w = a->data;
   const server_config *c = atomic_load(&w->p->live);
-  if (c == w->app.cfg) return;
+  const server_config *old = w->app.cfg;
+  if (c == old) return;
   w->app.cfg = c;
   apply_live(w, c);
+  /* Every reload since the one this worker ran (a burst of SIGHUPs may be applied in one step) now runs
+   * here. The chain below a published reload never changes. */
+  for (reloaded *r = (reloaded *)c; r && &r->cfg != old; r = r->next)
+    if (atomic_fetch_sub(&r->pending, 1) == 1) reload_report(r);
 }
 
 /* Worker 0 reads the configuration again; every worker then applies the live settings on its own thread. */
@@ -549,16 +565,16 @@ static void on_sighup(uv_signal_t *h, int signum) {
     free(r);
     return;
   }
-  char diff[4096];
   server_config_changes ch;
-  int n = server_config_diff(atomic_load(&p->live), &r->cfg, diff, sizeof diff, &ch);
+  int n = server_config_diff(atomic_load(&p->live), &r->cfg, r->report, sizeof r->report, &ch);
   if (n == 0) {
     log_info("reload: no changes");
     server_config_free(&r->cfg);
     free(r);
     return;
   }
-  for (char *line = strtok(diff, "\n"); line; line = strtok(NULL, "\n")) log_info("reload: %s", line);
+  r->restart = ch.restart;
+  atomic_init(&r->pending, p->nworkers);
   /* Live settings switch over now; the rest keep their running values until a restart. The process's own
    * (limits, log) switch here, once. */
   r->next = p->reloads;
@@ -570,7 +586,6 @@ static void on_sighup(uv_signal_t *h, int signum) {
   log_json = c->log.format == SERVER_LOG_JSON;
   atomic_store(&p->live, c);
   for (unsigned i = 0; i < p->nworkers; i++) uv_async_send(&p->workers[i].reload);
-  if (ch.restart) log_warn("reload: %u change(s) take effect after a restart", ch.restart);
 }
 
 /* ---- workers ---- */
