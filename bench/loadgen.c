@@ -5,11 +5,14 @@
  * with Socket.IO an event whose one argument is the payload as a string: 42["echo","..."] in echo mode,
  * 42["bcast","..."] in broadcast mode. A connection counts as open once the Socket.IO namespace accepted it.
  * Modes:
- *   echo       C connections each keep D messages of S bytes in flight (send D, then one more per echo);
- *              msgs/s and round-trip latency. Every echo is compared byte for byte with what was sent.
+ *   echo       C connections each keep D messages of S bytes in flight (send D, then one more per echo, or
+ *              with --batch the next D once all D are back); msgs/s and round-trip latency. Every echo is
+ *              compared byte for byte with what was sent.
  *   broadcast  C receivers plus one sender on the broadcast path. The sender stamps each message with its send
  *              time and a sequence number and keeps at most D in flight: a message leaves the window once every
- *              receiver has it. Deliveries/s (summed over receivers) and delivery latency.
+ *              receiver has it (--batch: the next D leave together once the window is empty). Each receiver
+ *              must get the messages in the order sent, each once. Deliveries/s (summed over receivers) and
+ *              delivery latency.
  *   idle       C connections held open T seconds; the server's RSS and the kernel's memory per connection.
  *   storm      C Socket.IO clients that reconnect as socket.io-client does, with connection state recovery
  *              (bench/lg/storm.c); a driver (tests/reliability/storm.py) cuts their connections or restarts
@@ -50,6 +53,7 @@ typedef struct peer {
   uint8_t sender;     /* broadcast: the one connection that publishes */
   uint8_t ready;      /* counted as open: the WebSocket (and with Socket.IO, the namespace) accepted it */
   uint8_t slow;       /* broadcast: a receiver that stops reading once open (--slow); not in the window */
+  uint64_t next;      /* broadcast: the sequence number this receiver should get next (TCP keeps order) */
 } peer;
 
 typedef struct snap {
@@ -62,7 +66,7 @@ typedef struct snap {
 static struct {
   /* options */
   int mode;
-  int conns, depth, size, max_pending, binary, server_pid, sio, slow;
+  int conns, depth, size, max_pending, binary, server_pid, sio, slow, batch;
   double seconds, warmup, connect_timeout;
   long interval_us;
   /* connections */
@@ -82,6 +86,7 @@ static struct {
   /* broadcast window */
   uint64_t next_seq, oldest, sent, t_next_send, t_progress;
   uint32_t *win;      /* deliveries so far of each message in flight, by seq % depth */
+  struct sent { char stamp[STAMP]; uint64_t t0; } *sent_msgs; /* each message in flight, by seq % depth */
   int receivers_open, stalled;
   /* storm */
   lg_storm storm;
@@ -125,7 +130,10 @@ static void echo_message(lg_conn *c, uint64_t now) {
     g.msgs++;
     lg_hist_add(&g.hist, now - t0);
   }
-  if (g.phase != PH_DONE) echo_send(c, now);
+  if (g.phase == PH_DONE) return;
+  if (!g.batch) echo_send(c, now);
+  else if (p->inflight == 0) /* the whole batch is back: the next one leaves in one write */
+    for (int i = 0; i < g.depth; i++) echo_send(c, now);
 }
 
 /* ---- broadcast ------------------------------------------------------------------------------------- */
@@ -134,6 +142,9 @@ static void bcast_send(lg_conn *s, uint64_t now) {
   char stamp[STAMP + 1];
   snprintf(stamp, sizeof stamp, "%016llx%08x", (unsigned long long)now, (unsigned)(g.next_seq & 0xFFFFFFFFu));
   memcpy(g.pkt + g.stamp_at, stamp, STAMP);
+  struct sent *e = &g.sent_msgs[g.next_seq % (uint64_t)g.depth];
+  memcpy(e->stamp, stamp, STAMP);
+  e->t0 = now;
   lg_conn_send(&g.cl, s, opcode(), g.pkt, g.pkt_len);
   g.next_seq++;
   if (g.phase == PH_MEASURE) g.sent++;
@@ -144,6 +155,7 @@ static void bcast_pump(uint64_t now) {
   lg_conn *s = &g.c[g.total - 1];
   if (s->state != LG_OPEN || g.phase == PH_CONNECT || g.phase == PH_DONE) return;
   uint64_t step = (uint64_t)g.interval_us * 1000u;
+  if (g.batch && g.next_seq != g.oldest) return; /* batches: the next once all of this one is delivered */
   while (g.next_seq - g.oldest < (uint64_t)g.depth) {
     if (step) {
       if (now < g.t_next_send) break;
@@ -172,14 +184,24 @@ static void bcast_message(lg_conn *c, uint64_t now) {
   if (p->sender) return; /* the sender gets its own messages too; they are not deliveries */
   /* lg_client checks what follows the stamp; what precedes it (the event's head) is checked here. */
   int ok = !c->bad && c->msg_len == g.pkt_len && memcmp(c->prefix, g.pkt, g.stamp_at) == 0;
-  uint64_t t0 = hex_value(c->prefix + g.stamp_at, 16, &ok);
-  uint64_t seq32 = hex_value(c->prefix + g.stamp_at + 16, 8, &ok);
-  /* The wire has the low 32 bits of the sequence; the window, far smaller, gives back the rest. */
-  uint64_t seq = g.oldest + ((seq32 - g.oldest) & 0xFFFFFFFFu);
-  if (!ok || seq >= g.next_seq) {
-    g.mismatches++;
-    return;
+  const uint8_t *stamp = c->prefix + g.stamp_at;
+  uint64_t seq = p->next, t0;
+  /* The common case: the message this receiver expects, recognised by comparing its stamp with the one
+   * sent (24 bytes) rather than reading the hex digits. Anything else is decoded and judged. */
+  const struct sent *e = &g.sent_msgs[seq % (uint64_t)g.depth];
+  if (ok && seq >= g.oldest && seq < g.next_seq && memcmp(stamp, e->stamp, STAMP) == 0) {
+    t0 = e->t0;
+  } else {
+    t0 = hex_value(stamp, 16, &ok);
+    uint64_t seq32 = hex_value(stamp + 16, 8, &ok);
+    /* The wire has the low 32 bits of the sequence; the window, far smaller, gives back the rest. */
+    seq = g.oldest + ((seq32 - g.oldest) & 0xFFFFFFFFu);
+    if (!ok || seq >= g.next_seq || seq < p->next) { /* not sent, or a repeat or reordering on one stream */
+      g.mismatches++;
+      return;
+    }
   }
+  p->next = seq + 1;
   if (g.phase == PH_MEASURE) {
     g.msgs++;
     lg_hist_add(&g.hist, now - t0);
@@ -423,8 +445,8 @@ static void report(void) {
   printf("mode=%s protocol=%s slow=%d conns=%d open=%d failed=%d closed=%d seconds=%.2f", names[g.mode],
          g.sio ? "sio" : "ws", g.slow, g.conns, g.open, g.failed, g.closed, secs);
   if (g.mode != MODE_IDLE) {
-    printf(" depth=%d size=%d msgs=%llu msgs_per_sec=%.0f", g.depth, g.size, (unsigned long long)g.msgs,
-           (double)g.msgs / secs);
+    printf(" depth=%d batch=%d size=%d msgs=%llu msgs_per_sec=%.0f", g.depth, g.batch, g.size,
+           (unsigned long long)g.msgs, (double)g.msgs / secs);
     if (g.mode == MODE_BCAST)
       printf(" deliveries_per_sec=%.0f sent=%llu sent_per_sec=%.1f interval_us=%ld stalled=%d",
              (double)g.msgs / secs, (unsigned long long)g.sent, (double)g.sent / secs, g.interval_us, g.stalled);
@@ -467,6 +489,8 @@ static void usage(void) {
           "                       the event's string argument\n"
           "  --seconds T (10)     measured window (idle: how long connections are held)\n"
           "  --warmup W (2)       seconds of traffic before the window\n"
+          "  --batch              echo, broadcast: send D messages together, and the next D only once all\n"
+          "                       of them have come back (echo) or reached every receiver (broadcast)\n"
           "  --interval US (0)    broadcast: one message every US microseconds (0: as the window allows)\n"
           "  --server-pid PID     read the server's CPU time and RSS from /proc\n"
           "  --sources N (1)      bind client sockets to 127.0.0.1..127.0.0.N round robin\n"
@@ -501,7 +525,7 @@ static void parse_args(int argc, char **argv) {
       {"warmup", 1, 0, 'w'},  {"interval", 1, 0, 'i'},      {"server-pid", 1, 0, 'S'}, {"sources", 1, 0, 'n'},
       {"pending", 1, 0, 'q'}, {"connect-timeout", 1, 0, 'T'}, {"binary", 0, 0, 'b'},   {"protocol", 1, 0, 'o'},
       {"header", 1, 0, 'H'},  {"slow", 1, 0, 'L'},          {"reconnect-attempts", 1, 0, 'R'},
-      {0, 0, 0, 0}};
+      {"batch", 0, 0, 'B'},   {0, 0, 0, 0}};
   g.mode = -1;
   g.cl.host = "127.0.0.1";
   g.cl.port = 3000;
@@ -534,6 +558,7 @@ static void parse_args(int argc, char **argv) {
     case 'q': g.max_pending = atoi(optarg); break;
     case 'T': g.connect_timeout = atof(optarg); break;
     case 'b': g.binary = 1; break;
+    case 'B': g.batch = 1; break;
     case 'o':
       g.sio = !strcmp(optarg, "sio") ? 1 : !strcmp(optarg, "ws") ? 0 : -1;
       break;
@@ -546,7 +571,7 @@ static void parse_args(int argc, char **argv) {
   if (g.mode == MODE_STORM) g.sio = 1; /* Socket.IO clients, whatever --protocol said */
   if (optind != argc || g.mode < 0 || g.conns < 1 || g.depth < 1 || g.size < 0 || g.cl.sources < 1 ||
       g.cl.sources > 254 || g.max_pending < 1 || g.seconds <= 0 || g.warmup < 0 || g.interval_us < 0 ||
-      g.sio < 0 || (g.sio && g.binary) || g.max_attempts < 0)
+      g.sio < 0 || (g.sio && g.binary) || g.max_attempts < 0 || (g.batch && g.interval_us > 0))
     usage();
   if (g.mode == MODE_BCAST && g.size < STAMP) die("--size must be at least 24 in broadcast mode");
   if (!g.cl.path)
@@ -580,7 +605,9 @@ int main(int argc, char **argv) {
   const char *event = g.mode == MODE_BCAST ? "bcast" : "echo";
   g.pkt = malloc(lg_sio_event_size(event, (size_t)g.size));
   g.win = calloc((size_t)g.depth, sizeof *g.win);
-  if (lg_client_init(&g.cl, g.total) < 0 || !g.c || !g.p || !payload || !g.pkt || !g.win) die("out of memory");
+  g.sent_msgs = calloc((size_t)g.depth, sizeof *g.sent_msgs);
+  if (lg_client_init(&g.cl, g.total) < 0 || !g.c || !g.p || !payload || !g.pkt || !g.win || !g.sent_msgs)
+    die("out of memory");
   for (int i = 0; i < g.size; i++) payload[i] = (uint8_t)('a' + i % 26);
   if (g.sio) {
     g.pkt_len = lg_sio_event_encode(g.pkt, event, payload, (size_t)g.size, &g.stamp_at);

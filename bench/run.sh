@@ -37,6 +37,7 @@ BCAST_DEPTH=${BCAST_DEPTH:-8}     # broadcast: messages in flight; one leaves on
                                   # broadcast-1: the same with one message at a time
 BCAST_INTERVAL=${BCAST_INTERVAL:-0}
 BCAST_SECONDS=${BCAST_SECONDS:-8}
+BATCH=${BATCH:-0}                 # 1: echo and broadcast send their D messages as one batch (loadgen --batch)
 IDLE_CONNS=${IDLE_CONNS:-19000}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
 OUT=${OUT:-$(mktemp -d /tmp/wsio-bench.XXXXXX)}
@@ -125,6 +126,7 @@ run_one() {
     idle) lg+=(--mode idle --conns "$IDLE_CONNS" --seconds "$IDLE_SECONDS") ;;
     *) echo "run.sh: unknown scenario $scenario" >&2; exit 1 ;;
   esac
+  case $BATCH:$scenario in 1:*echo | 1:*broadcast) lg+=(--batch) ;; esac
   start_server "$name" "$port" "$scenario"
   local line rc=0
   line=$(timeout 300 "${lg[@]}" --server-pid "$server_pid" 2>>"$OUT/loadgen.log") || rc=$?

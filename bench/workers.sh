@@ -8,7 +8,10 @@
 # the medians. The server may use every CPU; the load generator runs beside it (on a 2-CPU machine it shares
 # them: see the notes the script prints).
 #
-#   RUNS=5 CONNS=2000 SECONDS_=6 bench/workers.sh build
+# The defaults keep 4096 broadcasts in flight to 4000 receivers: a window that deep keeps the server busy,
+# so the figure is what the server can deliver rather than the round trip of a shallow window.
+#
+#   RUNS=5 CONNS=4000 DEPTH=4096 SECONDS_=6 bench/workers.sh build
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,8 +19,8 @@ BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 SERVER=$BUILD/bench/sio_server
 LOADGEN=$BUILD/bench/loadgen
 RUNS=${RUNS:-5}
-CONNS=${CONNS:-2000}
-DEPTH=${DEPTH:-8}
+CONNS=${CONNS:-4000}
+DEPTH=${DEPTH:-4096}
 SIZE=${SIZE:-64}
 SECONDS_=${SECONDS_:-6}
 WARMUP=${WARMUP:-2}
@@ -25,6 +28,7 @@ SOURCES=${SOURCES:-4}
 WORKERS_LIST=${WORKERS_LIST:-"1 2"}
 PORT=${PORT_BASE:-19700}
 OUT=${OUT:-$(mktemp -d /tmp/wsio-workers-bench.XXXXXX)}
+mkdir -p "$OUT"
 
 [ -x "$SERVER" ] && [ -x "$LOADGEN" ] || { echo "workers.sh: build first ($SERVER, $LOADGEN)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || true
@@ -66,18 +70,21 @@ done
 
 awk -v list="$WORKERS_LIST" '
 function val(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
-$0 ~ /rc=0/ { w = val("workers"); n[w]++; d[w, n[w]] = val("deliveries_per_sec") + 0 }
+$0 ~ /rc=0/ {
+  w = val("workers"); n[w]++; d[w, n[w]] = val("deliveries_per_sec") + 0
+  scpu[w] += val("server_cpu_util"); ccpu[w] += val("client_cpu_util")
+}
 END {
   split(list, ws, " ")
-  print "| workers | deliveries/s (median) | best | worst | runs |"
-  print "| --- | ---: | ---: | ---: | ---: |"
+  print "| workers | deliveries/s (median) | best | worst | runs | server CPU (cores, mean) | load generator CPU |"
+  print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
   for (i = 1; i in ws; i++) {
     w = ws[i]
     # sort this setting runs (insertion sort: a handful of values)
     for (a = 1; a <= n[w]; a++) v[a] = d[w, a]
     for (a = 2; a <= n[w]; a++) for (b = a; b > 1 && v[b - 1] > v[b]; b--) { t = v[b]; v[b] = v[b - 1]; v[b - 1] = t }
     med[w] = n[w] % 2 ? v[(n[w] + 1) / 2] : (v[n[w] / 2] + v[n[w] / 2 + 1]) / 2
-    printf "| %s | %.0f | %.0f | %.0f | %d |\n", w, med[w], v[n[w]], v[1], n[w]
+    printf "| %s | %.0f | %.0f | %.0f | %d | %.2f | %.2f |\n", w, med[w], v[n[w]], v[1], n[w], scpu[w] / n[w], ccpu[w] / n[w]
   }
   if (ws[1] in med && ws[2] in med && med[ws[1]] > 0)
     printf "\nratio of the medians, --workers %s / --workers %s: %.2fx\n", ws[2], ws[1], med[ws[2]] / med[ws[1]]

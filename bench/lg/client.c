@@ -203,7 +203,14 @@ static size_t header_need(const lg_conn *c) {
 /* Consumes bytes from an open connection. Returns -1 on a protocol error. */
 static int conn_parse(lg_client *cl, lg_conn *c, const uint8_t *p, size_t n, uint64_t now) {
   while (n > 0 || (c->in_frame && c->remaining == 0)) {
-    if (!c->in_frame) {
+    if (!c->in_frame && c->hdr_len == 0 && n >= 2 && p[1] < 126) {
+      /* The common case: a short unmasked header wholly in this read, parsed where it lies. */
+      c->hdr[0] = p[0];
+      c->hdr[1] = p[1];
+      p += 2;
+      n -= 2;
+      if (frame_begin(c) < 0) return -1;
+    } else if (!c->in_frame) {
       while (n > 0 && c->hdr_len < header_need(c)) {
         c->hdr[c->hdr_len++] = *p++;
         n--;

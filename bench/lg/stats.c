@@ -5,25 +5,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static unsigned hist_index(uint64_t v) {
-  if (v < LG_SUB) return (unsigned)v;
-  unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-  unsigned shift = msb - (LG_SUB_BITS - 1); /* v >> shift lies in [LG_HALF, LG_SUB) */
-  return LG_SUB + (shift - 1) * LG_HALF + (unsigned)((v >> shift) - LG_HALF);
-}
-
 /* The middle of bucket i's range. */
 static double hist_value(unsigned i) {
   if (i < LG_SUB) return (double)i;
   unsigned shift = (i - LG_SUB) / LG_HALF + 1;
   uint64_t m = (i - LG_SUB) % LG_HALF + LG_HALF;
   return (double)(m << shift) + (double)(1ull << shift) / 2;
-}
-
-void lg_hist_add(lg_hist *h, uint64_t v) {
-  h->count[hist_index(v)]++;
-  h->n++;
-  if (v > h->max) h->max = v;
 }
 
 void lg_hist_reset(lg_hist *h) { memset(h, 0, sizeof *h); }

@@ -16,7 +16,19 @@ typedef struct lg_hist {
   uint64_t count[LG_BUCKETS];
 } lg_hist;
 
-void lg_hist_add(lg_hist *h, uint64_t v);
+static inline unsigned lg_hist_index(uint64_t v) {
+  if (v < LG_SUB) return (unsigned)v;
+  unsigned msb = 63u - (unsigned)__builtin_clzll(v);
+  unsigned shift = msb - (LG_SUB_BITS - 1); /* v >> shift lies in [LG_HALF, LG_SUB) */
+  return LG_SUB + (shift - 1) * LG_HALF + (unsigned)((v >> shift) - LG_HALF);
+}
+
+/* Inline: the broadcast mode adds one value per delivery, millions a second. */
+static inline void lg_hist_add(lg_hist *h, uint64_t v) {
+  h->count[lg_hist_index(v)]++;
+  h->n++;
+  if (v > h->max) h->max = v;
+}
 void lg_hist_reset(lg_hist *h);
 /* The q-quantile (0 < q <= 1) of the recorded values; 1.0 gives the exact maximum, no samples give 0. */
 double lg_hist_quantile(const lg_hist *h, double q);
