@@ -186,9 +186,22 @@ static void write_inflight(net_conn *c) {
 /* Plain TCP with shared bytes queued: one gathered write (writev) of the whole stream, the shared frames
  * read where they lie. */
 static void flush_gathered(net_conn *c) {
+  /* Small streams are copied into one staging buffer per thread and leave with write(): the shared frames are
+   * hot in the cache (the same few for every receiver), and the kernel's per-segment work of a writev
+   * (importing the vector, a copy and a hardened-usercopy check per segment) costs more than the copy. */
+  static _Thread_local char stage[NET_STAGE_MAX];
   uv_buf_t iov[2 * NET_SHARED_MAX + 1];
   size_t total;
   int k = net_refq_gather(c, iov, &total);
+  if (k > 1 && total <= sizeof stage) {
+    size_t at = 0;
+    for (int i = 0; i < k; i++) {
+      memcpy(stage + at, iov[i].base, iov[i].len);
+      at += iov[i].len;
+    }
+    iov[0] = uv_buf_init(stage, (unsigned)total);
+    k = 1;
+  }
   int n = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)k);
   if (n == UV_EAGAIN) n = 0;
   if (n < 0) {

@@ -77,7 +77,7 @@ typedef void (*net_accept_cb)(net_loop *l, net_conn *c, void *arg);
 
 struct net_loop {
   uv_loop_t *uv;
-  uv_check_t flush;            /* writes staged during an iteration go out here, one writev per socket */
+  uv_check_t flush;            /* writes staged during an iteration go out here, one per socket */
   uv_prepare_t flush_early;    /* the same just before the loop blocks: what timers staged goes out now */
   uv_timer_t sweep;            /* one timer for every connection's timeouts */
   uint8_t *rbuf;               /* the shared read buffer */
@@ -139,6 +139,8 @@ static inline void net_shared_unref(net_shared *s) {
  * net_conn_write. */
 int net_conn_write_shared(net_conn *c, const void *data, size_t len, net_shared *owner);
 #define NET_SHARED_MAX 64
+/* A connection's queued stream up to this size is gathered into one buffer and written with write(). */
+#define NET_STAGE_MAX 16384
 
 /* A part of a gathered write. */
 typedef struct net_iov {

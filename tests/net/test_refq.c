@@ -199,9 +199,42 @@ static void test_writev(void **state) {
   teardown(&f);
 }
 
+/* Both ways a queued stream leaves: up to NET_STAGE_MAX gathered into one buffer for write(), above it
+ * handed to writev as it lies; each through partial writes (a 4 KiB socket buffer), arriving whole. */
+static void test_staged_and_gathered_flushes(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  owner a;
+  owner_init(&a, 9);
+  buf want = {0};
+  const size_t sizes[] = {100, 1000, sizeof a.bytes}; /* per frame; the first passes NET_SHARED_MAX frames */
+  for (int k = 0; k < 3; k++) {
+    size_t total = 0;
+    for (int i = 0; total <= (k == 2 ? NET_STAGE_MAX : NET_STAGE_MAX / 2 - 200); i++) {
+      assert_int_equal(net_conn_write(f.c, "|", 1), 0);
+      buf_append(&want, "|", 1);
+      size_t len = sizes[k];
+      assert_int_equal(net_conn_write_shared(f.c, a.bytes + (size_t)i % 7, len - 7, &a.sh), 0);
+      buf_append(&want, a.bytes + (size_t)i % 7, len - 7);
+      total += len - 6;
+    }
+    if (k == 2) assert_true(total > NET_STAGE_MAX); /* the writev path */
+    else assert_true(total <= NET_STAGE_MAX);      /* the staged path */
+    run_until(&f, want.len);
+    assert_int_equal(f.got.len, want.len);
+    assert_memory_equal(f.got.data, want.data, want.len);
+    assert_int_equal(a.sh.refs, 1);
+  }
+  assert_int_equal(a.released, 0);
+  buf_free(&want);
+  teardown(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_interleaved_partial_writes),
+      cmocka_unit_test(test_staged_and_gathered_flushes),
       cmocka_unit_test(test_close_with_frames_queued),
       cmocka_unit_test(test_queue_cap_copies),
       cmocka_unit_test(test_writev),
