@@ -6,7 +6,7 @@
 # reaches every socket of "/", whichever worker it is on. Runs alternate (1, 2, 1, 2, ...) so drift in the
 # machine's load hits both alike; the table gives each setting's best, median and worst run and the ratio of
 # the medians. The server may use every CPU; the load generator runs beside it (on a 2-CPU machine it shares
-# them: see the notes the script prints).
+# them: docs/benchmarks.md, "Workers", says what that caps).
 #
 # The defaults keep 4096 broadcasts in flight to 4000 receivers: a window that deep keeps the server busy,
 # so the figure is what the server can deliver rather than the round trip of a shallow window.

@@ -183,8 +183,8 @@ static void write_inflight(net_conn *c) {
   c->flags |= NET_CONN_WRITING;
 }
 
-/* Plain TCP with shared bytes queued: one gathered write (writev) of the whole stream, the shared frames
- * read where they lie. */
+/* Plain TCP with shared bytes queued: one write of the whole stream, staged (below) or gathered with writev
+ * from where the shared frames lie. */
 static void flush_gathered(net_conn *c) {
   /* Small streams are copied into one staging buffer per thread and leave with write(): the shared frames are
    * hot in the cache (the same few for every receiver), and the kernel's per-segment work of a writev
