@@ -72,19 +72,20 @@ awk -v list="$WORKERS_LIST" '
 function val(k,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
 $0 ~ /rc=0/ {
   w = val("workers"); n[w]++; d[w, n[w]] = val("deliveries_per_sec") + 0
-  scpu[w] += val("server_cpu_util"); ccpu[w] += val("client_cpu_util")
+  scpu[w] += val("server_cpu_util"); ccpu[w] += val("client_cpu_util"); rss[w] += val("rss_kib") / 1024
 }
 END {
   split(list, ws, " ")
-  print "| workers | deliveries/s (median) | best | worst | runs | server CPU (cores, mean) | load generator CPU |"
-  print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  print "| workers | deliveries/s (median) | best | worst | runs | server CPU (cores, mean) | load generator CPU | server RSS (MiB, mean) |"
+  print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for (i = 1; i in ws; i++) {
     w = ws[i]
     # sort this setting runs (insertion sort: a handful of values)
     for (a = 1; a <= n[w]; a++) v[a] = d[w, a]
     for (a = 2; a <= n[w]; a++) for (b = a; b > 1 && v[b - 1] > v[b]; b--) { t = v[b]; v[b] = v[b - 1]; v[b - 1] = t }
     med[w] = n[w] % 2 ? v[(n[w] + 1) / 2] : (v[n[w] / 2] + v[n[w] / 2 + 1]) / 2
-    printf "| %s | %.0f | %.0f | %.0f | %d | %.2f | %.2f |\n", w, med[w], v[n[w]], v[1], n[w], scpu[w] / n[w], ccpu[w] / n[w]
+    printf "| %s | %.0f | %.0f | %.0f | %d | %.2f | %.2f | %.0f |\n", w, med[w], v[n[w]], v[1], n[w], scpu[w] / n[w],
+      ccpu[w] / n[w], rss[w] / n[w]
   }
   if (ws[1] in med && ws[2] in med && med[ws[1]] > 0)
     printf "\nratio of the medians, --workers %s / --workers %s: %.2fx\n", ws[2], ws[1], med[ws[2]] / med[ws[1]]

@@ -210,6 +210,14 @@ static int conn_parse(lg_client *cl, lg_conn *c, const uint8_t *p, size_t n, uin
       p += 2;
       n -= 2;
       if (frame_begin(c) < 0) return -1;
+      if (cl->cbs.on_whole && c->frame_fin && c->frame_op < 8 && c->frame_op != WS_OP_CONT &&
+          c->remaining <= n && cl->cbs.on_whole(cl, c, c->frame_op, p, (size_t)c->remaining, now)) {
+        p += c->remaining;
+        n -= (size_t)c->remaining;
+        c->remaining = 0;
+        c->in_frame = c->in_msg = 0;
+        continue;
+      }
     } else if (!c->in_frame) {
       while (n > 0 && c->hdr_len < header_need(c)) {
         c->hdr[c->hdr_len++] = *p++;

@@ -49,6 +49,10 @@ typedef struct lg_client_cbs {
   void (*on_open)(lg_client *cl, lg_conn *c, uint64_t now);
   /* A whole data message arrived: c->msg_len, c->prefix and c->bad describe it. */
   void (*on_message)(lg_client *cl, lg_conn *c, uint64_t now);
+  /* Optional, tried first: a whole unfragmented data message lying in one read, seen where it lies before any
+   * copy or check. Returns 1 when it took the message, 0 to send it down the general path (c->prefix, the
+   * content check, on_message). */
+  int (*on_whole)(lg_client *cl, lg_conn *c, int opcode, const uint8_t *msg, size_t len, uint64_t now);
   /* The connection is gone; was_open says whether it had opened. err is an errno value. */
   void (*on_close)(lg_client *cl, lg_conn *c, int was_open, int err);
 } lg_client_cbs;
