@@ -1,7 +1,8 @@
 /*
  * fuzz_json — sio_json_validate against a slow recursive-descent reference written from RFC 8259 and
  * RFC 3629, then every span function over what validates: iteration re-validates each member, strings
- * decode and re-encode to themselves, keys are found, placeholders are walked. The iteration functions also
+ * decode and re-encode to themselves, keys are found, placeholders are walked, and the elements the
+ * validator notes of an array are those the iterator finds. The iteration functions also
  * run on unvalidated bytes, where they must only stay in bounds and terminate.
  *
  * Input: byte 0 picks the depth limit, the rest is the text.
@@ -228,6 +229,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sio_json_span v;
   int rc = sio_json_validate(copy, n, depth, &v);
   CHECK(rc == 0 || rc == WSIO_EPROTO);
+  /* The variant that notes an array's elements: the same verdict, and the spans the iterator gives. */
+  sio_json_span ev, noted[3];
+  size_t count = 0;
+  CHECK(sio_json_validate_elems(copy, n, depth, &ev, noted, 3, &count) == rc);
+  if (rc == 0) {
+    CHECK(ev.p == v.p && ev.len == v.len && ev.kind == v.kind);
+    CHECK(count == (v.kind == SIO_JSON_ARRAY ? sio_json_array_count(&v) : 0));
+    sio_json_iter it;
+    sio_json_span e;
+    sio_json_iter_init(&it, &v);
+    for (size_t i = 0; i < count && i < 3; i++) {
+      CHECK(sio_json_array_next(&it, &e) == 1);
+      CHECK(e.p == noted[i].p && e.len == noted[i].len && e.kind == noted[i].kind);
+    }
+  }
   CHECK((rc == 0) == ref_valid(copy, n, depth > SIO_JSON_DEPTH_MAX ? SIO_JSON_DEPTH_MAX : depth));
   if (rc == 0) {
     CHECK(v.p >= copy && v.p + v.len <= copy + n && v.kind != SIO_JSON_NONE);

@@ -186,11 +186,18 @@ sio_json_kind sio_json_kind_of(char ch) {
   }
 }
 
+static void span_at(sio_json_span *sp, cursor a, cursor b);
+
 /* The validator is a loop over three states (expecting a value, a key, or what follows a value) with a bit
- * stack of open containers (1 = object), so untrusted nesting never recurses on the C stack. */
-int sio_json_validate(const char *s, size_t len, unsigned max_depth, sio_json_span *out) {
+ * stack of open containers (1 = object), so untrusted nesting never recurses on the C stack. When the text is
+ * an array, each element's span is noted as it completes (elems may be NULL: then nothing is noted). */
+static inline int validate(const char *s, size_t len, unsigned max_depth, sio_json_span *out, sio_json_span *elems,
+                           size_t cap, size_t *count) {
   uint64_t stack[SIO_JSON_DEPTH_MAX / 64];
   unsigned depth = 0;
+  int top_array = 0;   /* the text is an array: its elements are noted */
+  cursor elem = NULL;  /* where the top-level element being read starts */
+  size_t nelems = 0;
   if (max_depth > SIO_JSON_DEPTH_MAX) max_depth = SIO_JSON_DEPTH_MAX;
   cursor end = (cursor)s + len;
   cursor p = skip_ws((cursor)s, end);
@@ -200,11 +207,13 @@ int sio_json_validate(const char *s, size_t len, unsigned max_depth, sio_json_sp
 value:
   p = skip_ws(p, end);
   if (p >= end) return WSIO_EPROTO;
+  if (elems && depth == 1 && top_array) elem = p;
   switch (*p) {
     case '{':
     case '[': {
       if (depth >= max_depth) return WSIO_EPROTO;
       int obj = *p == '{';
+      if (depth == 0) top_array = !obj;
       uint64_t bit = (uint64_t)1 << (depth % 64);
       stack[depth / 64] = obj ? stack[depth / 64] | bit : stack[depth / 64] & ~bit;
       depth++;
@@ -235,6 +244,10 @@ key:
 
 after:
   if (depth > 0) {
+    if (elems && depth == 1 && top_array) { /* a top-level element ends here */
+      if (nelems < cap) span_at(&elems[nelems], elem, p);
+      nelems++;
+    }
     int obj = (stack[(depth - 1) / 64] >> ((depth - 1) % 64)) & 1;
     p = skip_ws(p, end);
     if (p >= end) return WSIO_EPROTO;
@@ -254,7 +267,18 @@ after:
     out->len = (size_t)(p - start);
     out->kind = sio_json_kind_of((char)*start);
   }
+  if (count) *count = nelems;
   return 0;
+}
+
+int sio_json_validate(const char *s, size_t len, unsigned max_depth, sio_json_span *out) {
+  return validate(s, len, max_depth, out, NULL, 0, NULL);
+}
+
+int sio_json_validate_elems(const char *s, size_t len, unsigned max_depth, sio_json_span *out, sio_json_span *elems,
+                            size_t cap, size_t *count) {
+  static sio_json_span none;
+  return validate(s, len, max_depth, out, elems ? elems : &none, elems ? cap : 0, count);
 }
 
 /* Skips a string without validating it. Returns the byte after the closing quote (or end). */

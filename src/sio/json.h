@@ -46,6 +46,13 @@ typedef struct sio_json_span {
  * WSIO_EPROTO for anything else (empty input, trailing garbage, too deep, any grammar or UTF-8 error). */
 int sio_json_validate(const char *p, size_t len, unsigned max_depth, sio_json_span *out);
 
+/* sio_json_validate, noting on the way the elements of an array: *count gets their number (0 when the value
+ * is not an array), elems[0..cap) the spans of the first cap of them, as sio_json_array_next gives them.
+ * count may be NULL; elems may be NULL when cap is 0. Same returns; on an error *count and elems are
+ * unspecified. */
+int sio_json_validate_elems(const char *p, size_t len, unsigned max_depth, sio_json_span *out, sio_json_span *elems,
+                            size_t cap, size_t *count);
+
 /* Kind of the value starting with byte c, SIO_JSON_NONE when no value starts with it. */
 sio_json_kind sio_json_kind_of(char c);
 

@@ -1,5 +1,6 @@
 #include "sio/packet.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "wsio.h"
@@ -48,9 +49,14 @@ static int data_fits(int type, const sio_packet *pkt) {
 
 /* An event's name: data's first element, a number or a string not reserved. */
 static int event_name(sio_packet *pkt) {
-  sio_json_iter it;
-  sio_json_iter_init(&it, &pkt->data);
-  if (!sio_json_array_next(&it, &pkt->name)) return 0;
+  if (pkt->elems_ok) {
+    if (pkt->nelems == 0) return 0;
+    pkt->name = pkt->elems[0];
+  } else {
+    sio_json_iter it;
+    sio_json_iter_init(&it, &pkt->data);
+    if (!sio_json_array_next(&it, &pkt->name)) return 0;
+  }
   if (pkt->name.kind == SIO_JSON_STRING) return !name_span_reserved(&pkt->name);
   return pkt->name.kind == SIO_JSON_NUMBER;
 }
@@ -58,7 +64,7 @@ static int event_name(sio_packet *pkt) {
 int sio_packet_decode(const char *s, size_t len, const sio_packet_limits *lim, sio_packet *pkt) {
   unsigned max_att = lim && lim->max_attachments ? lim->max_attachments : SIO_PACKET_ATTACHMENTS_DEFAULT;
   unsigned max_depth = lim && lim->max_depth ? lim->max_depth : SIO_PACKET_DEPTH_DEFAULT;
-  memset(pkt, 0, sizeof *pkt);
+  memset(pkt, 0, offsetof(sio_packet, elems)); /* elems: written as they are noted */
   pkt->nsp = "/";
   pkt->nsp_len = 1;
   pkt->id = -1;
@@ -96,7 +102,12 @@ int sio_packet_decode(const char *s, size_t len, const sio_packet_limits *lim, s
 
   /* JSON.stringify never starts with whitespace, and the reference parser would read a space as an id. */
   if (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) return WSIO_EPROTO;
-  if (i < len && sio_json_validate(s + i, len - i, max_depth, &pkt->data) != 0) return WSIO_EPROTO;
+  if (i < len) {
+    if (sio_json_validate_elems(s + i, len - i, max_depth, &pkt->data, pkt->elems, SIO_PACKET_ELEMS,
+                                &pkt->nelems) != 0)
+      return WSIO_EPROTO;
+    pkt->elems_ok = pkt->data.kind == SIO_JSON_ARRAY;
+  }
   if (!data_fits(type, pkt) || (is_event(type) && !event_name(pkt))) return WSIO_EPROTO;
   if (is_binary(type)) {
     sio_json_ph_iter ph;
@@ -300,9 +311,15 @@ int sio_packet_args(const sio_packet *pkt, const sio_bin *atts, sio_arg *out, si
   sio_json_iter it;
   sio_json_span e;
   size_t n = 0;
-  sio_json_iter_init(&it, &pkt->data);
-  if (is_event(pkt->type)) sio_json_array_next(&it, &e);
-  while (sio_json_array_next(&it, &e)) {
+  /* The spans noted while decoding when they are all there; else a walk of the array. */
+  int noted = pkt->elems_ok && pkt->nelems <= SIO_PACKET_ELEMS;
+  size_t next = is_event(pkt->type) ? 1 : 0;
+  if (!noted) {
+    sio_json_iter_init(&it, &pkt->data);
+    if (is_event(pkt->type)) sio_json_array_next(&it, &e);
+  }
+  while (noted ? next < pkt->nelems : sio_json_array_next(&it, &e)) {
+    if (noted) e = pkt->elems[next++];
     if (n < cap) {
       sio_arg *a = &out[n];
       uint64_t num;
@@ -379,6 +396,7 @@ int sio_packet_reasm_take(sio_packet_reasm *r, sio_packet *pkt, sio_bin *atts) {
   if (!r->held || r->have < r->pkt.attachments) return WSIO_EINVAL;
   const char *base = (const char *)r->store.data;
   *pkt = r->pkt;
+  pkt->elems_ok = 0; /* the noted spans point into the text the packet came in */
   if (r->nsp_off != SIZE_MAX) pkt->nsp = base + r->nsp_off;
   if (r->data_off != SIZE_MAX) pkt->data.p = base + r->data_off;
   if (r->name_off != SIZE_MAX) pkt->name.p = base + r->name_off;

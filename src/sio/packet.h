@@ -35,6 +35,9 @@ enum sio_packet_type {
 #define SIO_PACKET_ATTACHMENTS_DEFAULT 10
 #define SIO_PACKET_DEPTH_DEFAULT 32
 
+/* Top-level elements of a packet's array noted while decoding: an event's name and its first arguments. */
+#define SIO_PACKET_ELEMS 8
+
 typedef struct sio_packet_limits {
   unsigned max_attachments; /* 0: SIO_PACKET_ATTACHMENTS_DEFAULT */
   unsigned max_depth;       /* JSON nesting; 0: SIO_PACKET_DEPTH_DEFAULT, clamped to SIO_JSON_DEPTH_MAX */
@@ -48,6 +51,12 @@ typedef struct sio_packet {
   int64_t id;           /* ack id 0..SIO_PACKET_ID_MAX, or -1 */
   sio_json_span data;   /* the payload; kind SIO_JSON_NONE (p NULL, len 0) when absent */
   sio_json_span name;   /* EVENT and BINARY_EVENT: data's first element (a STRING, or a NUMBER as JS allows) */
+  /* Noted by sio_packet_decode while validating, so that reading the name and the arguments does not walk
+   * the JSON again: when elems_ok, data is an array of nelems elements and elems holds the spans of the first
+   * SIO_PACKET_ELEMS. A packet built or rebased any other way leaves elems_ok 0 (the readers then walk). */
+  unsigned elems_ok;
+  size_t nelems;
+  sio_json_span elems[SIO_PACKET_ELEMS];
 } sio_packet;
 
 /* A binary attachment: bytes borrowed from whoever passed them. */

@@ -229,6 +229,46 @@ static void test_array_spans(void **state) {
   assert_int_equal(sio_json_array_next(&it, &e), 0);
 }
 
+/* The validator's noted elements are the iterator's spans, the first cap of them, and all are counted. */
+static void test_noted_elements(void **state) {
+  (void)state;
+  const char *t = " [ 1 , \"a,]\\\"b\" ,{\"x\":[1,{\"y\":\"]}\"}]}, [ ],true,false,null , -1.5e3,\"\"] ";
+  char *g = guarded(t, strlen(t));
+  sio_json_span arr, noted[5], e;
+  size_t count = 99;
+  assert_int_equal(sio_json_validate_elems(g, strlen(t), 32, &arr, noted, 5, &count), 0);
+  assert_int_equal(count, 9);
+  assert_int_equal(arr.kind, SIO_JSON_ARRAY);
+  sio_json_iter it;
+  sio_json_iter_init(&it, &arr);
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(sio_json_array_next(&it, &e), 1);
+    assert_ptr_equal(noted[i].p, e.p);
+    assert_int_equal(noted[i].len, e.len);
+    assert_int_equal(noted[i].kind, e.kind);
+  }
+  assert_span(&noted[2], SIO_JSON_OBJECT, "{\"x\":[1,{\"y\":\"]}\"}]}");
+  assert_span(&noted[3], SIO_JSON_ARRAY, "[ ]");
+  /* Nested arrays count once, at the top; an empty array has none; other values are not arrays. */
+  static const struct {
+    const char *text;
+    size_t count;
+  } cases[] = {{"[[1,2],[3]]", 2}, {"[]", 0}, {" [ \n ] ", 0}, {"[[]]", 1}, {"{\"a\":[1,2]}", 0},
+               {"\"[1,2]\"", 0}, {"7", 0}, {"[\"x\"]", 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *c = cases[i].text;
+    count = 99;
+    assert_int_equal(sio_json_validate_elems(c, strlen(c), 32, NULL, noted, 1, &count), 0);
+    assert_int_equal(count, cases[i].count);
+  }
+  assert_int_equal(sio_json_validate_elems("[1,2]", 5, 32, NULL, NULL, 0, &count), 0);
+  assert_int_equal(count, 2);
+  /* Invalid text: the same error as sio_json_validate. */
+  assert_int_equal(sio_json_validate_elems("[1,]", 4, 32, NULL, noted, 5, &count), WSIO_EPROTO);
+  assert_int_equal(sio_json_validate_elems("[[1]", 4, 32, NULL, noted, 5, &count), WSIO_EPROTO);
+  assert_int_equal(sio_json_validate_elems("[[[1]]]", 7, 2, NULL, noted, 5, &count), WSIO_EPROTO);
+}
+
 static void test_object_members(void **state) {
   (void)state;
   sio_json_span obj = span_of("{ \"a\" : 1 , \"b\":{\"a\":2}, \"c\" :[\"a\"] ,\"\\u0061\":3}");
@@ -545,6 +585,7 @@ int main(void) {
       cmocka_unit_test(test_huge_numbers),    cmocka_unit_test(test_depth),
       cmocka_unit_test(test_truncations),     cmocka_unit_test(test_array_spans),
       cmocka_unit_test(test_object_members),  cmocka_unit_test(test_string_decode),
+      cmocka_unit_test(test_noted_elements),
       cmocka_unit_test(test_write_string),    cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_uint),            cmocka_unit_test(test_placeholder),
       cmocka_unit_test(test_placeholder_walk), cmocka_unit_test(test_string_every_position),

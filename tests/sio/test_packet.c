@@ -498,6 +498,47 @@ static void test_args(void **state) {
   assert_int_equal(sio_packet_args(&pkt, NULL, a, 8), WSIO_EINVAL);
 }
 
+/* The elements noted while decoding give the same name and arguments as walking the JSON does, with fewer
+ * elements than SIO_PACKET_ELEMS and with more. */
+static void test_noted_elements(void **state) {
+  (void)state;
+  static const char *texts[] = {
+      "2[\"m\",1,\"2\",{\"3\":[true]},[4,[5]]]",
+      "2/chat,7[\"ev\" , null ,\"x\"]",
+      "2[\"many\",1,2,3,4,5,6,7,8,9,10,11]",
+      "2[1,2]",
+      "31[\"a\",[1],{}]",
+      "31[]",
+      "2[\"only\"]",
+  };
+  for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+    sio_packet pkt, walked;
+    assert_int_equal(decode(texts[t], &pkt), 0);
+    assert_int_equal(pkt.elems_ok, 1);
+    walked = pkt;
+    walked.elems_ok = 0;
+    sio_arg a[16], b[16];
+    int n = sio_packet_args(&pkt, NULL, a, 16);
+    assert_true(n >= 0);
+    assert_int_equal(sio_packet_args(&walked, NULL, b, 16), n);
+    assert_int_equal(pkt.nelems, (size_t)n + (pkt.type == SIO_EVENT));
+    for (int i = 0; i < n; i++) {
+      assert_ptr_equal(a[i].json.p, b[i].json.p);
+      assert_int_equal(a[i].json.len, b[i].json.len);
+      assert_int_equal(a[i].json.kind, b[i].json.kind);
+    }
+  }
+  /* The name is the first element, from either path. */
+  sio_packet pkt;
+  assert_int_equal(decode("2[\"abc\",1]", &pkt), 0);
+  assert_text(pkt.name.p, pkt.name.len, "\"abc\"");
+  /* No payload, or a payload that is not an array: nothing noted. */
+  assert_int_equal(decode("1", &pkt), 0);
+  assert_int_equal(pkt.elems_ok, 0);
+  assert_int_equal(decode("0{\"token\":1}", &pkt), 0);
+  assert_int_equal(pkt.elems_ok, 0);
+}
+
 static void test_reassembly(void **state) {
   (void)state;
   sio_packet_reasm r;
@@ -611,6 +652,7 @@ int main(void) {
       cmocka_unit_test(test_args_checked),        cmocka_unit_test(test_encode_helpers),
       cmocka_unit_test(test_encode_errors),   cmocka_unit_test(test_encode_args),
       cmocka_unit_test(test_args),            cmocka_unit_test(test_reassembly),
+      cmocka_unit_test(test_noted_elements),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
