@@ -233,7 +233,7 @@ void net_conn_flush(net_conn *c) {
     }
   }
   if (c->flags & NET_CONN_WRITING) return; /* on_write continues with what is staged now */
-  if (c->refq && c->refq->n) {
+  if (c->refq_n) {
     flush_gathered(c);
     return;
   }

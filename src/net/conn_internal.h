@@ -24,12 +24,11 @@ typedef struct net_ref {
   net_shared *owner;
 } net_ref;
 struct net_refq {
-  uint32_t n, cap;
-  size_t bytes; /* sum of the entries' len */
+  uint32_t cap; /* entries allocated; the connection's refq_n are in use */
   net_ref r[];
 };
 /* Bytes of c's shared entries. */
-static inline size_t net_refq_bytes(const net_conn *c) { return c->refq ? c->refq->bytes : 0; }
+static inline size_t net_refq_bytes(const net_conn *c) { return c->refq_bytes; }
 /* Fills iov (room for 2 * NET_SHARED_MAX + 1) with the stream above. Returns the count, its total in *total. */
 int net_refq_gather(const net_conn *c, uv_buf_t *iov, size_t *total);
 /* Appends the gathered stream minus its first skip bytes to dst. Returns 0 or WSIO_ENOMEM. */

@@ -41,7 +41,7 @@ static void on_sweep(uv_timer_t *t) {
     if (!c->active && c->out.len == 0 && c->inflight.len == 0) {
       /* Idle connections hand their write buffers back: memory per idle connection stays small. */
       buf_free(&c->out);
-      if (c->refq && c->refq->n == 0) net_refq_free(c);
+      if (c->refq && c->refq_n == 0) net_refq_free(c);
       if (!(c->flags & NET_CONN_WRITING)) buf_free(&c->inflight);
     }
     c->active = 0;

@@ -56,6 +56,8 @@ struct net_conn {
   uv_write_t *wreq;            /* allocated on the first write that could not finish at once */
   net_tls *tls;                /* NULL for plain TCP */
   struct net_refq *refq;       /* shared bytes queued among out's (net_conn_write_shared); NULL when none */
+  size_t refq_bytes;           /* their total and count, kept here: every send reads them (the backlog, a */
+  uint32_t refq_n;             /* full queue), and a broadcast's fan-out should not touch the queue's block */
   net_ipent *ip;               /* its address in the loop's per-address limiter, or NULL */
   net_conn *next, *prev;       /* every connection of the loop, for the sweep */
   net_conn *next_dirty;

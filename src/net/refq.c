@@ -14,21 +14,17 @@
 int net_conn_write_shared(net_conn *c, const void *data, size_t len, net_shared *owner) {
   if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
   struct net_refq *q = c->refq;
-  if (c->tls || len == 0 || (q && q->n == NET_SHARED_MAX)) return net_conn_write(c, data, len);
-  if (!q || q->n == q->cap) {
+  if (c->tls || len == 0 || c->refq_n == NET_SHARED_MAX) return net_conn_write(c, data, len);
+  if (!q || c->refq_n == q->cap) {
     uint32_t cap = q ? q->cap * 2 : NET_REFQ_FIRST;
     struct net_refq *g = realloc(q, sizeof *g + cap * sizeof g->r[0]);
     if (!g) return WSIO_ENOMEM;
-    if (!q) {
-      g->n = 0;
-      g->bytes = 0;
-    }
     g->cap = cap;
     c->refq = q = g;
   }
   net_shared_ref(owner);
-  q->r[q->n++] = (net_ref){.at = c->out.len, .p = data, .len = len, .owner = owner};
-  q->bytes += len;
+  q->r[c->refq_n++] = (net_ref){.at = c->out.len, .p = data, .len = len, .owner = owner};
+  c->refq_bytes += len;
   c->active = 1;
   net_conn_mark_dirty(c);
   return 0;
@@ -38,7 +34,7 @@ int net_refq_gather(const net_conn *c, uv_buf_t *iov, size_t *total) {
   const struct net_refq *q = c->refq;
   size_t at = 0;
   int k = 0;
-  for (uint32_t i = 0; q && i < q->n; i++) {
+  for (uint32_t i = 0; q && i < c->refq_n; i++) {
     const net_ref *r = &q->r[i];
     if (r->at > at) iov[k++] = uv_buf_init((char *)c->out.data + at, (unsigned)(r->at - at));
     iov[k++] = uv_buf_init((char *)r->p, (unsigned)r->len);
@@ -69,9 +65,9 @@ void net_refq_clear(net_conn *c) {
   struct net_refq *q = c->refq;
   c->out.len = 0;
   if (!q) return;
-  for (uint32_t i = 0; i < q->n; i++) net_shared_unref(q->r[i].owner);
-  q->n = 0;
-  q->bytes = 0;
+  for (uint32_t i = 0; i < c->refq_n; i++) net_shared_unref(q->r[i].owner);
+  c->refq_n = 0;
+  c->refq_bytes = 0;
 }
 
 void net_refq_free(net_conn *c) {
