@@ -14,6 +14,7 @@
 #include "adapter/mailbox.h"
 #include "api/raw_client.h"
 #include "adapter/polling_client.h"
+#include "adapter/workers_harness.h"
 #include "wsio.h"
 
 /* ---- the mailbox under two threads ---- */
@@ -85,13 +86,9 @@ static void test_mailbox_two_threads(void **state) {
 /* ---- two workers ---- */
 
 typedef struct fixture {
-  pthread_t thread;
-  int rc;
-  int port;
   int ready;
   int sockets[2];              /* connected sockets per worker */
   int published[2];            /* raw WebSocket endpoint receptions (publish test) */
-  wsio_server *servers[2];
 } fixture;
 
 static fixture fx;
@@ -194,9 +191,6 @@ static void on_connection(wsio_socket *s, void *ud) {
 
 static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   (void)ud;
-  assert_int_equal(wsio_worker_count(s), 2);
-  assert_int_equal(wsio_worker_index(s), index);
-  fx.servers[index] = s;
   wsio_io_config ic = {.ping_interval_ms = 20000};
   wsio_io *io = wsio_io_new(s, &ic);
   if (!io) return WSIO_ENOMEM;
@@ -215,34 +209,17 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   return wsio_server_listen(s, "127.0.0.1", 0);
 }
 
-static void *run_workers(void *arg) {
-  (void)arg;
-  wsio_server_config cfg = {.log_level = 2};
-  fx.rc = wsio_workers_run(2, &cfg, 0, setup_worker, NULL);
-  return NULL;
-}
-
 static int start_fixture(void **state) {
   (void)state;
   memset(&fx, 0, sizeof fx);
-  fx.rc = 1;
-  pthread_create(&fx.thread, NULL, run_workers, NULL);
-  for (int i = 0; i < 500 && !(fx.servers[0] && fx.servers[1]); i++) usleep(10000);
-  assert_non_null(fx.servers[0]);
-  assert_non_null(fx.servers[1]);
-  usleep(50000); /* both listening (setup returned) */
-  fx.port = wsio_server_port(fx.servers[0]);
-  assert_true(fx.port > 0);
-  assert_int_equal(wsio_server_port(fx.servers[1]), fx.port);
-  pc_port = fx.port;
+  hw_start(setup_worker);
+  pc_port = hw.port;
   return 0;
 }
 
 static int stop_fixture(void **state) {
   (void)state;
-  wsio_workers_stop(fx.servers[0], 2000);
-  pthread_join(fx.thread, NULL);
-  assert_int_equal(fx.rc, 0);
+  hw_stop();
   return 0;
 }
 
@@ -353,7 +330,7 @@ static void test_publish_across_workers(void **state) {
   int fds[16], n = 0;
   while (n < 16 && (__atomic_load_n(&fx.published[0], __ATOMIC_SEQ_CST) < 1 ||
                     __atomic_load_n(&fx.published[1], __ATOMIC_SEQ_CST) < 1)) {
-    int fd = raw_dial(fx.port);
+    int fd = raw_dial(hw.port);
     const char *req = "GET /pub HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     send_all(fd, req, strlen(req));
@@ -388,8 +365,8 @@ static void test_stats_sum_workers(void **state) {
   pc_spread(d, 8, 1);
   usleep(50000);
   wsio_stats a, sum;
-  wsio_workers_stats(fx.servers[0], &sum);
-  wsio_workers_stats(fx.servers[1], &a);
+  wsio_workers_stats(hw.servers[0], &sum);
+  wsio_workers_stats(hw.servers[1], &a);
   /* Either worker sees the sum of both: every socket, whichever worker it is on. */
   uint64_t total = (uint64_t)(__atomic_load_n(&fx.sockets[0], __ATOMIC_SEQ_CST) +
                               __atomic_load_n(&fx.sockets[1], __ATOMIC_SEQ_CST));

@@ -14,17 +14,10 @@
 
 #include "api/raw_client.h"
 #include "adapter/polling_client.h"
+#include "adapter/workers_harness.h"
 #include "eio/packet.h"
 #include "wsio.h"
 
-typedef struct fixture {
-  pthread_t thread;
-  int rc;
-  int port;
-  wsio_server *servers[2];
-} fixture;
-
-static fixture fx;
 
 /* "join"(room): socket.join(room), acked. */
 static void on_ev_join(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
@@ -59,7 +52,6 @@ static void on_ev_whoami(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void
 
 static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   (void)ud;
-  fx.servers[index] = s;
   wsio_io_config ic = {.ping_interval_ms = 20000, .recovery_ms = 60000};
   wsio_io *io = wsio_io_new(s, &ic);
   if (!io) return WSIO_ENOMEM;
@@ -70,33 +62,16 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   return wsio_server_listen(s, "127.0.0.1", 0);
 }
 
-static void *run_workers(void *arg) {
-  (void)arg;
-  wsio_server_config cfg = {.log_level = 2};
-  fx.rc = wsio_workers_run(2, &cfg, 0, setup_worker, NULL);
-  return NULL;
-}
-
 static int start_fixture(void **state) {
   (void)state;
-  memset(&fx, 0, sizeof fx);
-  fx.rc = 1;
-  pthread_create(&fx.thread, NULL, run_workers, NULL);
-  for (int i = 0; i < 500 && !(fx.servers[0] && fx.servers[1]); i++) usleep(10000);
-  assert_non_null(fx.servers[0]);
-  assert_non_null(fx.servers[1]);
-  usleep(50000); /* both listening (setup returned) */
-  fx.port = wsio_server_port(fx.servers[0]);
-  assert_true(fx.port > 0);
-  pc_port = fx.port;
+  hw_start(setup_worker);
+  pc_port = hw.port;
   return 0;
 }
 
 static int stop_fixture(void **state) {
   (void)state;
-  wsio_workers_stop(fx.servers[0], 2000);
-  pthread_join(fx.thread, NULL);
-  assert_int_equal(fx.rc, 0);
+  hw_stop();
   return 0;
 }
 

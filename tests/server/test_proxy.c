@@ -7,19 +7,14 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "server/app_harness.h"
 #include "server/harness.h"
-#include "server/http_client.h"
 #include "server/proxy.h"
-#include "util/log.h"
 
 typedef struct fixture {
-  server_config cfg;
-  srv_app app;
+  h_app a;
   srv_proxy *proxy;
-  pthread_t thread;
-  int port;
   int local;        /* events the proxy did not take */
-  int running;
 } fixture;
 
 static fixture fx;
@@ -45,44 +40,18 @@ static void on_any(wsio_socket *s, const wsio_args *args, wsio_ack *ack, void *u
   }
 }
 
-static void *run(void *arg) {
-  wsio_server_run(arg, 0);
-  return NULL;
-}
-
 /* Starts the server with the configuration text (a [proxy] section, %d for the backend's port). */
 static void start(const char *conf, int backend_port) {
   memset(&fx, 0, sizeof fx);
-  char text[1024], err[256];
-  snprintf(text, sizeof text, conf, backend_port);
-  assert_int_equal(server_config_init(&fx.cfg), 0);
-  int rc = server_config_parse(&fx.cfg, "test.conf", text, strlen(text), err, sizeof err);
-  if (rc) fail_msg("config: %s", err);
-  wsio_server_config sc = {.log_level = 0};
-  fx.app.server = wsio_server_new(&sc);
-  log_level = LOG_ERROR;
-  assert_non_null(fx.app.server);
-  fx.app.io = wsio_io_new(fx.app.server, NULL);
-  assert_non_null(fx.app.io);
-  fx.app.cfg = &fx.cfg;
-  fx.app.claims_json = claims;
-  fx.app.http = srv_http_new(wsio_server_loop(fx.app.server));
-  assert_non_null(fx.app.http);
-  fx.proxy = srv_proxy_new(&fx.app);
+  h_app_init(&fx.a, conf, backend_port);
+  fx.a.app.claims_json = claims;
+  fx.proxy = srv_proxy_new(&fx.a.app);
   assert_non_null(fx.proxy);
-  wsio_nsp_on_any(wsio_io_sockets(fx.app.io), on_any, NULL);
-  assert_int_equal(wsio_server_listen(fx.app.server, "127.0.0.1", 0), 0);
-  fx.port = wsio_server_port(fx.app.server);
-  pthread_create(&fx.thread, NULL, run, fx.app.server);
-  fx.running = 1;
+  wsio_nsp_on_any(wsio_io_sockets(fx.a.app.io), on_any, NULL);
+  h_app_run(&fx.a);
 }
 
-static void stop_server(void) {
-  if (!fx.running) return;
-  wsio_server_stop(fx.app.server, 1000);
-  pthread_join(fx.thread, NULL);
-  fx.running = 0;
-}
+static void stop_server(void) { h_app_stop(&fx.a); }
 
 /* The program's order: the loop has returned, the proxy cancels what is left, then the client goes. */
 static int teardown(void **state) {
@@ -90,9 +59,7 @@ static int teardown(void **state) {
   stop_server();
   bk_set_hold(0);
   srv_proxy_free(fx.proxy);
-  srv_http_free(fx.app.http);
-  wsio_server_free(fx.app.server);
-  server_config_free(&fx.cfg);
+  h_app_free(&fx.a);
   bk_stop();
   return 0;
 }
@@ -107,7 +74,7 @@ static void test_ack_and_emit(void **state) {
   (void)state;
   start(PROXY_CONF, bk_start("{\"emit\":[{\"event\":\"news\",\"data\":[\"hi\",2]}],\"ack\":[\"ok\",{\"n\":1}]}"));
   sio_client a;
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"chat\",\"hello\",{\"x\":[1,2]},null]"), 0);
   char pkt[4096], skipped[4096];
   assert_int_equal(cl_expect(&a, "31", pkt, sizeof pkt, 3000, skipped, sizeof skipped), 0);
@@ -133,9 +100,9 @@ static void test_ack_and_emit(void **state) {
   json_decref(want);
   json_decref(req);
 
-  assert_int_equal(metric(&fx.app.metrics.proxy_requests), 1);
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 0);
-  assert_int_equal(metric(&fx.app.metrics.proxy_latency.total), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_requests), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 0);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_latency.total), 1);
   cl_close(&a);
 }
 
@@ -149,9 +116,9 @@ static void test_emit_targets(void **state) {
                              "{\"event\":\"x\",\"data\":[4],\"to\":\"nowhere\"}]}"));
   sio_client a, b, c;
   char pkt[4096], skipped[4096];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
-  assert_int_equal(cl_connect(&b, fx.port), 0);
-  assert_int_equal(cl_connect(&c, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
+  assert_int_equal(cl_connect(&b, fx.a.port), 0);
+  assert_int_equal(cl_connect(&c, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"join\",\"lobby\"]"), 0);
   assert_int_equal(cl_expect(&a, "31", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_int_equal(cl_send(&b, "21[\"join\",\"lobby\"]"), 0);
@@ -178,7 +145,7 @@ static void test_emit_targets(void **state) {
   assert_int_equal(cl_send(&c, "2[\"fire\",\"and forget\"]"), 0);
   assert_int_equal(bk_wait_requests(2, 3000), 2);
   assert_non_null(strstr(bk.bodies[1], "\"args\":[\"and forget\"]"));
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 0);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 0);
   cl_close(&a);
   cl_close(&b);
   cl_close(&c);
@@ -190,7 +157,7 @@ static void test_binary(void **state) {
   start(PROXY_CONF, bk_start("{\"ack\":[{\"_binary\":\"BAUG/w==\"},\"t\"]}"));
   sio_client a;
   char pkt[4096];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "51-7[\"bin\",{\"_placeholder\":true,\"num\":0},\"s\"]"), 0);
   assert_int_equal(cl_send_binary(&a, "\x01\x02\x03\xfb", 4), 0);
   assert_int_equal(cl_expect(&a, "61-7", pkt, sizeof pkt, 3000, NULL, 0), 0);
@@ -208,16 +175,16 @@ static void test_timeout(void **state) {
   bk_answer(200, 0, 1500, NULL);
   sio_client a;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   uint64_t t0 = h_now_ms();
   assert_int_equal(cl_send(&a, "23[\"slow\"]"), 0);
   assert_int_equal(cl_expect(&a, "33", pkt, sizeof pkt, 3000, NULL, 0), 0);
   uint64_t took = h_now_ms() - t0;
   assert_string_equal(pkt, "33[{\"error\":\"backend timeout\"}]");
   assert_true(took >= 250 && took < 1400);
-  assert_int_equal(metric(&fx.app.metrics.proxy_timeouts), 1);
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 1);
-  assert_int_equal(metric(&fx.app.metrics.proxy_requests), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_timeouts), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_requests), 1);
   cl_close(&a);
 }
 
@@ -228,12 +195,12 @@ static void test_backend_down(void **state) {
   start(PROXY_CONF, h_closed_port());
   sio_client a;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "24[\"e\"]"), 0);
   assert_int_equal(cl_expect(&a, "34", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "34[{\"error\":\"backend unavailable\"}]");
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 1);
-  assert_int_equal(metric(&fx.app.metrics.proxy_timeouts), 0);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_timeouts), 0);
   cl_close(&a);
 }
 
@@ -244,7 +211,7 @@ static void test_bad_replies(void **state) {
   bk_answer(500, 0, 0, NULL);
   sio_client a;
   char pkt[1024], skipped[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "25[\"e\"]"), 0);
   assert_int_equal(cl_expect(&a, "35", pkt, sizeof pkt, 3000, skipped, sizeof skipped), 0);
   assert_string_equal(pkt, "35[{\"error\":\"backend unavailable\"}]");
@@ -257,9 +224,9 @@ static void test_bad_replies(void **state) {
   assert_int_equal(cl_send(&a, "27[\"e\"]"), 0);
   assert_int_equal(cl_expect(&a, "37", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "37[{\"error\":\"backend unavailable\"}]");
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 3);
-  assert_int_equal(metric(&fx.app.metrics.proxy_requests), 3);
-  assert_int_equal(metric(&fx.app.metrics.proxy_latency.total), 3);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 3);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_requests), 3);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_latency.total), 3);
   cl_close(&a);
 }
 
@@ -269,7 +236,7 @@ static void test_keep_alive(void **state) {
   start(PROXY_CONF, bk_start("{\"ack\":[true]}"));
   sio_client a;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   for (int i = 1; i <= 4; i++) {
     char msg[64], want[16];
     snprintf(msg, sizeof msg, "2%d[\"seq\",%d]", i, i);
@@ -292,7 +259,7 @@ static void test_in_flight_bound(void **state) {
   bk_set_hold(1);
   sio_client a;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"e\"]"), 0);
   assert_int_equal(cl_send(&a, "22[\"e\"]"), 0);
   assert_int_equal(bk_wait_requests(2, 3000), 2);
@@ -305,8 +272,8 @@ static void test_in_flight_bound(void **state) {
   assert_int_equal(cl_expect(&a, "3", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_true(strcmp(pkt, "31[\"done\"]") == 0 || strcmp(pkt, "32[\"done\"]") == 0);
   assert_int_equal(bk_count(NULL), 2);
-  assert_int_equal(metric(&fx.app.metrics.proxy_requests), 3);
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_requests), 3);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 1);
   /* The slots are free again. */
   assert_int_equal(cl_send(&a, "24[\"e\"]"), 0);
   assert_int_equal(cl_expect(&a, "34", pkt, sizeof pkt, 3000, NULL, 0), 0);
@@ -322,14 +289,14 @@ static void test_sender_gone(void **state) {
   bk_answer(200, 0, 300, NULL);
   sio_client a, b;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
-  assert_int_equal(cl_connect(&b, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
+  assert_int_equal(cl_connect(&b, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"leaving\"]"), 0);
   assert_int_equal(bk_wait_requests(1, 3000), 1);
   cl_close(&a);
   assert_int_equal(cl_read(&b, pkt, sizeof pkt, 3000), 0);
   assert_string_equal(pkt, "2[\"bye\",1]");
-  assert_int_equal(metric(&fx.app.metrics.proxy_failures), 0);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_failures), 0);
   /* The server goes on. */
   bk_answer(200, 0, 0, NULL);
   assert_int_equal(cl_send(&b, "29[\"again\"]"), 0);
@@ -344,7 +311,7 @@ static void test_patterns(void **state) {
   start("[proxy]\nurl = http://127.0.0.1:%d/events\nevents = order-*, pay\n", bk_start("{\"ack\":[\"backend\"]}"));
   sio_client a;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"chat\"]"), 0);
   assert_int_equal(cl_expect(&a, "31", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "31[\"local\"]");
@@ -358,7 +325,7 @@ static void test_patterns(void **state) {
   assert_int_equal(cl_expect(&a, "34", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "34[\"local\"]");
   assert_int_equal(bk_count(NULL), 2);
-  assert_int_equal(metric(&fx.app.metrics.proxy_requests), 2);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_requests), 2);
   cl_close(&a);
 }
 
@@ -368,11 +335,11 @@ static void test_off_without_url(void **state) {
   start("[proxy]\nevents = *\n", 0);
   sio_client a;
   char pkt[1024];
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"chat\"]"), 0);
   assert_int_equal(cl_expect(&a, "31", pkt, sizeof pkt, 3000, NULL, 0), 0);
   assert_string_equal(pkt, "31[\"local\"]");
-  assert_int_equal(metric(&fx.app.metrics.proxy_requests), 0);
+  assert_int_equal(metric(&fx.a.app.metrics.proxy_requests), 0);
   cl_close(&a);
 }
 
@@ -383,7 +350,7 @@ static void test_stop_with_request_in_flight(void **state) {
   start("[proxy]\nurl = http://127.0.0.1:%d/events\ntimeout = 10s\n", bk_start("{\"ack\":[1]}"));
   bk_set_hold(1);
   sio_client a;
-  assert_int_equal(cl_connect(&a, fx.port), 0);
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
   assert_int_equal(cl_send(&a, "21[\"e\"]"), 0);
   assert_int_equal(bk_wait_requests(1, 3000), 1);
   cl_close(&a);
@@ -393,7 +360,7 @@ static void test_stop_with_request_in_flight(void **state) {
   assert_int_equal(srv_proxy_in_flight(fx.proxy), 1);
   srv_proxy_free(fx.proxy);
   fx.proxy = NULL;
-  assert_int_equal(srv_http_in_flight(fx.app.http), 0);
+  assert_int_equal(srv_http_in_flight(fx.a.app.http), 0);
 }
 
 int main(void) {

@@ -7,18 +7,13 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "server/app_harness.h"
 #include "server/harness.h"
-#include "server/http_client.h"
 #include "server/webhooks.h"
-#include "util/log.h"
 
 typedef struct fixture {
-  server_config cfg;
-  srv_app app;
+  h_app a;
   srv_webhooks *hooks;
-  pthread_t thread;
-  int port;
-  int running;
 } fixture;
 
 static fixture fx;
@@ -34,53 +29,25 @@ static void on_connection(wsio_socket *s, void *ud) {
   wsio_socket_on_disconnect(s, on_disconnect, NULL);
 }
 
-static void *run(void *arg) {
-  wsio_server_run(arg, 0);
-  return NULL;
-}
-
 /* Starts the server with the configuration text (a [webhooks] section, %d for the backend's port). */
 static void start(const char *conf, int backend_port, size_t queue_max) {
   memset(&fx, 0, sizeof fx);
-  char text[1024], err[256];
-  snprintf(text, sizeof text, conf, backend_port);
-  assert_int_equal(server_config_init(&fx.cfg), 0);
-  int rc = server_config_parse(&fx.cfg, "test.conf", text, strlen(text), err, sizeof err);
-  if (rc) fail_msg("config: %s", err);
-  wsio_server_config sc = {.log_level = 0};
-  fx.app.server = wsio_server_new(&sc);
-  log_level = LOG_ERROR;
-  assert_non_null(fx.app.server);
-  fx.app.io = wsio_io_new(fx.app.server, NULL);
-  assert_non_null(fx.app.io);
-  fx.app.cfg = &fx.cfg;
-  fx.app.http = srv_http_new(wsio_server_loop(fx.app.server));
-  assert_non_null(fx.app.http);
-  fx.hooks = srv_webhooks_new(&fx.app);
+  h_app_init(&fx.a, conf, backend_port);
+  fx.hooks = srv_webhooks_new(&fx.a.app);
   assert_non_null(fx.hooks);
   if (queue_max) srv_webhooks_set_queue_max(fx.hooks, queue_max);
-  wsio_nsp_on_connection(wsio_io_sockets(fx.app.io), on_connection, NULL);
-  assert_int_equal(wsio_server_listen(fx.app.server, "127.0.0.1", 0), 0);
-  fx.port = wsio_server_port(fx.app.server);
-  pthread_create(&fx.thread, NULL, run, fx.app.server);
-  fx.running = 1;
+  wsio_nsp_on_connection(wsio_io_sockets(fx.a.app.io), on_connection, NULL);
+  h_app_run(&fx.a);
 }
 
-static void stop_server(void) {
-  if (!fx.running) return;
-  wsio_server_stop(fx.app.server, 1000);
-  pthread_join(fx.thread, NULL);
-  fx.running = 0;
-}
+static void stop_server(void) { h_app_stop(&fx.a); }
 
 static int teardown(void **state) {
   (void)state;
   bk_set_hold(0);
   stop_server();
   srv_webhooks_free(fx.hooks);
-  srv_http_free(fx.app.http);
-  wsio_server_free(fx.app.server);
-  server_config_free(&fx.cfg);
+  h_app_free(&fx.a);
   bk_stop();
   return 0;
 }
@@ -127,7 +94,7 @@ static void test_batch_interval(void **state) {
   (void)state;
   start("[webhooks]\nurl = http://127.0.0.1:%d/hooks\nbatch_interval = 300ms\n", bk_start("{}"), 0);
   sio_client c[3];
-  for (int i = 0; i < 3; i++) assert_int_equal(cl_connect(&c[i], fx.port), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(cl_connect(&c[i], fx.a.port), 0);
   assert_int_equal(bk_wait_requests(1, 3000), 1);
   h_sleep_ms(100);
   assert_int_equal(bk_count(NULL), 1);
@@ -150,8 +117,8 @@ static void test_batch_interval(void **state) {
   assert_event(json_array_get(ev, 1), "disconnect", c[1].sid, "transport close");
   assert_event(json_array_get(ev, 2), "disconnect", c[2].sid, "transport close");
   json_decref(ev);
-  assert_int_equal(metric_at(&fx.app.metrics.webhook_deliveries, 2), 2);
-  assert_int_equal(metric(&fx.app.metrics.webhook_failures), 0);
+  assert_int_equal(metric_at(&fx.a.app.metrics.webhook_deliveries, 2), 2);
+  assert_int_equal(metric(&fx.a.app.metrics.webhook_failures), 0);
   cl_close(&c[0]);
 }
 
@@ -161,7 +128,7 @@ static void test_batch_size(void **state) {
   start("[webhooks]\nurl = http://127.0.0.1:%d/hooks\nbatch_size = 2\nbatch_interval = 1h\nevents = connect\n",
         bk_start("{}"), 0);
   sio_client c[4];
-  for (int i = 0; i < 3; i++) assert_int_equal(cl_connect(&c[i], fx.port), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(cl_connect(&c[i], fx.a.port), 0);
   assert_int_equal(bk_wait_requests(1, 3000), 1);
   json_t *ev = events_of(0);
   assert_int_equal(json_array_size(ev), 2);
@@ -172,7 +139,7 @@ static void test_batch_size(void **state) {
   cl_close(&c[0]);
   h_sleep_ms(200);
   assert_int_equal(bk_count(NULL), 1);
-  assert_int_equal(cl_connect(&c[3], fx.port), 0);
+  assert_int_equal(cl_connect(&c[3], fx.a.port), 0);
   assert_int_equal(bk_wait_requests(2, 3000), 2);
   ev = events_of(1);
   assert_int_equal(json_array_size(ev), 2);
@@ -189,7 +156,7 @@ static void test_retry_then_success(void **state) {
         bk_start("{}"), 0);
   bk_answer(200, 1, 0, NULL);
   sio_client c;
-  assert_int_equal(cl_connect(&c, fx.port), 0);
+  assert_int_equal(cl_connect(&c, fx.a.port), 0);
   assert_int_equal(bk_wait_requests(2, 3000), 2);
   h_sleep_ms(300);
   assert_int_equal(bk_count(NULL), 2);
@@ -198,8 +165,8 @@ static void test_retry_then_success(void **state) {
   json_t *ev = events_of(1);
   assert_event(json_array_get(ev, 0), "connect", c.sid, NULL);
   json_decref(ev);
-  assert_int_equal(metric_at(&fx.app.metrics.webhook_deliveries, 1), 1);
-  assert_int_equal(metric(&fx.app.metrics.webhook_failures), 0);
+  assert_int_equal(metric_at(&fx.a.app.metrics.webhook_deliveries, 1), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.webhook_failures), 0);
   cl_close(&c);
 }
 
@@ -211,12 +178,12 @@ static void test_give_up(void **state) {
         bk_start("{}"), 0);
   bk_answer(503, 0, 0, NULL);
   sio_client c;
-  assert_int_equal(cl_connect(&c, fx.port), 0);
+  assert_int_equal(cl_connect(&c, fx.a.port), 0);
   assert_int_equal(bk_wait_requests(3, 3000), 3);
-  assert_int_equal(metric_at(&fx.app.metrics.webhook_failures, 1), 1);
+  assert_int_equal(metric_at(&fx.a.app.metrics.webhook_failures, 1), 1);
   h_sleep_ms(400); /* no fourth attempt */
   assert_int_equal(bk_count(NULL), 3);
-  assert_int_equal(metric(&fx.app.metrics.webhook_deliveries), 0);
+  assert_int_equal(metric(&fx.a.app.metrics.webhook_deliveries), 0);
   uint64_t gap1 = bk.at_ms[1] - bk.at_ms[0], gap2 = bk.at_ms[2] - bk.at_ms[1];
   assert_true(gap1 >= 50);
   assert_true(gap2 >= 110);
@@ -224,13 +191,13 @@ static void test_give_up(void **state) {
 
   bk_answer(200, 0, 0, NULL);
   sio_client d;
-  assert_int_equal(cl_connect(&d, fx.port), 0);
+  assert_int_equal(cl_connect(&d, fx.a.port), 0);
   assert_int_equal(bk_wait_requests(4, 3000), 4);
   json_t *ev = events_of(3);
   assert_int_equal(json_array_size(ev), 1);
   assert_event(json_array_get(ev, 0), "connect", d.sid, NULL);
   json_decref(ev);
-  assert_int_equal(metric_at(&fx.app.metrics.webhook_deliveries, 1), 1);
+  assert_int_equal(metric_at(&fx.a.app.metrics.webhook_deliveries, 1), 1);
   cl_close(&c);
   cl_close(&d);
 }
@@ -241,9 +208,9 @@ static void test_backend_down(void **state) {
   bk_start("");
   start("[webhooks]\nurl = http://127.0.0.1:%d/hooks\nbatch_interval = 20ms\nretries = 1\n", h_closed_port(), 0);
   sio_client c;
-  assert_int_equal(cl_connect(&c, fx.port), 0);
-  assert_int_equal(metric_at(&fx.app.metrics.webhook_failures, 1), 1);
-  assert_int_equal(metric(&fx.app.metrics.webhook_deliveries), 0);
+  assert_int_equal(cl_connect(&c, fx.a.port), 0);
+  assert_int_equal(metric_at(&fx.a.app.metrics.webhook_failures, 1), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.webhook_deliveries), 0);
   cl_close(&c);
 }
 
@@ -254,9 +221,9 @@ static void test_queue_drops_oldest(void **state) {
         bk_start("{}"), 2);
   bk_set_hold(1);
   sio_client c[4];
-  assert_int_equal(cl_connect(&c[0], fx.port), 0);
+  assert_int_equal(cl_connect(&c[0], fx.a.port), 0);
   assert_int_equal(bk_wait_requests(1, 3000), 1); /* stuck in the backend */
-  for (int i = 1; i < 4; i++) assert_int_equal(cl_connect(&c[i], fx.port), 0);
+  for (int i = 1; i < 4; i++) assert_int_equal(cl_connect(&c[i], fx.a.port), 0);
   h_sleep_ms(100);
   assert_int_equal(srv_webhooks_dropped(fx.hooks), 1);
   bk_set_hold(0);
@@ -270,7 +237,7 @@ static void test_queue_drops_oldest(void **state) {
     assert_event(json_array_get(ev, 0), "connect", c[want[i]].sid, NULL);
     json_decref(ev);
   }
-  assert_int_equal(metric_at(&fx.app.metrics.webhook_deliveries, 3), 3);
+  assert_int_equal(metric_at(&fx.a.app.metrics.webhook_deliveries, 3), 3);
   for (int i = 0; i < 4; i++) cl_close(&c[i]);
 }
 
@@ -280,21 +247,21 @@ static void test_finish_at_shutdown(void **state) {
   (void)state;
   start("[webhooks]\nurl = http://127.0.0.1:%d/hooks\nbatch_interval = 1h\n", bk_start("{}"), 0);
   sio_client c;
-  assert_int_equal(cl_connect(&c, fx.port), 0);
+  assert_int_equal(cl_connect(&c, fx.a.port), 0);
   h_sleep_ms(100);
   assert_int_equal(bk_count(NULL), 0);
   stop_server(); /* the pending batch does not hold the loop open */
   assert_int_equal(bk_count(NULL), 0);
   assert_int_equal(srv_webhooks_queued(fx.hooks), 2);
   srv_webhooks_finish(fx.hooks);
-  srv_http_drain(fx.app.http);
+  srv_http_drain(fx.a.app.http);
   assert_int_equal(bk_count(NULL), 1);
   json_t *ev = events_of(0);
   assert_int_equal(json_array_size(ev), 2);
   assert_event(json_array_get(ev, 0), "connect", c.sid, NULL);
   assert_event(json_array_get(ev, 1), "disconnect", c.sid, "server shutting down");
   json_decref(ev);
-  assert_int_equal(metric(&fx.app.metrics.webhook_deliveries), 1);
+  assert_int_equal(metric(&fx.a.app.metrics.webhook_deliveries), 1);
   cl_close(&c);
 }
 
