@@ -204,12 +204,22 @@ static size_t header_need(const lg_conn *c) {
 static int conn_parse(lg_client *cl, lg_conn *c, const uint8_t *p, size_t n, uint64_t now) {
   while (n > 0 || (c->in_frame && c->remaining == 0)) {
     if (!c->in_frame && c->hdr_len == 0 && n >= 2 && p[1] < 126) {
-      /* The common case: a short unmasked header wholly in this read, parsed where it lies. */
+      /* The common case: a short unmasked header wholly in this read, parsed where it lies; a final text or
+       * binary frame outside a message needs none of frame_begin's other checks. */
       c->hdr[0] = p[0];
       c->hdr[1] = p[1];
       p += 2;
       n -= 2;
-      if (frame_begin(c) < 0) return -1;
+      if ((c->hdr[0] == 0x81 || c->hdr[0] == 0x82) && !c->in_msg) {
+        c->frame_fin = 1;
+        c->frame_op = c->hdr[0] & 0x0Fu;
+        c->remaining = c->hdr[1];
+        c->in_msg = c->in_frame = 1;
+        c->msg_len = 0;
+        c->bad = 0;
+      } else if (frame_begin(c) < 0) {
+        return -1;
+      }
       if (cl->cbs.on_whole && c->frame_fin && c->frame_op < 8 && c->frame_op != WS_OP_CONT &&
           c->remaining <= n && cl->cbs.on_whole(cl, c, c->frame_op, p, (size_t)c->remaining, now)) {
         p += c->remaining;
