@@ -12,6 +12,13 @@
 # so the figure is what the server can deliver rather than the round trip of a shallow window.
 #
 #   RUNS=5 CONNS=4000 DEPTH=4096 SECONDS_=6 bench/workers.sh build
+#
+# RATES="8 10 12 14 16 18" (millions of deliveries per second) switches to an open-loop search instead: the
+# sender is paced to each rate in turn (loadgen --interval; DEPTH, 1024 by default then, only bounds the
+# backlog), RUNS runs per rate and setting, and a rate holds when the median run delivers at least 97% of
+# it. Each setting stops at its second failing rate; the table gives the highest rate each one held.
+#
+#   RATES="8 9 10 11 12 13 14 15 16 17 18" RUNS=3 bench/workers.sh build
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +27,8 @@ SERVER=$BUILD/bench/sio_server
 LOADGEN=$BUILD/bench/loadgen
 RUNS=${RUNS:-5}
 CONNS=${CONNS:-4000}
-DEPTH=${DEPTH:-4096}
+RATES=${RATES:-}
+DEPTH=${DEPTH:-$([ -n "$RATES" ] && echo 1024 || echo 4096)}
 SIZE=${SIZE:-64}
 SECONDS_=${SECONDS_:-6}
 WARMUP=${WARMUP:-2}
@@ -44,7 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 run_one() {
-  local workers=$1 port=$PORT log=$OUT/server-$PORT.log
+  local workers=$1 interval=${2:-0} port=$PORT log=$OUT/server-$PORT.log
   PORT=$((PORT + 1))
   "$SERVER" --host 127.0.0.1 --port "$port" --workers "$workers" 2>"$log" &
   server_pid=$!
@@ -53,11 +61,43 @@ run_one() {
   local line rc=0
   line=$(timeout 300 "$LOADGEN" --protocol sio --host 127.0.0.1 --port "$port" --sources "$SOURCES" \
            --mode broadcast --conns "$CONNS" --depth "$DEPTH" --size "$SIZE" --seconds "$SECONDS_" \
-           --warmup "$WARMUP" --server-pid "$server_pid" 2>>"$OUT/loadgen.log") || rc=$?
+           --interval "$interval" --warmup "$WARMUP" --server-pid "$server_pid" 2>>"$OUT/loadgen.log") || rc=$?
   cleanup
   echo "workers=$workers rc=$rc $line" >>"$OUT/runs.txt"
   echo "  workers=$workers: $line" >&2
 }
+
+# The open-loop search (RATES set): prints the table and exits.
+if [ -n "$RATES" ]; then
+  echo "workers.sh: results in $OUT; open loop, rates (M deliveries/s): $RATES" >&2
+  declare -A best
+  for w in $WORKERS_LIST; do
+    best[$w]=0
+    fails=0
+    for rate in $RATES; do
+      # One message every interval us reaches CONNS receivers: rate M deliveries/s.
+      interval=$(awk -v c="$CONNS" -v r="$rate" 'BEGIN { printf "%d", c / r + 0.5 }')
+      got=()
+      for run in $(seq "$RUNS"); do
+        echo "workers.sh: --workers $w, $rate M/s (one message every $interval us), run $run/$RUNS" >&2
+        run_one "$w" "$interval"
+        got+=("$(tail -n 1 "$OUT/runs.txt" | tr ' ' '\n' | sed -n 's/^deliveries_per_sec=//p')")
+      done
+      med=$(printf '%s\n' "${got[@]}" | sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+      held=$(awk -v m="$med" -v c="$CONNS" -v i="$interval" 'BEGIN { print (m >= 0.97 * c * 1e6 / i) ? 1 : 0 }')
+      echo "rate workers=$w target_m=$rate interval_us=$interval median=$med held=$held" >>"$OUT/rates.txt"
+      if [ "$held" = 1 ]; then best[$w]=$rate; fails=0; else fails=$((fails + 1)); fi
+      [ "$fails" -ge 2 ] && break
+    done
+  done
+  echo "| workers | highest rate held (M deliveries/s) |"
+  echo "| --- | ---: |"
+  for w in $WORKERS_LIST; do echo "| $w | ${best[$w]} |"; done
+  set -- $WORKERS_LIST
+  awk -v a="${best[$1]}" -v b="${best[$2]:-0}" -v w1="$1" -v w2="${2:-}" \
+    'BEGIN { if (a > 0 && w2 != "") printf "\nratio, --workers %s / --workers %s: %.2fx\n", w2, w1, b / a }'
+  exit 0
+fi
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
 echo "workers.sh: results in $OUT" >&2
