@@ -227,15 +227,11 @@ static wsio_args *args_from_json(const char *json, size_t len, const sio_bin *at
   while ((ph = sio_json_ph_next(&it, NULL, NULL)) == 1) {
   }
   if (ph < 0) return NULL;
-  size_t count = sio_json_array_count(&p.data);
-  sio_arg stack[SIO_MAX_ARGS_STACK];
-  sio_arg *v = count > SIO_MAX_ARGS_STACK ? malloc(count * sizeof *v) : stack;
-  if (!v) return NULL;
+  sio_arg stack[SIO_MAX_ARGS_STACK], *heap;
   wsio_args a;
   wsio_args *copy = NULL;
-  if (sio_args_build(&p, natts ? atts : NULL, v, count > SIO_MAX_ARGS_STACK ? count : SIO_MAX_ARGS_STACK, &a) == 0)
-    copy = sio_args_copy(&a);
-  if (v != stack) free(v);
+  if (sio_args_build(&p, natts ? atts : NULL, stack, &heap, &a) == 0) copy = sio_args_copy(&a);
+  free(heap);
   return copy;
 }
 
@@ -518,18 +514,15 @@ int sio_cluster_server_event(wsio_io *io, const char *nsp, const char *data, siz
   wsio_server_ack ack = {.reply = reply, .ctx = ctx};
   wsio_nsp *n = map_get(&io->nsps, p.nsp, p.nsp_len);
   const wsio_nsp *o = n && n->parent ? n->parent : n;
-  size_t count = sio_json_array_count(&p.data);
-  sio_arg stack[SIO_MAX_ARGS_STACK];
-  sio_arg *v = count > SIO_MAX_ARGS_STACK ? malloc(count * sizeof *v) : stack;
+  sio_arg stack[SIO_MAX_ARGS_STACK], *heap;
   wsio_args a;
-  int rc = v ? 0 : WSIO_ENOMEM;
-  if (rc == 0) rc = sio_args_build(&p, NULL, v, count > SIO_MAX_ARGS_STACK ? count : SIO_MAX_ARGS_STACK, &a);
+  int rc = sio_args_build(&p, NULL, stack, &heap, &a);
   if (rc == 0) {
     a.event = name;
     for (const sio_server_handler *h = o && nl > 0 ? o->server_handlers : NULL; h; h = h->next)
       if (strcmp(h->event, name) == 0) h->cb(n, &a, reply ? &ack : NULL, h->ud);
   }
-  if (v != stack) free(v);
+  free(heap);
   if (reply && !ack.answered) reply(ctx, "[]", 2, NULL, 0);
   return rc;
 }

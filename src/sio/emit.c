@@ -7,10 +7,15 @@
 
 /* ---- arguments ---- */
 
-int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *v, size_t cap, wsio_args *out) {
-  int n = sio_packet_args(pkt, atts, v, cap);
+int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *stack, sio_arg **heap, wsio_args *out) {
+  *heap = NULL;
+  sio_arg *v = stack;
+  int n = sio_packet_args(pkt, atts, v, SIO_MAX_ARGS_STACK);
   if (n < 0) return n;
-  if ((size_t)n > cap) return WSIO_ELIMIT;
+  if ((size_t)n > SIO_MAX_ARGS_STACK) { /* the count came with the first walk: one more, into the heap */
+    if (!(v = *heap = malloc((size_t)n * sizeof *v))) return WSIO_ENOMEM;
+    sio_packet_args(pkt, atts, v, (size_t)n);
+  }
   out->event = "";
   out->n = (size_t)n;
   out->v = v;

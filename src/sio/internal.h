@@ -221,8 +221,9 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len);
 void sio_room_remove(wsio_socket *s, const char *room, size_t len);
 /* emit.c: a wait for a broadcast's ack (no callback of its own). NULL at the limit or on ENOMEM. */
 sio_ack_wait *sio_wait_add(wsio_socket *s, int64_t id, uint32_t timeout_ms, sio_bcast_wait *b);
-/* wsio_args views of a packet's arguments (up to cap), the event name decoded into name. */
-int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *v, size_t cap, wsio_args *out);
+/* wsio_args views of a packet's arguments (out->event ""): in stack (SIO_MAX_ARGS_STACK entries), or for a
+ * packet with more of them in *heap, which the caller frees (NULL when unused, also on error). */
+int sio_args_build(const sio_packet *pkt, const sio_bin *atts, sio_arg *stack, sio_arg **heap, wsio_args *out);
 wsio_args *sio_args_copy(const wsio_args *a);
 /* Which of a->atts the top-level binary argument v is; a->natts when none. */
 size_t sio_args_att_index(const wsio_args *a, const sio_arg *v);

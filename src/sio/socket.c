@@ -241,7 +241,7 @@ static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args 
 
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
   sio_arg stack[SIO_MAX_ARGS_STACK];
-  sio_arg *v = stack;
+  sio_arg *heap = NULL;
   wsio_args a;
   char name_stack[256];
   char *name = name_stack;
@@ -259,14 +259,7 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
     nl = (ssize_t)pkt->name.len;
   }
   name[nl] = 0;
-  /* The arguments land on the stack in one walk; only an event with more of them walks again, into the heap. */
-  int rc = sio_args_build(pkt, atts, v, SIO_MAX_ARGS_STACK, &a);
-  if (rc == WSIO_ELIMIT) {
-    size_t count = sio_json_array_count(&pkt->data);
-    if (!(v = malloc(count * sizeof *v))) goto out;
-    rc = sio_args_build(pkt, atts, v, count, &a);
-  }
-  if (rc != 0) goto out;
+  if (sio_args_build(pkt, atts, stack, &heap, &a) != 0) goto out;
   a.event = name;
   s->nsp->io->events_in++;
   wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
@@ -277,7 +270,7 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   /* A kept ack was copied by wsio_ack_keep: the stack one ends here. */
 out:
   if (name != name_stack) free(name);
-  if (v != stack) free(v);
+  free(heap);
 }
 
 void sio_wait_fire(sio_ack_wait *w, int err, const wsio_args *args) {
@@ -306,16 +299,10 @@ void sio_socket_ack_in(wsio_socket *s, const sio_packet *pkt, const sio_bin *att
   sio_ack_wait *w = s->waits;
   while (w && w->id != pkt->id) w = w->snext;
   if (!w) return; /* unknown or late ack: ignored */
-  sio_arg stack[SIO_MAX_ARGS_STACK];
-  size_t count = sio_json_array_count(&pkt->data);
-  sio_arg *v = count > SIO_MAX_ARGS_STACK ? malloc(count * sizeof *v) : stack;
-  if (!v) return;
+  sio_arg stack[SIO_MAX_ARGS_STACK], *heap;
   wsio_args a;
-  if (sio_args_build(pkt, atts, v, count > SIO_MAX_ARGS_STACK ? count : SIO_MAX_ARGS_STACK, &a) == 0) {
-    a.event = "";
-    sio_wait_fire(w, 0, &a);
-  }
-  if (v != stack) free(v);
+  if (sio_args_build(pkt, atts, stack, &heap, &a) == 0) sio_wait_fire(w, 0, &a);
+  free(heap);
 }
 
 /* ---- handlers ---- */

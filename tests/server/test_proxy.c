@@ -363,9 +363,31 @@ static void test_stop_with_request_in_flight(void **state) {
   assert_int_equal(srv_http_in_flight(fx.a.app.http), 0);
 }
 
+/* An event with more arguments than fit on the dispatcher's stack reaches the backend whole. */
+static void test_many_arguments(void **state) {
+  (void)state;
+  start(PROXY_CONF, bk_start("{\"ack\":[\"ok\"]}"));
+  sio_client a;
+  assert_int_equal(cl_connect(&a, fx.a.port), 0);
+  const char *args = "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,\"last\"]";
+  char pkt[4096], skipped[4096];
+  snprintf(pkt, sizeof pkt, "22[\"many\",%s", args + 1);
+  assert_int_equal(cl_send(&a, pkt), 0);
+  assert_int_equal(cl_expect(&a, "32", pkt, sizeof pkt, 3000, skipped, sizeof skipped), 0);
+  assert_string_equal(pkt, "32[\"ok\"]");
+  json_error_t jerr;
+  json_t *req = json_loads(bk.bodies[0], 0, &jerr), *want = json_loads(args, 0, &jerr);
+  assert_non_null(req);
+  assert_true(json_equal(json_object_get(req, "args"), want));
+  json_decref(want);
+  json_decref(req);
+  cl_close(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_ack_and_emit, teardown),
+      cmocka_unit_test_teardown(test_many_arguments, teardown),
       cmocka_unit_test_teardown(test_emit_targets, teardown),
       cmocka_unit_test_teardown(test_binary, teardown),
       cmocka_unit_test_teardown(test_timeout, teardown),

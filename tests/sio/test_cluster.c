@@ -92,6 +92,7 @@ typedef struct fixture {
   int errors;
   int sse_calls[NSRV];         /* serverSideEmit handler runs per server */
   char sse_last[NSRV][128];
+  char sse_tail[NSRV][32];     /* the last argument and the count, "json/n" */
 } fixture;
 
 static fixture *g;
@@ -504,6 +505,9 @@ static void on_server_ping(wsio_nsp *n, const wsio_args *args, wsio_server_ack *
   size_t len = 0;
   const char *j = wsio_args_count(args) ? wsio_args_json(args, 0, &len) : "";
   snprintf(g->sse_last[srv], sizeof g->sse_last[srv], "%.*s", (int)len, j);
+  size_t nargs = wsio_args_count(args), tlen = 0;
+  const char *t = nargs ? wsio_args_json(args, nargs - 1, &tlen) : "";
+  snprintf(g->sse_tail[srv], sizeof g->sse_tail[srv], "%.*s/%zu", (int)tlen, t, nargs);
   __atomic_add_fetch(&g->sse_calls[srv], 1, __ATOMIC_SEQ_CST);
   if (ack) {
     char answer[64];
@@ -1205,6 +1209,14 @@ static void test_server_side_emit(void **state) {
   wait_for(&g->sse_calls[2], before[2] + 1);
   assert_string_equal(g->sse_last[1], "{\"k\":1}");
   assert_string_equal(g->sse_last[2], "{\"k\":1}");
+  assert_string_equal(g->sse_tail[2], "2/2");
+  /* More arguments than the handler's stack holds: all of them arrive. */
+  op_args many = {.event = "ping", .json = "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]"};
+  run_on(0, do_sse, &many);
+  assert_int_equal(many.rc, 0);
+  wait_for(&g->sse_calls[2], before[2] + 2);
+  assert_string_equal(g->sse_last[2], "0");
+  assert_string_equal(g->sse_tail[2], "19/20");
   op_args bad = {.event = "disconnect"};
   run_on(0, do_sse, &bad);
   assert_int_equal(bad.rc, WSIO_EINVAL);
@@ -1217,7 +1229,7 @@ static void test_server_side_emit(void **state) {
   assert_true(y.t_end - y.t_start < 2000);
   /* A server's own handler never ran for its own emits. */
   assert_int_equal(__atomic_load_n(&g->sse_calls[0], __ATOMIC_SEQ_CST), before[0] + 1);
-  assert_int_equal(__atomic_load_n(&g->sse_calls[1], __ATOMIC_SEQ_CST), before[1] + 1);
+  assert_int_equal(__atomic_load_n(&g->sse_calls[1], __ATOMIC_SEQ_CST), before[1] + 2);
   /* An event nobody handles: each server answers with nothing. */
   op_args z = {.event = "nobody", .timeout = 3000};
   run_on(2, do_sse_ack, &z);
