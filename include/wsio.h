@@ -744,6 +744,9 @@ typedef struct wsio_stats {
                                * answer from that socket not awaited) */
   uint64_t ip_addresses;      /* addresses in the server's per-address table now (a shared table's total) */
   uint64_t origin_refused;    /* WebSocket upgrades refused with 403 for their Origin (raw and Engine.IO) */
+  /* Workers (wsio_workers_run) */
+  uint64_t handoffs;          /* connections taken over from another worker: a long-polling request or an
+                               * upgrade for a session of this worker's that reached another one */
 } wsio_stats;
 
 /* Fills out with the server's counters. */

@@ -202,6 +202,7 @@ void wsio_server_stats(const wsio_server *s, wsio_stats *out) {
   out->bytes_in = s->net.stats.bytes_in;
   out->bytes_out = s->net.stats.bytes_out;
   out->rejected = s->net.stats.rejected;
+  out->handoffs = s->net.stats.handoffs;
   api_limits_stats(s, out);
   if (s->io) sio_io_stats(s->io, out);
 }

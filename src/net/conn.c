@@ -329,7 +329,7 @@ int net_conn_detach(net_conn *c, net_tls **tls) {
   return dup_fd;
 }
 
-int net_conn_adopt(net_loop *l, int fd, net_tls *tls, const uint8_t *data, size_t len) {
+int net_conn_adopt(net_loop *l, int fd, net_tls *tls, uint8_t *data, size_t len) {
   net_conn *c = calloc(1, sizeof *c);
   if (!c) {
     close(fd);
@@ -353,15 +353,15 @@ int net_conn_adopt(net_loop *l, int fd, net_tls *tls, const uint8_t *data, size_
     return rc;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  l->stats.handoffs++;
   net_conn_start(c);
-  /* The bytes go through the loop's read buffer, as a read would hand them (protocols may write in it). */
-  while (len > 0 && !(c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING))) {
-    size_t n = len < NET_READ_BUFFER ? len : NET_READ_BUFFER;
-    memcpy(l->rbuf, data, n);
-    c->active = 1;
-    c->proto->on_data(c, l->rbuf, n);
-    data += n;
-    len -= n;
-  }
+  /* All in one call, however long: a request in it that the protocol hands on again takes every byte
+   * after it along, which it could not do with the part of them in a later call. */
+  c->active = 1;
+  if (len > 0) deliver(c, data, len);
+  /* Records that came in the same read as the request, still encrypted, moved with the TLS state. Nothing
+   * reads them here until the peer sends more, which it does not while it waits for their answers. */
+  if (c->tls && !(c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) && net_tls_read(c, NULL, 0, deliver) != 0)
+    net_conn_close(c);
   return 0;
 }

@@ -73,6 +73,7 @@ typedef struct net_stats {
   uint64_t ip_refused;         /* over the per-address connection limit (src/net/iplimit.c) */
   uint64_t handshakes_limited; /* handshakes refused for the per-address rate */
   uint64_t origin_refused;     /* WebSocket upgrades refused (403) for their Origin, counted by the layers above */
+  uint64_t handoffs;           /* connections adopted from another loop (net_conn_adopt) */
 } net_stats;
 
 typedef void (*net_accept_cb)(net_loop *l, net_conn *c, void *arg);
@@ -172,8 +173,10 @@ static inline void net_conn_set_proto(net_conn *c, const net_proto *p, void *ud)
  * written at once (c untouched), or a negative code. Runs on c's loop thread. */
 int net_conn_detach(net_conn *c, net_tls **tls);
 /* Makes a connection on l from a detached fd and TLS state (NULL: plain), driven by l->accept_proto, and
- * feeds it data as if just read (plaintext). Takes ownership of fd and tls. Returns 0 or a negative code. */
-int net_conn_adopt(net_loop *l, int fd, net_tls *tls, const uint8_t *data, size_t len);
+ * feeds it data as if just read (plaintext; borrowed for the call and handed to the protocol, which may
+ * write in it), in one on_data call whatever its length; then what the TLS state holds already read and not
+ * yet decrypted. Takes ownership of fd and tls. Returns 0 or a negative code. */
+int net_conn_adopt(net_loop *l, int fd, net_tls *tls, uint8_t *data, size_t len);
 
 /* Writes "ip:port" of the peer into out. Returns 0 or a negative code. */
 int net_conn_peer(const net_conn *c, char *out, size_t cap);
@@ -184,8 +187,9 @@ net_tls_ctx *net_tls_ctx_new(const char *cert_file, const char *key_file);
 void net_tls_ctx_free(net_tls_ctx *ctx);
 net_tls *net_tls_new(net_tls_ctx *ctx);
 void net_tls_free(net_tls *t);
-/* Decrypts ciphertext; calls deliver(c, plaintext, len) for each chunk, queues handshake bytes on c.
- * Returns 0, or a negative code when the TLS session failed (the caller closes). */
+/* Decrypts ciphertext (len 0: only what the session holds already); calls deliver(c, plaintext, len) for
+ * each chunk, queues handshake bytes on c. Returns 0, or a negative code when the TLS session failed (the
+ * caller closes). */
 int net_tls_read(net_conn *c, const uint8_t *data, size_t len,
                  void (*deliver)(net_conn *c, uint8_t *data, size_t len));
 /* Encrypts plaintext into cipher. Returns 0 or a negative code. */

@@ -106,7 +106,7 @@ int net_tls_pending(net_tls *t, buf *cipher) {
 int net_tls_read(net_conn *c, const uint8_t *data, size_t len,
                  void (*deliver)(net_conn *c, uint8_t *data, size_t len)) {
   net_tls *t = c->tls;
-  if (BIO_write(t->rbio, data, (int)len) != (int)len) return WSIO_ENOMEM;
+  if (len > 0 && BIO_write(t->rbio, data, (int)len) != (int)len) return WSIO_ENOMEM;
   int rc = 0;
   for (;;) {
     int n = SSL_read(t->ssl, c->loop->tbuf, NET_READ_BUFFER);

@@ -94,6 +94,8 @@ void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf
   metric(b, "wsio_limit_tracked_addresses", "gauge", "Client addresses in the per-address table.", st.ip_addresses);
   metric(b, "wsio_origin_refused_total", "counter", "WebSocket upgrades refused (403) for their Origin.",
          st.origin_refused);
+  metric(b, "wsio_worker_handoffs_total", "counter",
+         "Connections handed to the worker that owns their Engine.IO session.", st.handoffs);
   if (!m) return;
   metric(b, "wsio_route_events_total", "counter", "Events handled by configured routes.", m->route_events);
   metric(b, "wsio_api_requests_total", "counter", "HTTP API calls.", m->api_requests);

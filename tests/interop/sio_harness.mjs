@@ -44,7 +44,8 @@ export class SioServer {
     this.port = 0;
   }
 
-  // Starts the server (port 0: any free one) and resolves with its base URL once it listens.
+  // Starts the server (port 0: any free one) and resolves with its base URL once it listens (https:// when
+  // it was given a TLS certificate).
   async start(port = 0) {
     const args = ['--port', String(port), ...this.extra];
     if (CLIENT_DIR) args.push('--client-dir', CLIENT_DIR);
@@ -56,7 +57,7 @@ export class SioServer {
     createInterface({ input: proc.stdout }).on('line', line => this.onLine(line));
     const m = await within(this.next(/^listening on .*:(\d+)$/), 5000, 'sio_server to listen');
     this.port = Number(m[1]);
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.extra.includes('--tls-cert') ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   onLine(line) {

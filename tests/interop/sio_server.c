@@ -4,8 +4,9 @@
  * out). Every event below is what a test calls; the comment beside each says what the client should see.
  *
  * Usage: sio_server [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--client-dir DIR]
- *                   [--connect-timeout MS] [--workers N] [--recovery MS]
+ *                   [--connect-timeout MS] [--workers N] [--recovery MS] [--tls-cert PEM --tls-key PEM]
  * --recovery MS turns connection state recovery on with that window.
+ * --tls-cert and --tls-key (both) make the listener speak TLS: https:// and wss://.
  * --workers N runs N workers (wsio_workers_run): the same server on every thread, one port.
  * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
@@ -26,6 +27,7 @@
 #define ROOMS_MAX 64
 
 static _Thread_local wsio_io *io; /* each worker's own (--workers) */
+static _Thread_local wsio_server *server_of_thread;
 static _Thread_local unsigned worker_index;
 
 /* ---- helpers ---- */
@@ -291,6 +293,19 @@ static void on_any(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) 
   if (ack && strcmp(wsio_args_event(a), "count-events") == 0) ack_tree(ack, json_integer((json_int_t)n));
 }
 
+/* "server-stats" -> ack({connections, handoffs, polling, websocket}) over every worker (wsio_workers_stats:
+ * the other workers' parts are up to 10 ms old). */
+static void on_server_stats(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)s;
+  (void)a;
+  (void)ud;
+  wsio_stats st;
+  wsio_workers_stats(server_of_thread, &st);
+  ack_tree(ack, json_pack("{s:I,s:I,s:I,s:I}", "connections", (json_int_t)st.connections, "handoffs",
+                          (json_int_t)st.handoffs, "polling", (json_int_t)st.sio_polling, "websocket",
+                          (json_int_t)st.sio_websocket));
+}
+
 /* ---- connections ---- */
 
 static void on_disconnect(wsio_socket *s, const char *reason, void *ud) {
@@ -364,7 +379,7 @@ static const char page[] =
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
-          "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS]\n",
+          "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--tls-cert PEM --tls-key PEM]\n",
           argv0);
 }
 
@@ -379,6 +394,7 @@ static struct {
 static int setup(wsio_server *server, unsigned index, void *ud) {
   (void)ud;
   worker_index = index;
+  server_of_thread = server;
   wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
   io = wsio_io_new(server, &opts.io);
   if (!io) return WSIO_ENOMEM;
@@ -400,6 +416,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   wsio_nsp_on(main_nsp, "emit-all", on_emit_all, NULL);
   wsio_nsp_on(main_nsp, "disconnect-me", on_disconnect_me, NULL);
   wsio_nsp_on(main_nsp, "bcast-ack", on_bcast_ack, NULL);
+  wsio_nsp_on(main_nsp, "server-stats", on_server_stats, NULL);
 
   wsio_nsp *admin = wsio_io_of(io, "/admin");
   wsio_nsp_use(admin, admin_guard, NULL);
@@ -423,6 +440,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1", *client_dir = WSIO_CLIENT_DIR;
+  const char *tls_cert = NULL, *tls_key = NULL;
   int port = 0;
   wsio_io_config cfg = {0};
   for (int i = 1; i < argc; i += 2) {
@@ -440,13 +458,19 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--client-dir")) client_dir = v;
     else if (!strcmp(argv[i], "--workers")) workers = atoi(v);
     else if (!strcmp(argv[i], "--redis")) opts.redis = v;
+    else if (!strcmp(argv[i], "--tls-cert")) tls_cert = v;
+    else if (!strcmp(argv[i], "--tls-key")) tls_key = v;
     else {
       usage(argv[0]);
       return 2;
     }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  wsio_server_config scfg = {.log_level = 2};
+  if (!tls_cert != !tls_key) {
+    usage(argv[0]);
+    return 2;
+  }
+  wsio_server_config scfg = {.log_level = 2, .tls_cert = tls_cert, .tls_key = tls_key};
   cfg.client_dir = client_dir;
   opts.host = host;
   opts.port = port;
