@@ -336,11 +336,11 @@ WSIO_API void wsio_next_error(wsio_next *next, const char *message, const char *
 /* Event handlers: socket.on(event, (...args, ack) => ...). ack is NULL when the client asked for none. */
 typedef void (*wsio_event_cb)(wsio_socket *s, const wsio_args *args, wsio_ack *ack, void *ud);
 WSIO_API int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud);
-/* socket.onAny(cb): every event, after the named handlers. */
+/* socket.onAny(cb): every event, before its named handlers (as socket.io calls them). */
 WSIO_API int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud);
 /* The same handler for every socket of n (no per-socket registration: the fast path). */
 WSIO_API int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud);
-/* onAny for every socket of n, after the named handlers. */
+/* onAny for every socket of n, before the named handlers (the namespace's before the socket's). */
 WSIO_API int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud);
 
 /* socket.on("disconnecting" / "disconnect", reason). Reasons are socket.io's: "server namespace

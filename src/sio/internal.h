@@ -18,7 +18,7 @@ typedef struct sio_handler {
   struct sio_handler *next;
   wsio_event_cb cb;
   void *ud;
-  size_t event_len;          /* 0 with event[0] == 0: any event */
+  size_t event_len;          /* 0 in an onAny list */
   char event[];
 } sio_handler;
 
@@ -53,6 +53,7 @@ struct wsio_nsp {
   struct { wsio_middleware fn; void *ud; } mw[SIO_MAX_MIDDLEWARES];
   unsigned nmw;
   sio_handler *handlers;     /* wsio_nsp_on */
+  sio_handler *any;          /* wsio_nsp_on_any */
   wsio_socket **sockets;     /* connected sockets, dense; s->nsp_index */
   size_t nsockets, cap;
   map by_id;                 /* socket id -> socket */
@@ -97,7 +98,8 @@ struct wsio_socket {
   size_t nsp_index;
   sio_membership *rooms;
   size_t nrooms, rooms_cap;
-  sio_handler *handlers;
+  sio_handler *handlers;     /* wsio_socket_on */
+  sio_handler *any;          /* wsio_socket_on_any */
   wsio_disconnect_cb on_disconnecting, on_disconnect;
   void *disconnecting_ud, *disconnect_ud;
   sio_ack_wait *waits;       /* acks this socket owes us */

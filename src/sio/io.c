@@ -49,6 +49,7 @@ static void nsp_free(wsio_nsp *n) {
   map_free(&n->by_id);
   free(n->sockets);
   sio_handlers_free(n->handlers);
+  sio_handlers_free(n->any);
   sio_cluster_nsp_free(n);
   free(n->name);
   free(n);

@@ -230,13 +230,11 @@ void wsio_next_error(wsio_next *next, const char *message, const char *data_json
 
 /* ---- events and acks in ---- */
 
-static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args *a, size_t name_len, wsio_ack *ack,
-                          int any) {
-  for (; h && s->connected; h = h->next) {
-    int is_any = h->event_len == 0 && h->event[0] == 0;
-    if (any ? !is_any : (is_any || h->event_len != name_len || memcmp(h->event, a->event, name_len) != 0)) continue;
-    h->cb(s, a, ack, h->ud);
-  }
+/* The handlers of list for this event (name_len 0: every handler, an onAny list), in registration order, until
+ * one of them disconnects the socket. */
+static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args *a, size_t name_len, wsio_ack *ack) {
+  for (; h && s->connected; h = h->next)
+    if (!name_len || (h->event_len == name_len && memcmp(h->event, a->event, name_len) == 0)) h->cb(s, a, ack, h->ud);
 }
 
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
@@ -263,10 +261,15 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   a.event = name;
   s->nsp->io->events_in++;
   wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
-  call_handlers(s, owner(s->nsp)->handlers, &a, (size_t)nl, ack, 0);
-  call_handlers(s, s->handlers, &a, (size_t)nl, ack, 0);
-  call_handlers(s, owner(s->nsp)->handlers, &a, (size_t)nl, ack, 1);
-  call_handlers(s, s->handlers, &a, (size_t)nl, ack, 1);
+  /* As socket.io does: the onAny listeners first, then the event's; the namespace's before the socket's, as
+   * handlers registered when it connected would be. No handler has an empty name ("" reaches onAny only). */
+  const wsio_nsp *o = owner(s->nsp);
+  if (o->any) call_handlers(s, o->any, &a, 0, ack);
+  if (s->any) call_handlers(s, s->any, &a, 0, ack);
+  if (nl > 0) {
+    call_handlers(s, o->handlers, &a, (size_t)nl, ack);
+    call_handlers(s, s->handlers, &a, (size_t)nl, ack);
+  }
   /* A kept ack was copied by wsio_ack_keep: the stack one ends here. */
 out:
   if (name != name_stack) free(name);
@@ -331,7 +334,7 @@ int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud
 
 int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud) {
   if (!s) return WSIO_EINVAL;
-  return handler_add(&s->handlers, NULL, cb, ud);
+  return handler_add(&s->any, NULL, cb, ud);
 }
 
 int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud) {
@@ -341,7 +344,7 @@ int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud) {
 
 int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud) {
   if (!n) return WSIO_EINVAL;
-  return handler_add(&n->handlers, NULL, cb, ud);
+  return handler_add(&n->any, NULL, cb, ud);
 }
 
 void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud) {
@@ -411,6 +414,7 @@ void sio_handlers_free(sio_handler *h) {
 
 void sio_socket_free(wsio_socket *s) {
   sio_handlers_free(s->handlers);
+  sio_handlers_free(s->any);
   free(s->rooms);
   free(s->auth);
   free(s->data_json);

@@ -293,6 +293,14 @@ static void on_any(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) 
   if (ack && strcmp(wsio_args_event(a), "count-events") == 0) ack_tree(ack, json_integer((json_int_t)n));
 }
 
+/* "count-seen": a named handler acking what onAny counted so far; socket.io runs onAny first, so the count
+ * includes this very event. */
+static void on_count_seen(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)a;
+  (void)ud;
+  if (ack) ack_tree(ack, json_integer((json_int_t)(size_t)wsio_socket_data(s)));
+}
+
 /* "server-stats" -> ack({connections, handoffs, polling, websocket}) over every worker (wsio_workers_stats:
  * the other workers' parts are up to 10 ms old). */
 static void on_server_stats(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
@@ -329,6 +337,7 @@ static void on_main_connection(wsio_socket *s, void *ud) {
   wsio_socket_on(s, "join", on_join, NULL);
   wsio_socket_on(s, "leave", on_join, (void *)1);
   wsio_socket_on(s, "info", on_info, NULL);
+  wsio_socket_on(s, "count-seen", on_count_seen, NULL);
   wsio_socket_on_any(s, on_any, NULL);
 }
 

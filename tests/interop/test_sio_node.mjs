@@ -327,6 +327,13 @@ for (const [name, topts] of Object.entries(TRANSPORTS)) {
       s.emit('echo', 2);
       assert.deepEqual(await ackOf(s, 'count-events'), [3]);
     });
+
+    it('calls onAny before the event\'s own handler, as socket.io does', async () => {
+      const s = await open();
+      s.emit('whatever', 1);
+      // onAny has counted "count-seen" itself by the time its handler answers.
+      assert.deepEqual(await ackOf(s, 'count-seen'), [2]);
+    });
   });
 }
 
