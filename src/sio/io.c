@@ -163,6 +163,7 @@ int sio_encode_values(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, co
  * any depth keep their numbers, and every attachment in its order. */
 static int encode_forward(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, const char *event,
                           const wsio_args *a, sio_bin *atts, size_t *natts) {
+  if (type == SIO_EVENT && !check_event(event)) return WSIO_EINVAL;
   if (a->natts > SIO_MAX_ARGS_STACK) return WSIO_ELIMIT;
   buf *b = &io->scratch;
   b->len = 0;
@@ -200,12 +201,13 @@ static int encode_forward(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id
 
 int sio_encode_args(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, const char *event, const wsio_args *a,
                     sio_bin *atts, size_t *natts) {
-  if (type == SIO_EVENT && !check_event(event)) return WSIO_EINVAL;
+  if (type == SIO_EVENT && !event) return WSIO_EINVAL;
   if (a->natts) return encode_forward(io, type, nsp, id, event, a, atts, natts);
   size_t nb = 0;
   for (size_t i = 0; i < a->n; i++) nb += a->v[i].kind == SIO_ARG_BINARY;
   if (nb > SIO_MAX_ARGS_STACK) return WSIO_ELIMIT;
   io->scratch.len = 0;
+  /* The encoder refuses a reserved name itself. */
   int rc = sio_packet_encode_args(&io->scratch, type, nsp->name, nsp->name_len, id, event, event ? strlen(event) : 0,
                                   a->v, a->n, atts);
   *natts = rc >= 0 ? nb : 0;
@@ -311,7 +313,7 @@ static void on_eio_close(eio_socket *e, const char *reason) {
 
 static wsio_socket *client_socket(sio_client *c, const char *nsp, size_t len) {
   for (wsio_socket *s = c->sockets; s; s = s->client_next)
-    if (s->nsp->name_len == len && memcmp(s->nsp->name, nsp, len) == 0) return s;
+    if (s->nsp->name_len == len && (len == 1 || memcmp(s->nsp->name, nsp, len) == 0)) return s; /* "/": no call */
   return NULL;
 }
 

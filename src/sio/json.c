@@ -2,31 +2,14 @@
 
 #include <string.h>
 
+#include "util/scan.h"
 #include "wsio.h"
 
 typedef const unsigned char *cursor;
 
-/* Word-at-a-time tests (SWAR) for the string scanners: each tells whether any byte of an 8-byte word is of
- * a kind, exactly as a yes/no (the position is then found byte by byte). Loads go through memcpy, defined
- * at any alignment; the scanners only load words that lie wholly before `end`. */
-#define SWAR_ONES UINT64_C(0x0101010101010101)
-#define SWAR_HIGHS UINT64_C(0x8080808080808080)
-static inline uint64_t swar_load(cursor p) {
-  uint64_t w;
-  memcpy(&w, p, 8);
-  return w;
-}
-/* Some byte is below n (n <= 0x80). */
-static inline uint64_t swar_below(uint64_t w, unsigned n) { return (w - SWAR_ONES * n) & ~w & SWAR_HIGHS; }
-/* Some byte equals c. */
-static inline uint64_t swar_has(uint64_t w, unsigned c) { return swar_below(w ^ (SWAR_ONES * c), 1); }
-/* Some byte is not plain string text: a control character, non-ASCII, '"' or '\'. */
-static inline uint64_t swar_special(uint64_t w) {
-  return swar_below(w, 0x20) | (w & SWAR_HIGHS) | swar_has(w, '"') | swar_has(w, '\\');
-}
-
 static cursor skip_ws(cursor p, cursor end) {
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  /* Most calls meet no whitespace at all (JSON.stringify writes none): one test for any byte above ' '. */
+  while (p < end && *p <= ' ' && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
   return p;
 }
 
@@ -66,7 +49,7 @@ static cursor utf8_seq(cursor p, cursor end) {
 int sio_json_utf8_valid(const char *s, size_t len) {
   cursor p = (cursor)s, end = p + len;
   while (p < end) {
-    while (end - p >= 8 && !(swar_load(p) & SWAR_HIGHS)) p += 8; /* ASCII runs */
+    p += scan_ascii(p, (size_t)(end - p)); /* ASCII runs */
     if (p >= end) break;
     if (*p < 0x80) {
       p++;
@@ -128,8 +111,7 @@ static long escape_decode(cursor *pp, cursor end) {
 static cursor scan_string(cursor p, cursor end) {
   p++;
   for (;;) {
-    while (end - p >= 8 && !swar_special(swar_load(p))) p += 8;
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+    p += scan_json_plain(p, (size_t)(end - p));
     if (p >= end) return NULL;
     unsigned c = *p;
     if (c == '"') return p + 1;
@@ -286,8 +268,8 @@ static cursor skip_string(cursor p, cursor end) {
   p++;
   while (p < end) {
     while (end - p >= 8) {
-      uint64_t w = swar_load(p);
-      if (swar_has(w, '"') | swar_has(w, '\\')) break;
+      uint64_t w = scan_load8(p);
+      if (scan_eq8(w, '"') | scan_eq8(w, '\\')) break;
       p += 8;
     }
     if (p >= end) break;
@@ -474,15 +456,10 @@ int sio_json_object_find(const sio_json_span *obj, const char *key, size_t key_l
 
 int sio_json_write_string(buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  if (!sio_json_utf8_valid(s, n)) return WSIO_EINVAL;
-  /* Most strings (event names, ids) need no escape: one copy. */
-  size_t i0 = 0;
-  while (n - i0 >= 8) {
-    uint64_t w = swar_load((cursor)s + i0);
-    if (swar_below(w, 0x20) | swar_has(w, '"') | swar_has(w, '\\')) break;
-    i0 += 8;
-  }
-  while (i0 < n && (unsigned char)s[i0] >= 0x20 && s[i0] != '"' && s[i0] != '\\') i0++;
+  /* Most strings (event names, ids) are printable ASCII with nothing to escape: one pass, one copy. */
+  size_t i0 = scan_json_plain((cursor)s, n);
+  if (i0 < n && !sio_json_utf8_valid(s + i0, n - i0)) return WSIO_EINVAL;
+  while (i0 < n && (unsigned char)s[i0] >= 0x20 && s[i0] != '"' && s[i0] != '\\') i0++; /* UTF-8 copies as is */
   if (i0 == n) {
     if (buf_reserve(b, n + 2)) return WSIO_ENOMEM;
     b->data[b->len] = '"';

@@ -27,7 +27,7 @@ int sio_packet_name_reserved(const char *name, size_t len) {
 static int name_span_reserved(const sio_json_span *name) {
   const char *body = name->p + 1;
   size_t n = name->len - 2;
-  if (n > 14 * 6) return 0; /* longer than any reserved name even fully escaped */
+  if (n < 7 || n > 14 * 6) return 0; /* shorter than any reserved name, or longer even fully escaped */
   if (!memchr(body, '\\', n)) return sio_packet_name_reserved(body, n);
   char tmp[14 * 6];
   ssize_t k = sio_json_string_decode(name, tmp, sizeof tmp);
@@ -64,10 +64,10 @@ static int event_name(sio_packet *pkt) {
 int sio_packet_decode(const char *s, size_t len, const sio_packet_limits *lim, sio_packet *pkt) {
   unsigned max_att = lim && lim->max_attachments ? lim->max_attachments : SIO_PACKET_ATTACHMENTS_DEFAULT;
   unsigned max_depth = lim && lim->max_depth ? lim->max_depth : SIO_PACKET_DEPTH_DEFAULT;
-  memset(pkt, 0, offsetof(sio_packet, elems)); /* elems: written as they are noted */
-  pkt->nsp = "/";
-  pkt->nsp_len = 1;
-  pkt->id = -1;
+  /* Everything before elems from a template (a fixed-size copy, cheaper than memset's string store here);
+   * elems are written as they are noted. */
+  static const sio_packet blank = {.nsp = "/", .nsp_len = 1, .id = -1};
+  memcpy(pkt, &blank, offsetof(sio_packet, elems));
   if (len == 0 || !is_digit(s[0]) || s[0] > '6') return WSIO_EPROTO;
   int type = s[0] - '0';
   size_t i = 1;
@@ -128,30 +128,46 @@ static int nsp_check(const char **nsp, size_t *len) {
     *len = 1;
     return 0;
   }
+  if (*len == 1 && (*nsp)[0] == '/') return 0; /* the main namespace, on every send */
   if ((*nsp)[0] != '/' || memchr(*nsp, ',', *len) || !sio_json_utf8_valid(*nsp, *len)) return WSIO_EINVAL;
   return 0;
 }
 
-static int put_uint(buf *b, uint64_t v) {
+/* Writes v in decimal at out (room for 20 digits). Returns the digit count. */
+static size_t fmt_uint(char *out, uint64_t v) {
   char tmp[20];
   size_t n = sizeof tmp;
   do {
     tmp[--n] = (char)('0' + v % 10);
     v /= 10;
   } while (v);
-  return buf_append(b, tmp + n, sizeof tmp - n);
+  memcpy(out, tmp + n, sizeof tmp - n);
+  return sizeof tmp - n;
 }
 
-/* <type>[<attachments>-][<nsp>,][<id>], arguments already checked. */
+static int put_uint(buf *b, uint64_t v) {
+  char tmp[20];
+  return buf_append(b, tmp, fmt_uint(tmp, v));
+}
+
+/* <type>[<attachments>-][<nsp>,][<id>], arguments already checked: one reservation, then in place. */
 static int put_header(buf *b, int type, unsigned attachments, const char *nsp, size_t nsp_len, int64_t id) {
-  char t = (char)('0' + type);
-  int rc = buf_append(b, &t, 1);
-  if (rc == 0 && is_binary(type)) rc = put_uint(b, attachments);
-  if (rc == 0 && is_binary(type)) rc = buf_append(b, "-", 1);
-  if (rc == 0 && !(nsp_len == 1 && nsp[0] == '/')) rc = buf_append(b, nsp, nsp_len);
-  if (rc == 0 && !(nsp_len == 1 && nsp[0] == '/')) rc = buf_append(b, ",", 1);
-  if (rc == 0 && id >= 0) rc = put_uint(b, (uint64_t)id);
-  return rc;
+  int root = nsp_len == 1 && nsp[0] == '/';
+  if (buf_reserve(b, 1 + 21 + (root ? 0 : nsp_len + 1) + 20)) return WSIO_ENOMEM;
+  char *p = (char *)b->data + b->len, *start = p;
+  *p++ = (char)('0' + type);
+  if (is_binary(type)) {
+    p += fmt_uint(p, attachments);
+    *p++ = '-';
+  }
+  if (!root) {
+    memcpy(p, nsp, nsp_len);
+    p += nsp_len;
+    *p++ = ',';
+  }
+  if (id >= 0) p += fmt_uint(p, (uint64_t)id);
+  b->len += (size_t)(p - start);
+  return 0;
 }
 
 static int id_check(int64_t id, int required) {
@@ -264,8 +280,9 @@ int sio_packet_encode_args(buf *out, int type, const char *nsp, size_t nsp_len, 
     return WSIO_EINVAL;
   if (type == SIO_EVENT && (!name || sio_packet_name_reserved(name, name_len))) return WSIO_EINVAL;
   if (nargs && !args) return WSIO_EINVAL;
-  size_t nbin = 0;
+  size_t nbin = 0, need = 2 + name_len + 3; /* brackets, the name quoted and its comma: what is usual */
   for (size_t i = 0; i < nargs; i++) {
+    need += 1 + (args[i].kind == SIO_ARG_BINARY ? 27 + 20 + 1 : args[i].json.len);
     if (args[i].kind == SIO_ARG_BINARY) {
       if (!args[i].bin.p && args[i].bin.len) return WSIO_EINVAL;
       nbin++;
@@ -280,6 +297,7 @@ int sio_packet_encode_args(buf *out, int type, const char *nsp, size_t nsp_len, 
 
   size_t old = out->len;
   int rc = put_header(out, type, (unsigned)nbin, nsp, nsp_len, id);
+  if (rc == 0) rc = buf_reserve(out, need); /* then the appends below take their inline path */
   if (rc == 0) rc = buf_append(out, "[", 1);
   int first = 1;
   if (rc == 0 && is_event(type)) {

@@ -237,6 +237,14 @@ static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args 
     if (!name_len || (h->event_len == name_len && memcmp(h->event, a->event, name_len) == 0)) h->cb(s, a, ack, h->ud);
 }
 
+/* An event name is short: a loop beats memchr's call and set-up. */
+static int has_backslash(const char *p, size_t n) {
+  if (n > 32) return memchr(p, '\\', n) != NULL;
+  for (size_t i = 0; i < n; i++)
+    if (p[i] == '\\') return 1;
+  return 0;
+}
+
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
   sio_arg stack[SIO_MAX_ARGS_STACK];
   sio_arg *heap = NULL;
@@ -246,7 +254,7 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   size_t ncap = pkt->name.len + 1;
   ssize_t nl;
   if (ncap > sizeof name_stack && !(name = malloc(ncap))) goto out;
-  if (pkt->name.kind == SIO_JSON_STRING && !memchr(pkt->name.p + 1, '\\', pkt->name.len - 2)) {
+  if (pkt->name.kind == SIO_JSON_STRING && !has_backslash(pkt->name.p + 1, pkt->name.len - 2)) {
     nl = (ssize_t)pkt->name.len - 2; /* no escapes: the bytes between the quotes */
     memcpy(name, pkt->name.p + 1, (size_t)nl);
   } else if (pkt->name.kind == SIO_JSON_STRING) {

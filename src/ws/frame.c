@@ -65,7 +65,15 @@ unsigned ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], unsigned offs
    * machines we run on an unaligned 8-byte access costs what an aligned one does. The key stream, rotated
    * to offset, lines up with every following word and half-word unchanged (8 and 4 are multiples of 4). */
   uint8_t key[8];
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint32_t m; /* the key as a word, rotated so that its byte 0 is mask[offset]: no loop per frame */
+  memcpy(&m, mask, 4);
+  if (offset) m = m >> (8 * offset) | m << (32 - 8 * offset);
+  uint64_t k2 = (uint64_t)m << 32 | m;
+  memcpy(key, &k2, 8);
+#else
   for (unsigned i = 0; i < 8; i++) key[i] = mask[(offset + i) & 3u];
+#endif
   if (len >= 8) {
     uint64_t k, w0, w1, w2, w3;
     memcpy(&k, key, 8);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util/scan.h"
+
 /*
  * A DFA over byte classes. Every state past REJECT names exactly which continuation bytes may come next, so a
  * sequence is rejected at the first byte that rules it out (RFC 3629 table 4: E0 needs A0..BF, ED 80..9F,
@@ -76,14 +78,7 @@ uint32_t ws_utf8_validate(uint32_t state, const uint8_t *p, size_t len) {
   const uint8_t *end = p + len;
   while (p < end) {
     if (state == S_ACCEPT) {
-      /* ASCII fast path: skip whole words with no high bit set. */
-      while ((size_t)(end - p) >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        if (w & UINT64_C(0x8080808080808080)) break;
-        p += 8;
-      }
-      while (p < end && *p < 0x80) p++;
+      p += scan_ascii(p, (size_t)(end - p)); /* ASCII fast path: 16 bytes a step */
       if (p == end) break;
     }
     state = next_state[state][byte_class[*p++]];
