@@ -41,6 +41,10 @@
 #include "lg/storm.h"
 #include "ws/frame.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 enum { MODE_ECHO, MODE_BCAST, MODE_IDLE, MODE_STORM };
 enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DONE };
 
@@ -220,15 +224,33 @@ static void bcast_message(lg_conn *c, uint64_t now) {
   bcast_delivered(p, seq, t0, now);
 }
 
-/* a[0..n) == b[0..n), eight bytes at a time and without a call: a delivery compares three short runs. */
+/* a[0..n) == b[0..n) without a call: 16 bytes a step with SSE2 (8 without), the last step overlapping the
+ * one before instead of a byte loop. A delivery compares three short runs. */
 static inline int same(const uint8_t *a, const uint8_t *b, size_t n) {
-  uint64_t diff = 0;
+#if defined(__SSE2__)
+  if (n >= 16) {
+    __m128i d = _mm_setzero_si128();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(b + i))));
+    if (i < n)
+      d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + n - 16)),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(b + n - 16))));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
+  }
+#endif
+  uint64_t diff = 0, x, y;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    uint64_t x, y;
     memcpy(&x, a + i, 8);
     memcpy(&y, b + i, 8);
     diff |= x ^ y;
+  }
+  if (i < n && n >= 8) {
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return (diff | (x ^ y)) == 0;
   }
   for (; i < n; i++) diff |= (uint64_t)(a[i] ^ b[i]);
   return diff == 0;
