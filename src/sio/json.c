@@ -454,50 +454,66 @@ int sio_json_object_find(const sio_json_span *obj, const char *key, size_t key_l
   return found;
 }
 
-int sio_json_write_string(buf *b, const char *s, size_t n) {
+/* The escape of a character that needs one: its short form, or \u00XX for other control characters. */
+static size_t escape_put(char *out, unsigned char c) {
   static const char hex[] = "0123456789abcdef";
-  /* Most strings (event names, ids) are printable ASCII with nothing to escape: one pass, one copy. */
-  size_t i0 = scan_json_plain((cursor)s, n);
-  if (i0 < n && !sio_json_utf8_valid(s + i0, n - i0)) return WSIO_EINVAL;
-  while (i0 < n && (unsigned char)s[i0] >= 0x20 && s[i0] != '"' && s[i0] != '\\') i0++; /* UTF-8 copies as is */
-  if (i0 == n) {
-    if (buf_reserve(b, n + 2)) return WSIO_ENOMEM;
-    b->data[b->len] = '"';
-    if (n) memcpy(b->data + b->len + 1, s, n);
-    b->data[b->len + 1 + n] = '"';
-    b->len += n + 2;
-    return 0;
+  out[0] = '\\';
+  switch (c) {
+    case '"': out[1] = '"'; return 2;
+    case '\\': out[1] = '\\'; return 2;
+    case '\b': out[1] = 'b'; return 2;
+    case '\f': out[1] = 'f'; return 2;
+    case '\n': out[1] = 'n'; return 2;
+    case '\r': out[1] = 'r'; return 2;
+    case '\t': out[1] = 't'; return 2;
+    default:
+      memcpy(out + 1, "u00", 3);
+      out[4] = hex[c >> 4];
+      out[5] = hex[c & 15];
+      return 6;
   }
-  size_t old = b->len;
-  int rc = buf_append(b, "\"", 1);
-  size_t run = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
+}
+
+static int needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+ssize_t sio_json_string_len(const char *s, size_t n) {
+  /* Most strings (event names, ids) are printable ASCII with nothing to escape: one pass. */
+  size_t i = scan_json_plain((cursor)s, n);
+  if (i == n) return (ssize_t)n + 2;
+  if (!sio_json_utf8_valid(s + i, n - i)) return WSIO_EINVAL;
+  size_t len = n + 2;
+  for (; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    rc = buf_append(b, s + run, i - run);
-    run = i + 1;
-    char esc[6] = {'\\', 0, 0, 0, 0, 0};
-    size_t elen = 2;
-    switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      default:
-        memcpy(esc + 1, "u00", 3);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        elen = 6;
-    }
-    if (rc == 0) rc = buf_append(b, esc, elen);
+    if (needs_escape(c)) len += c < 0x20 && c != '\b' && c != '\f' && c != '\n' && c != '\r' && c != '\t' ? 5 : 1;
   }
-  if (rc == 0) rc = buf_append(b, s + run, n - run);
-  if (rc == 0) rc = buf_append(b, "\"", 1);
-  if (rc) b->len = old;
-  return rc;
+  return (ssize_t)len;
+}
+
+size_t sio_json_string_put(char *out, const char *s, size_t n, size_t len) {
+  char *p = out;
+  *p++ = '"';
+  /* Nothing to escape (the measure says so): the bytes as they are, without looking at them again. */
+  size_t i = len == n + 2 ? n : scan_json_plain((cursor)s, n), run = 0;
+  for (; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!needs_escape(c)) continue; /* UTF-8 is copied as it is */
+    memcpy(p, s + run, i - run);
+    p += i - run;
+    p += escape_put(p, c);
+    run = i + 1;
+  }
+  if (n > run) memcpy(p, s + run, n - run); /* s may be NULL when n is 0 */
+  p += n - run;
+  *p++ = '"';
+  return (size_t)(p - out);
+}
+
+int sio_json_write_string(buf *b, const char *s, size_t n) {
+  ssize_t len = sio_json_string_len(s, n);
+  if (len < 0) return (int)len;
+  if (buf_reserve(b, (size_t)len)) return WSIO_ENOMEM;
+  b->len += sio_json_string_put((char *)b->data + b->len, s, n, (size_t)len);
+  return 0;
 }
 
 int sio_json_uint(const sio_json_span *num, uint64_t max, uint64_t *v) {

@@ -90,6 +90,11 @@ ssize_t sio_json_string_decode(const sio_json_span *str, char *out, size_t cap);
  * where JSON has them, else \u00XX), other UTF-8 kept as is. Returns 0, WSIO_EINVAL when s is not valid
  * UTF-8 (nothing is appended), or WSIO_ENOMEM (b is left at its old length). */
 int sio_json_write_string(buf *b, const char *s, size_t n);
+/* The same in two steps, for encoders that reserve once: the literal's length (quotes included), or
+ * WSIO_EINVAL when s is not valid UTF-8; then writing it at out, which has room for len bytes, len being
+ * what sio_json_string_len said (returns len). */
+ssize_t sio_json_string_len(const char *s, size_t n);
+size_t sio_json_string_put(char *out, const char *s, size_t n, size_t len);
 
 /* 1 if p[0..len) is valid UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF). */
 int sio_json_utf8_valid(const char *p, size_t len);

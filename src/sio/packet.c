@@ -145,15 +145,13 @@ static size_t fmt_uint(char *out, uint64_t v) {
   return sizeof tmp - n;
 }
 
-static int put_uint(buf *b, uint64_t v) {
-  char tmp[20];
-  return buf_append(b, tmp, fmt_uint(tmp, v));
-}
+/* The most a header takes: type, attachments and '-', namespace and ',', id. */
+#define HEADER_MAX(nsp_len) (1 + 21 + (nsp_len) + 1 + 20)
 
 /* <type>[<attachments>-][<nsp>,][<id>], arguments already checked: one reservation, then in place. */
 static int put_header(buf *b, int type, unsigned attachments, const char *nsp, size_t nsp_len, int64_t id) {
   int root = nsp_len == 1 && nsp[0] == '/';
-  if (buf_reserve(b, 1 + 21 + (root ? 0 : nsp_len + 1) + 20)) return WSIO_ENOMEM;
+  if (buf_reserve(b, HEADER_MAX(nsp_len))) return WSIO_ENOMEM;
   char *p = (char *)b->data + b->len, *start = p;
   *p++ = (char)('0' + type);
   if (is_binary(type)) {
@@ -280,47 +278,52 @@ int sio_packet_encode_args(buf *out, int type, const char *nsp, size_t nsp_len, 
     return WSIO_EINVAL;
   if (type == SIO_EVENT && (!name || sio_packet_name_reserved(name, name_len))) return WSIO_EINVAL;
   if (nargs && !args) return WSIO_EINVAL;
-  size_t nbin = 0, need = 2 + name_len + 3; /* brackets, the name quoted and its comma: what is usual */
+  /* Measured first, so that the whole packet is written in place after one reservation. */
+  ssize_t name_out = type == SIO_EVENT ? sio_json_string_len(name, name_len) : 0;
+  if (name_out < 0) return WSIO_EINVAL;
+  size_t nbin = 0, need = HEADER_MAX(nsp_len) + 2 + (size_t)name_out; /* brackets, name */
   for (size_t i = 0; i < nargs; i++) {
-    need += 1 + (args[i].kind == SIO_ARG_BINARY ? 27 + 20 + 1 : args[i].json.len);
     if (args[i].kind == SIO_ARG_BINARY) {
       if (!args[i].bin.p && args[i].bin.len) return WSIO_EINVAL;
       nbin++;
+      need += 1 + 27 + 20 + 1;
     } else if (args[i].kind != SIO_ARG_JSON || !args[i].json.p ||
                (!args[i].checked &&
                 sio_json_validate(args[i].json.p, args[i].json.len, SIO_JSON_DEPTH_MAX, NULL) != 0)) {
       return WSIO_EINVAL;
+    } else {
+      need += 1 + args[i].json.len;
     }
   }
   if (nbin > (size_t)INT32_MAX) return WSIO_EINVAL;
   if (nbin) type = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
+  if (buf_reserve(out, need) || put_header(out, type, (unsigned)nbin, nsp, nsp_len, id)) return WSIO_ENOMEM;
 
-  size_t old = out->len;
-  int rc = put_header(out, type, (unsigned)nbin, nsp, nsp_len, id);
-  if (rc == 0) rc = buf_reserve(out, need); /* then the appends below take their inline path */
-  if (rc == 0) rc = buf_append(out, "[", 1);
+  char *p = (char *)out->data + out->len;
+  *p++ = '[';
   int first = 1;
-  if (rc == 0 && is_event(type)) {
-    rc = sio_json_write_string(out, name, name_len);
+  if (is_event(type)) {
+    p += sio_json_string_put(p, name, name_len, (size_t)name_out);
     first = 0;
   }
   size_t num = 0;
-  for (size_t i = 0; i < nargs && rc == 0; i++) {
-    if (!first) rc = buf_append(out, ",", 1);
+  for (size_t i = 0; i < nargs; i++) {
+    if (!first) *p++ = ',';
     first = 0;
-    if (rc) break;
     if (args[i].kind == SIO_ARG_BINARY) {
       if (atts) atts[num] = args[i].bin;
-      rc = buf_append(out, "{\"_placeholder\":true,\"num\":", 27);
-      if (rc == 0) rc = put_uint(out, num++);
-      if (rc == 0) rc = buf_append(out, "}", 1);
+      memcpy(p, "{\"_placeholder\":true,\"num\":", 27);
+      p += 27;
+      p += fmt_uint(p, num++);
+      *p++ = '}';
     } else {
-      rc = buf_append(out, args[i].json.p, args[i].json.len); /* surrounding whitespace is valid there */
+      memcpy(p, args[i].json.p, args[i].json.len); /* surrounding whitespace is valid there */
+      p += args[i].json.len;
     }
   }
-  if (rc == 0) rc = buf_append(out, "]", 1);
-  rc = finish(out, old, rc);
-  return rc < 0 ? rc : (int)nbin;
+  *p++ = ']';
+  out->len = (size_t)((uint8_t *)p - out->data);
+  return (int)nbin;
 }
 
 int sio_packet_args(const sio_packet *pkt, const sio_bin *atts, sio_arg *out, size_t cap) {

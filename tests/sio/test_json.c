@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -383,6 +384,18 @@ static void test_write_string(void **state) {
   assert_int_equal(sio_json_string_decode(&sp, back, sizeof back), (ssize_t)n);
   assert_memory_equal(back, raw, n);
   assert_int_equal(sio_json_string_equals(&sp, raw, n), 1);
+
+  /* Measured, then written into exactly that much room (a heap block of that size, so that a byte past it
+   * shows under ASan): the same bytes as the buffer writer's. */
+  ssize_t want_len = sio_json_string_len(raw, n);
+  assert_int_equal(want_len, (ssize_t)b.len);
+  char *exact = malloc((size_t)want_len);
+  assert_non_null(exact);
+  assert_int_equal(sio_json_string_put(exact, raw, n, (size_t)want_len), (size_t)want_len);
+  assert_memory_equal(exact, b.data, b.len);
+  free(exact);
+  assert_int_equal(sio_json_string_len("plain", 5), 7);
+  assert_int_equal(sio_json_string_len("\xC3", 1), WSIO_EINVAL);
   buf_free(&b);
 }
 
