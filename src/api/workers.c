@@ -84,8 +84,7 @@ int api_group_port(const wsio_server *s, int i) {
 
 typedef struct api_handoff {
   wk_msg node;
-  int fd;
-  net_tls *tls;
+  net_handover conn;           /* the socket, its TLS state and its place in the per-address table */
   size_t len;
   uint8_t data[];
 } api_handoff;
@@ -93,17 +92,17 @@ typedef struct api_handoff {
 static void handoff_run(wk_group *g, unsigned to, wk_msg *m) {
   api_handoff *h = m->payload;
   wsio_server *s = wk_slot(g, to, WK_SLOT_SERVER);
-  int rc = net_conn_adopt(&s->net, h->fd, h->tls, h->data, h->len);
+  int rc = net_conn_adopt(&s->net, &h->conn, h->data, h->len);
   if (rc) log_warn("worker %u: could not take a connection from worker %u: %s", to, m->from, wsio_strerror(rc));
   free(h);
 }
 
+/* Not delivered (the group is stopping): the connection closes and frees its per-address place. */
 static void handoff_drop(wk_group *g, unsigned to, wk_msg *m) {
   (void)g;
   (void)to;
   api_handoff *h = m->payload;
-  close(h->fd);
-  if (h->tls) net_tls_free(h->tls);
+  net_handover_drop(&h->conn);
   free(h);
 }
 
@@ -112,14 +111,11 @@ static int handoff(net_loop *l, net_conn *c, unsigned owner, const uint8_t *data
   wsio_server *s = l->data;
   api_handoff *h = malloc(sizeof *h + len);
   if (!h) return WSIO_ENOMEM;
-  net_tls *tls = NULL;
-  int fd = net_conn_detach(c, &tls);
-  if (fd < 0) {
+  int rc = net_conn_detach(c, &h->conn);
+  if (rc) {
     free(h);
-    return fd;
+    return rc;
   }
-  h->fd = fd;
-  h->tls = tls;
   h->len = len;
   memcpy(h->data, data, len);
   h->node = (wk_msg){.run = handoff_run, .drop = handoff_drop, .payload = h, .from = s->worker};

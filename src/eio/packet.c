@@ -253,9 +253,12 @@ void eio_sid_set_worker(char *sid, unsigned worker) {
 }
 
 int eio_sid_worker(const char *sid) {
-  if (!sid[0] || !sid[1]) return -1;
-  int hi = b64_url_value(sid[0]), lo = b64_url_value(sid[1]);
-  return hi < 0 || lo < 0 ? -1 : hi * 64 + lo;
+  /* Only an id of a session's shape names a worker: anything else is no session, and is answered where it
+   * landed rather than moved to another thread with its socket. */
+  for (size_t i = 0; i < EIO_SID_LEN; i++)
+    if (b64_url_value(sid[i]) < 0) return -1; /* the NUL of a shorter id included */
+  if (sid[EIO_SID_LEN]) return -1;
+  return b64_url_value(sid[0]) * 64 + b64_url_value(sid[1]);
 }
 
 /* ---- errors ---------------------------------------------------------------------------------------- */

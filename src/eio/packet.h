@@ -121,7 +121,7 @@ int eio_sid_generate(char out[EIO_SID_LEN + 1]);
 /* Workers: a session id names the worker that owns the session in its first two characters (index in
  * base64 digits, 4096 workers at most), so a request that lands on another worker is handed to the owner.
  * eio_sid_set_worker overwrites them (108 random bits remain); eio_sid_worker reads them back: the index,
- * or -1 for an id too short or with characters outside the alphabet. */
+ * or -1 for anything but EIO_SID_LEN characters of the alphabet (no session's id: nothing to hand over). */
 #define EIO_SID_MAX_WORKERS 4096
 void eio_sid_set_worker(char *sid, unsigned worker);
 int eio_sid_worker(const char *sid);

@@ -495,7 +495,9 @@ int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, u
     return 1;
   }
   if (q.has_sid && srv->loop->handoff) {
-    /* Workers: a session of another worker's is handed to it, socket and request together. */
+    /* Workers: a session of another worker's is handed to it, socket and request together. An id that
+     * cannot be a session's (its shape, or a worker the group does not have) is answered here: "Session ID
+     * unknown", with no move. Whether the owner knows the id is only found out there. */
     int owner = eio_sid_worker(q.sid);
     if (owner >= 0 && owner < srv->loop->nworkers && owner != srv->loop->worker &&
         http_conn_handoff(hc, req, rest, rest_len, (unsigned)owner) == 0)

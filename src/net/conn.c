@@ -307,7 +307,7 @@ int net_conn_peer(const net_conn *c, char *out, size_t cap) {
 
 static const net_proto detached_proto = {0};
 
-int net_conn_detach(net_conn *c, net_tls **tls) {
+int net_conn_detach(net_conn *c, net_handover *out) {
   if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
   net_conn_flush(c);
   if (c->flags & (NET_CONN_CLOSING | NET_CONN_WRITING) || net_conn_buffered(c) > 0) {
@@ -321,19 +321,31 @@ int net_conn_detach(net_conn *c, net_tls **tls) {
   if (dup_fd < 0) return WSIO_EIO;
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->flags &= ~NET_CONN_READING;
-  *tls = c->tls;
+  /* The place in the per-address table is not released with the handle: the connection stays counted
+   * while it travels. The reference keeps the table alive for whoever releases it, on whichever thread,
+   * even if this loop is gone by then. */
+  *out = (net_handover){.fd = dup_fd, .tls = c->tls, .ip = c->ip, .ipover = !!(c->flags & NET_CONN_IPOVER)};
+  if (c->ip) out->iplimit = net_iplimit_ref(c->loop->iplimit);
+  c->ip = NULL;
   c->tls = NULL;
   c->proto = &detached_proto;
   c->ud = NULL;
   net_conn_close(c);
-  return dup_fd;
+  return 0;
 }
 
-int net_conn_adopt(net_loop *l, int fd, net_tls *tls, uint8_t *data, size_t len) {
+void net_handover_drop(net_handover *h) {
+  if (h->fd >= 0) close(h->fd);
+  if (h->tls) net_tls_free(h->tls);
+  if (h->ip) net_iplimit_release(h->iplimit, h->ip, net_iplimit_now());
+  net_iplimit_unref(h->iplimit);
+  *h = (net_handover){.fd = -1};
+}
+
+int net_conn_adopt(net_loop *l, net_handover *h, uint8_t *data, size_t len) {
   net_conn *c = calloc(1, sizeof *c);
   if (!c) {
-    close(fd);
-    if (tls) net_tls_free(tls);
+    net_handover_drop(h);
     return WSIO_ENOMEM;
   }
   uv_tcp_init(l->uv, &c->tcp);
@@ -341,19 +353,33 @@ int net_conn_adopt(net_loop *l, int fd, net_tls *tls, uint8_t *data, size_t len)
   c->loop = l;
   c->proto = l->accept_proto;
   c->timeout = l->accept_timeout;
-  c->tls = tls;
+  c->tls = h->tls;
   c->next = l->conns;
   if (l->conns) l->conns->prev = c;
   l->conns = c;
   l->stats.connections++;
+  int admit = 0;
+  if (h->ip && h->iplimit == l->iplimit) {
+    /* The same table (workers sharing one): the place passes to c as it is, released when c closes. */
+    c->ip = h->ip;
+    if (h->ipover) c->flags |= NET_CONN_IPOVER;
+  } else {
+    /* Another table, or none: this loop's limits apply from now on, as to a connection it accepted. */
+    if (h->ip) net_iplimit_release(h->iplimit, h->ip, net_iplimit_now());
+    admit = l->iplimit != NULL;
+  }
+  net_iplimit_unref(h->iplimit);
+  int fd = h->fd;
+  *h = (net_handover){.fd = -1};
   int rc = uv_tcp_open(&c->tcp, fd);
   if (rc != 0) {
     close(fd);
     net_conn_close(c);
     return rc;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
   l->stats.handoffs++;
+  if (admit && net_conn_admit(c) != 0) return 0; /* closed at once: counted in ip_refused */
+  uv_tcp_nodelay(&c->tcp, 1);
   net_conn_start(c);
   /* All in one call, however long: a request in it that the protocol hands on again takes every byte
    * after it along, which it could not do with the part of them in a later call. */

@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,7 +26,7 @@ struct net_ipent {
 
 struct net_iplimit {
   pthread_mutex_t mu;
-  int refs;
+  atomic_int refs;             /* outside the mutex: a connection handed between loops takes one */
   net_iplimit_config cfg;
   map m;
   net_ipent *idle_head, *idle_tail;
@@ -47,24 +48,20 @@ net_iplimit *net_iplimit_new(const net_iplimit_config *cfg) {
     free(t);
     return NULL;
   }
-  t->refs = 1;
+  atomic_init(&t->refs, 1);
   set_config(t, cfg);
   return t;
 }
 
 net_iplimit *net_iplimit_ref(net_iplimit *t) {
-  pthread_mutex_lock(&t->mu);
-  t->refs++;
-  pthread_mutex_unlock(&t->mu);
+  atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
   return t;
 }
 
 void net_iplimit_unref(net_iplimit *t) {
   if (!t) return;
-  pthread_mutex_lock(&t->mu);
-  int last = --t->refs == 0;
-  pthread_mutex_unlock(&t->mu);
-  if (!last) return;
+  /* Release, and acquire for the last one: what every thread did to the table happens before its free. */
+  if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
   size_t i = 0;
   map_entry *e;
   while (map_next(&t->m, &i, &e)) free(e->value);

@@ -10,9 +10,12 @@
  * Entries with open connections are never evicted (there are at most as many as open connections); when
  * max_entries of them exist, a connection from a new address is refused.
  *
- * Threading: every function but net_bucket_* takes the limiter's mutex, so loops on several threads may
- * share one limiter. Accepting and handshakes take it once each; the message path never does.
- * Ownership: reference-counted; the creator holds one reference, each loop using it another.
+ * Threading: every function but net_iplimit_ref/unref (an atomic count) and net_bucket_* takes the
+ * limiter's mutex, so loops on several threads may share one limiter. Accepting and handshakes take it once
+ * each; the message path never does, nor a connection handed to a loop that shares the table (its place
+ * goes with it: net_handover in net.h).
+ * Ownership: reference-counted; the creator holds one reference, each loop using it another, and each
+ * connection on its way between loops one more.
  */
 #ifndef WSIO_NET_IPLIMIT_H
 #define WSIO_NET_IPLIMIT_H

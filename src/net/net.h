@@ -167,16 +167,33 @@ void net_conn_end(net_conn *c);
 /* Switches the protocol driving c (HTTP -> WebSocket). */
 static inline void net_conn_set_proto(net_conn *c, const net_proto *p, void *ud) { c->proto = p; c->ud = ud; }
 
-/* Moving a connection to another loop (workers). net_conn_detach writes what is staged, then takes the
- * socket and the TLS state out of c: returns a duplicate of the socket's fd (the caller owns it and *tls)
- * and closes c without calling its protocol. Returns the fd, WSIO_EBACKPRESSURE when output could not be
- * written at once (c untouched), or a negative code. Runs on c's loop thread. */
-int net_conn_detach(net_conn *c, net_tls **tls);
-/* Makes a connection on l from a detached fd and TLS state (NULL: plain), driven by l->accept_proto, and
- * feeds it data as if just read (plaintext; borrowed for the call and handed to the protocol, which may
- * write in it), in one on_data call whatever its length; then what the TLS state holds already read and not
- * yet decrypted. Takes ownership of fd and tls. Returns 0 or a negative code. */
-int net_conn_adopt(net_loop *l, int fd, net_tls *tls, uint8_t *data, size_t len);
+/* Moving a connection to another loop (workers): what net_conn_detach takes out of a connection and
+ * net_conn_adopt makes a connection of again. Its place in a per-address table goes with it, still taken,
+ * so it counts against max_conns all the way, wherever it lives. */
+typedef struct net_handover {
+  int fd;                      /* a duplicate of the socket's fd; -1: none */
+  net_tls *tls;                /* its TLS state; NULL: plain */
+  net_iplimit *iplimit;        /* the table ip is taken in, with a reference of its own; NULL when ip is */
+  net_ipent *ip;               /* the connection's place in that table */
+  uint8_t ipover;              /* it was over max_conns there (NET_CONN_IPOVER) */
+} net_handover;
+
+/* Writes what is staged, then takes the socket, the TLS state and the per-address place out of c into *out
+ * and closes c without calling its protocol (nothing is released: *out holds it all now). Returns 0,
+ * WSIO_EBACKPRESSURE when output could not be written at once, or another negative code (for both, c is
+ * untouched and *out is not set). Runs on c's loop thread. */
+int net_conn_detach(net_conn *c, net_handover *out);
+/* Makes a connection on l from *h, driven by l->accept_proto, and feeds it data as if just read (plaintext;
+ * borrowed for the call and handed to the protocol, which may write in it), in one on_data call whatever its
+ * length; then what the TLS state holds already read and not yet decrypted. Takes ownership of everything in
+ * *h, even when it fails. The per-address place: when h's table is l's, the new connection keeps it (no
+ * moment uncounted) and releases it at close; from another table (loops with tables of their own) it is
+ * released there and the connection is admitted in l's as at accept (NET_CONN_IPOVER, or closed at once
+ * past twice the limit: still 0). Returns 0 or a negative code. Runs on l's loop thread. */
+int net_conn_adopt(net_loop *l, net_handover *h, uint8_t *data, size_t len);
+/* Lets go of a handover that will not be adopted: closes the fd, frees the TLS state, releases the place.
+ * Any thread. Leaves *h empty (fd -1), as net_conn_adopt does; an empty one may be dropped again. */
+void net_handover_drop(net_handover *h);
 
 /* Writes "ip:port" of the peer into out. Returns 0 or a negative code. */
 int net_conn_peer(const net_conn *c, char *out, size_t cap);

@@ -617,8 +617,8 @@ static void test_query_get(void **state) {
   munmap(map, map_len);
 }
 
-/* Workers: the owning worker's index in the first two characters, read back for every index; foreign or
- * short ids are no worker's. */
+/* Workers: the owning worker's index in the first two characters, read back for every index; ids of
+ * another shape (short, long, outside the alphabet anywhere) are no worker's. */
 static void test_sid_worker(void **state) {
   (void)state;
   char sid[EIO_SID_LEN + 1];
@@ -633,7 +633,13 @@ static void test_sid_worker(void **state) {
   assert_int_equal(eio_sid_worker("A"), -1);
   assert_int_equal(eio_sid_worker(""), -1);
   assert_int_equal(eio_sid_worker("A.xyz"), -1);
-  assert_int_equal(eio_sid_worker("__xyz"), EIO_SID_MAX_WORKERS - 1);
+  assert_int_equal(eio_sid_worker("__xyz"), -1);
+  assert_int_equal(eio_sid_worker("__abcdefghijklmnopqr"), EIO_SID_MAX_WORKERS - 1);
+  assert_int_equal(eio_sid_worker("AB-_cdefghijklmnopqr"), 1);
+  assert_int_equal(eio_sid_worker("ABabcdefghijklmnopq"), -1);    /* 19 */
+  assert_int_equal(eio_sid_worker("ABabcdefghijklmnopqrs"), -1);  /* 21 */
+  assert_int_equal(eio_sid_worker("ABabcdefghijklmnopq="), -1);
+  assert_int_equal(eio_sid_worker("ABabcdefg.ijklmnopqr"), -1);
 }
 
 int main(void) {

@@ -1,8 +1,9 @@
 // Abuse limits and cross-site protections of the wsio program, end to end with real clients (npm ws and
-// socket.io-client from tests/node_modules): connections per address (503 + Retry-After), the handshake
-// rate (429 + Retry-After), the message rate (close 1008 / "io server disconnect", or drop), the WebSocket
-// Origin check (403), and the metric that counts each. Other clients, from the same address or another one
-// (127.0.0.2: the whole of 127.0.0.0/8 is loopback), are unaffected.
+// socket.io-client from tests/node_modules): connections per address (503 + Retry-After), also for
+// connections moved between workers with their Engine.IO session, the handshake rate (429 + Retry-After),
+// the message rate (close 1008 / "io server disconnect", or drop), the WebSocket Origin check (403), and the
+// metric that counts each. Other clients, from the same address or another one (127.0.0.2: the whole of
+// 127.0.0.0/8 is loopback), are unaffected.
 //
 // Usage: node --test-reporter=spec tests/interop/test_limits.mjs /path/to/wsio   (or WSIO_BIN=...)
 import { describe, it, before, after, afterEach } from 'node:test';
@@ -11,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -225,6 +227,194 @@ describe('connections per address', () => {
       assert.ok(ok.socket, 'connects once there is room');
       assert.deepEqual(await ack(ok.socket, 'join', 'lobby'), ['ok']);
     });
+  });
+});
+
+// A kept-alive HTTP/1.1 connection from a chosen local address, one request at a time. request() resolves
+// with { status, headers, body }, or { closed: true } when the server closes without (a whole) answer.
+class RawConn {
+  constructor(port, localAddress) {
+    this.sock = net.connect({ host: '127.0.0.1', port, localAddress });
+    this.sock.on('error', () => {});
+    this.pending = Buffer.alloc(0);
+    this.waiter = null;
+    this.ended = false;
+    this.closed = new Promise(resolve => this.sock.once('close', resolve));
+    this.sock.on('data', d => { this.pending = Buffer.concat([this.pending, d]); this.parse(); });
+    this.sock.once('close', () => { this.ended = true; this.parse(); });
+    sockets.add(this);
+  }
+
+  opened() { return within(new Promise(resolve => this.sock.once('connect', resolve)), 5000, 'TCP connect'); }
+
+  request(method, target, body = '') {
+    const head = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    const answer = new Promise(resolve => { this.waiter = resolve; });
+    this.sock.write(head + body);
+    this.parse();
+    return within(answer, 5000, `${method} ${target}`);
+  }
+
+  parse() {
+    if (!this.waiter) return;
+    const end = this.pending.indexOf('\r\n\r\n');
+    if (end >= 0) {
+      const lines = this.pending.subarray(0, end).toString('latin1').split('\r\n');
+      const headers = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const len = Number(headers['content-length']);
+      assert.ok(Number.isInteger(len), `a Content-Length in ${lines[0]}`);
+      if (this.pending.length >= end + 4 + len) {
+        const body = this.pending.subarray(end + 4, end + 4 + len).toString('utf8');
+        this.pending = this.pending.subarray(end + 4 + len);
+        const w = this.waiter;
+        this.waiter = null;
+        w({ status: Number(lines[0].split(' ')[1]), headers, body });
+        return;
+      }
+    }
+    if (this.ended) {
+      const w = this.waiter;
+      this.waiter = null;
+      w({ closed: true });
+    }
+  }
+
+  terminate() { this.sock.destroy(); }
+}
+
+// A session id of worker `w` that names no session: the worker digits, then 18 random characters.
+function madeUpSid(w) {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  let sid = abc[w >> 6] + abc[w & 63];
+  while (sid.length < 20) sid += abc[Math.floor(Math.random() * 64)];
+  return sid;
+}
+
+const UNKNOWN_SID = '{"code":1,"message":"Session ID unknown"}';
+
+describe('connections per address across workers', () => {
+  const LIMIT = 3;
+  let srv;
+  before(async () => {
+    srv = await new Wsio(['--workers', '2', '--limits-max-connections-per-ip', String(LIMIT)]).start();
+  });
+  after(async () => { await srv.stop(); });
+
+  const poll = sid => `/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`;
+  const handoffs = () => metric(srv, 'wsio_worker_handoffs_total');
+
+  // LIMIT kept-alive connections from `from`, each sending one request per sid in `sids` (answered as
+  // `expect` says); then the next connection from there is refused, whichever worker holds the others.
+  // Closing them frees every place: LIMIT connections fit again, and not one more.
+  async function fillAndRefuse(from, sids, expect) {
+    const held = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const c = new RawConn(srv.port, from);
+      await c.opened();
+      for (const sid of sids) {
+        const r = await c.request(sid.method || 'GET', poll(sid.sid ?? sid), sid.body);
+        expect(r, sid);
+      }
+      held.push(c);
+    }
+    const over = new RawConn(srv.port, from);
+    const refused = await over.request('GET', '/healthz');
+    assert.equal(refused.status, 503, `connection ${LIMIT + 1} from ${from} is over the limit`);
+    await over.closed;
+    for (const c of held) {
+      assert.ok(!c.ended, 'the held connections are still open');
+      c.terminate();
+      await c.closed;
+    }
+    const again = await eventually(async () => {
+      const open = [];
+      try {
+        for (let i = 0; i < LIMIT; i++) {
+          const c = new RawConn(srv.port, from);
+          open.push(c);
+          const r = await c.request('GET', '/healthz');
+          assert.equal(r.status, 200, `connection ${i + 1} from ${from} fits once the others closed`);
+        }
+      } catch (e) {
+        for (const c of open) c.terminate();
+        throw e;
+      }
+      return open;
+    });
+    const past = new RawConn(srv.port, from);
+    assert.equal((await past.request('GET', '/healthz')).status, 503, 'and not one more');
+    for (const c of [...again, past]) c.terminate();
+  }
+
+  it('counts connections moved to the worker of their session (ids of real sessions)', async () => {
+    // A socket.io-client session on each worker, each client from an address of its own (a polling client
+    // holds two connections at times).
+    const on = {};
+    for (let i = 1; i <= 40 && !(on.AA && on.AB); i++) {
+      const agent = new http.Agent({ localAddress: `127.0.1.${i}` });
+      const r = await sioConnect(srv.url, { transports: ['polling'], agent });
+      assert.ok(r.socket, `client ${i} connects`);
+      const sid = r.socket.io.engine.id;
+      if (!on[sid.slice(0, 2)]) on[sid.slice(0, 2)] = r.socket;
+      else r.socket.disconnect();
+    }
+    assert.ok(on.AA && on.AB, 'a session on each worker');
+    const before = await handoffs();
+    // Every connection sends a request to each session: at least one of them moves it to the other worker.
+    const sids = [on.AA, on.AB].map(s => ({ method: 'POST', sid: s.io.engine.id, body: '6' }));
+    await fillAndRefuse('127.0.0.3', sids, r => {
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'ok');
+    });
+    await eventually(async () => assert.ok(await handoffs() >= before + LIMIT, 'the connections moved'));
+    // The clients whose sessions were used are unaffected.
+    for (const s of [on.AA, on.AB]) assert.deepEqual(await ack(s, 'join', 'lobby'), ['ok']);
+  });
+
+  it('counts connections moved with made-up ids of either worker', async () => {
+    const before = await handoffs();
+    await fillAndRefuse('127.0.0.4', [madeUpSid(0), madeUpSid(1)], r => {
+      assert.equal(r.status, 400);
+      assert.equal(r.body, UNKNOWN_SID);
+    });
+    await eventually(async () => assert.ok(await handoffs() >= before + LIMIT, 'the connections moved'));
+  });
+
+  it('answers ids of no session shape or of no worker where they land, without moving them', async () => {
+    await sleep(100); // the other worker's counters settle (they are copied every few milliseconds)
+    const before = await handoffs();
+    // Each shape with the digits of both workers, so a connection would move at least once if they counted.
+    const odd = ['AA', 'AB'].flatMap(w => [w, `${w}${'x'.repeat(17)}`, `${w}${'x'.repeat(19)}`, `${w}${'x'.repeat(17)}.`,
+      `${w}${'x'.repeat(17)}=`]).concat([madeUpSid(2), madeUpSid(4095)]);
+    await fillAndRefuse('127.0.0.5', odd, r => {
+      assert.equal(r.status, 400);
+      assert.equal(r.body, UNKNOWN_SID);
+    });
+    await sleep(100);
+    assert.equal(await handoffs(), before, 'no connection moved');
+  });
+
+  it('takes handshake tokens on a moved connection too', async () => {
+    const rated = await new Wsio(['--workers', '2', '--limits-handshakes-per-ip-per-second', '1',
+      '--limits-handshake-burst', '2']).start();
+    try {
+      // Ends on worker 1 having moved at least once, whichever worker accepted it.
+      const c = new RawConn(rated.port, '127.0.0.6');
+      for (const sid of [madeUpSid(0), madeUpSid(1)]) assert.equal((await c.request('GET', poll(sid))).status, 400);
+      const open = '/socket.io/?EIO=4&transport=polling';
+      for (let i = 0; i < 2; i++) assert.equal((await c.request('GET', open)).status, 200, `session open ${i + 1}`);
+      const r = await c.request('GET', open);
+      assert.equal(r.status, 429, 'past the burst');
+      assert.equal(r.headers['retry-after'], '1');
+    } finally {
+      for (const s of sockets) s.terminate ? s.terminate() : s.disconnect();
+      sockets.clear();
+      await rated.stop();
+    }
   });
 });
 
