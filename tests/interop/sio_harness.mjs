@@ -23,6 +23,20 @@ export function within(promise, ms, what) {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+// Retries fn (which asserts) until it passes or the deadline passes; resolves with its value. For state the
+// server updates on its own time (gauges, counters, a session's end).
+export async function eventually(fn, ms = 5000) {
+  const end = Date.now() + ms * SCALE;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await quiet(25);
+    }
+  }
+}
+
 // The arguments of the next `event` on an emitter.
 export function waitEvent(emitter, event, ms = 5000) {
   return within(new Promise(resolve => emitter.once(event, (...args) => resolve(args))), ms, `event ${event}`);

@@ -17,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eventually } from './sio_harness.mjs';
 
 const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(TESTS_DIR, 'package.json'));
@@ -56,19 +57,6 @@ function within(promise, ms, what) {
 }
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-
-// Retries an assertion until it holds (for state the server updates asynchronously, such as gauges).
-async function eventually(fn, ms = 5000) {
-  const end = Date.now() + ms * SCALE;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await sleep(25);
-    }
-  }
-}
 
 let nfiles = 0;
 function writeConf(text, name = `wsio-${++nfiles}.conf`) {

@@ -19,7 +19,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { SioServer, within, waitEvent, ackOf, quiet, SCALE } from './sio_harness.mjs';
+import { SioServer, within, waitEvent, ackOf, eventually } from './sio_harness.mjs';
 
 let io;
 try {
@@ -37,19 +37,6 @@ try {
 
 const N = 40;            // clients per scenario: half on polling only, half upgraded to WebSocket
 const TLS_RECORD = 16384; // the most plaintext one TLS record carries
-
-// Retries fn (which asserts) until it passes or the deadline passes; resolves with its value.
-async function eventually(fn, ms = 5000) {
-  const end = Date.now() + ms * SCALE;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await quiet(50);
-    }
-  }
-}
 
 // ---- one TLS connection driven by hand: HTTP/1.1 requests and responses, then WebSocket frames ----
 
