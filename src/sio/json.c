@@ -170,32 +170,21 @@ sio_json_kind sio_json_kind_of(char ch) {
 
 static void span_at(sio_json_span *sp, cursor a, cursor b);
 
-/* The validator is a loop over three states (expecting a value, a key, or what follows a value) with a bit
- * stack of open containers (1 = object), so untrusted nesting never recurses on the C stack. When the text is
- * an array, each element's span is noted as it completes (elems may be NULL: then nothing is noted). */
-static inline int validate(const char *s, size_t len, unsigned max_depth, sio_json_span *out, sio_json_span *elems,
-                           size_t cap, size_t *count) {
+/* One value starting at p (whitespace skipped by the caller), validated: returns the byte after it, or NULL.
+ * A loop over three states (expecting a value, a key, or what follows a value) with a bit stack of open
+ * containers (1 = object), so untrusted nesting never recurses on the C stack; at most max_depth of them. */
+static cursor value_end(cursor p, cursor end, unsigned max_depth) {
   uint64_t stack[SIO_JSON_DEPTH_MAX / 64];
   unsigned depth = 0;
-  int top_array = 0;   /* the text is an array: its elements are noted */
-  cursor elem = NULL;  /* where the top-level element being read starts */
-  size_t nelems = 0;
-  if (max_depth > SIO_JSON_DEPTH_MAX) max_depth = SIO_JSON_DEPTH_MAX;
-  cursor end = (cursor)s + len;
-  cursor p = skip_ws((cursor)s, end);
-  cursor start = p;
-  if (p >= end) return WSIO_EPROTO;
 
 value:
   p = skip_ws(p, end);
-  if (p >= end) return WSIO_EPROTO;
-  if (elems && depth == 1 && top_array) elem = p;
+  if (p >= end) return NULL;
   switch (*p) {
     case '{':
     case '[': {
-      if (depth >= max_depth) return WSIO_EPROTO;
+      if (depth >= max_depth) return NULL;
       int obj = *p == '{';
-      if (depth == 0) top_array = !obj;
       uint64_t bit = (uint64_t)1 << (depth % 64);
       stack[depth / 64] = obj ? stack[depth / 64] | bit : stack[depth / 64] & ~bit;
       depth++;
@@ -214,34 +203,70 @@ value:
     case 'n': p = scan_literal(p, end, "null", 4); break;
     default: p = scan_number(p, end); break;
   }
-  if (!p) return WSIO_EPROTO;
+  if (!p) return NULL;
   goto after;
 
 key:
-  if (p >= end || *p != '"' || !(p = scan_string(p, end))) return WSIO_EPROTO;
+  if (p >= end || *p != '"' || !(p = scan_string(p, end))) return NULL;
   p = skip_ws(p, end);
-  if (p >= end || *p != ':') return WSIO_EPROTO;
+  if (p >= end || *p != ':') return NULL;
   p++;
   goto value;
 
 after:
-  if (depth > 0) {
-    if (elems && depth == 1 && top_array) { /* a top-level element ends here */
-      if (nelems < cap) span_at(&elems[nelems], elem, p);
-      nelems++;
-    }
+  if (depth == 0) return p;
+  {
     int obj = (stack[(depth - 1) / 64] >> ((depth - 1) % 64)) & 1;
     p = skip_ws(p, end);
-    if (p >= end) return WSIO_EPROTO;
+    if (p >= end) return NULL;
     if (*p == ',') {
       p = skip_ws(p + 1, end);
       if (obj) goto key;
       goto value;
     }
-    if (*p != (obj ? '}' : ']')) return WSIO_EPROTO;
+    if (*p != (obj ? '}' : ']')) return NULL;
     p++;
     depth--;
     goto after;
+  }
+}
+
+/* Exactly one JSON text. When it is an array and elems is given, its top level is read here, each element's
+ * span noted as it completes (the first cap of them; *count gets them all): the common Socket.IO payload, an
+ * array of strings and small values, costs one loop, and only nested containers go through value_end. */
+static inline int validate(const char *s, size_t len, unsigned max_depth, sio_json_span *out, sio_json_span *elems,
+                           size_t cap, size_t *count) {
+  if (max_depth > SIO_JSON_DEPTH_MAX) max_depth = SIO_JSON_DEPTH_MAX;
+  cursor end = (cursor)s + len;
+  cursor p = skip_ws((cursor)s, end);
+  cursor start = p;
+  size_t nelems = 0;
+  if (p >= end) return WSIO_EPROTO;
+  if (elems && *p == '[') {
+    if (max_depth == 0) return WSIO_EPROTO;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']') {
+      p++;
+    } else {
+      for (;;) {
+        cursor e0 = p;
+        p = p < end && *p == '"' ? scan_string(p, end) : value_end(p, end, max_depth - 1);
+        if (!p) return WSIO_EPROTO;
+        if (nelems < cap) span_at(&elems[nelems], e0, p);
+        nelems++;
+        p = skip_ws(p, end);
+        if (p >= end) return WSIO_EPROTO;
+        if (*p == ',') {
+          p = skip_ws(p + 1, end);
+          continue;
+        }
+        if (*p != ']') return WSIO_EPROTO;
+        p++;
+        break;
+      }
+    }
+  } else if (!(p = value_end(p, end, max_depth))) {
+    return WSIO_EPROTO;
   }
   if (skip_ws(p, end) != end) return WSIO_EPROTO;
   if (out) {
