@@ -437,8 +437,10 @@ static int is_string_span(const sio_json_span *s) {
 
 int sio_json_string_equals(const sio_json_span *str, const char *s, size_t n) {
   if (!is_string_span(str)) return 0;
+  const char *raw;
+  size_t raw_len;
+  if (sio_json_string_raw(str, &raw, &raw_len)) return raw_len == n && memcmp(raw, s, n) == 0;
   cursor p = (cursor)str->p + 1, end = (cursor)str->p + str->len - 1;
-  if (!memchr(p, '\\', (size_t)(end - p))) return (size_t)(end - p) == n && memcmp(p, s, n) == 0;
   size_t i = 0;
   unsigned char ch[4];
   int k;

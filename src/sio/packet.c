@@ -25,10 +25,10 @@ int sio_packet_name_reserved(const char *name, size_t len) {
 
 /* Compares unescaped, so "\u0063onnect" is as reserved as "connect". A name without escapes is its bytes. */
 static int name_span_reserved(const sio_json_span *name) {
-  const char *body = name->p + 1;
   size_t n = name->len - 2;
   if (n < 7 || n > 14 * 6) return 0; /* shorter than any reserved name, or longer even fully escaped */
-  if (!memchr(body, '\\', n)) return sio_packet_name_reserved(body, n);
+  const char *raw;
+  if (sio_json_string_raw(name, &raw, &n)) return sio_packet_name_reserved(raw, n);
   char tmp[14 * 6];
   ssize_t k = sio_json_string_decode(name, tmp, sizeof tmp);
   return k > 0 && sio_packet_name_reserved(tmp, (size_t)k);

@@ -237,14 +237,6 @@ static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args 
     if (!name_len || (h->event_len == name_len && memcmp(h->event, a->event, name_len) == 0)) h->cb(s, a, ack, h->ud);
 }
 
-/* An event name is short: a loop beats memchr's call and set-up. */
-static int has_backslash(const char *p, size_t n) {
-  if (n > 32) return memchr(p, '\\', n) != NULL;
-  for (size_t i = 0; i < n; i++)
-    if (p[i] == '\\') return 1;
-  return 0;
-}
-
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
   sio_arg stack[SIO_MAX_ARGS_STACK];
   sio_arg *heap = NULL;
@@ -254,9 +246,11 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   size_t ncap = pkt->name.len + 1;
   ssize_t nl;
   if (ncap > sizeof name_stack && !(name = malloc(ncap))) goto out;
-  if (pkt->name.kind == SIO_JSON_STRING && !has_backslash(pkt->name.p + 1, pkt->name.len - 2)) {
-    nl = (ssize_t)pkt->name.len - 2; /* no escapes: the bytes between the quotes */
-    memcpy(name, pkt->name.p + 1, (size_t)nl);
+  const char *raw;
+  size_t raw_len;
+  if (pkt->name.kind == SIO_JSON_STRING && sio_json_string_raw(&pkt->name, &raw, &raw_len)) {
+    nl = (ssize_t)raw_len; /* no escapes: the bytes between the quotes */
+    memcpy(name, raw, raw_len);
   } else if (pkt->name.kind == SIO_JSON_STRING) {
     nl = sio_json_string_decode(&pkt->name, name, ncap);
     if (nl < 0) goto out;
