@@ -29,22 +29,28 @@ static void on_closed(uv_handle_t *h) {
   free(c);
 }
 
-net_conn *net_conn_new(net_loop *l) {
+/* A connection on l with tls (NULL: plain; owned by the connection once made), in l's list, not reading. */
+static net_conn *conn_make(net_loop *l, net_tls *tls) {
   net_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  if (l->tls && !(c->tls = net_tls_new(l->tls))) {
-    free(c);
-    return NULL;
-  }
   uv_tcp_init(l->uv, &c->tcp);
   c->tcp.data = c;
   c->loop = l;
   c->proto = l->accept_proto;
   c->timeout = l->accept_timeout;
+  c->tls = tls;
   c->next = l->conns;
   if (l->conns) l->conns->prev = c;
   l->conns = c;
   l->stats.connections++;
+  return c;
+}
+
+net_conn *net_conn_new(net_loop *l) {
+  net_tls *tls = NULL;
+  if (l->tls && !(tls = net_tls_new(l->tls))) return NULL;
+  net_conn *c = conn_make(l, tls);
+  if (!c && tls) net_tls_free(tls);
   return c;
 }
 
@@ -343,21 +349,11 @@ void net_handover_drop(net_handover *h) {
 }
 
 int net_conn_adopt(net_loop *l, net_handover *h, uint8_t *data, size_t len) {
-  net_conn *c = calloc(1, sizeof *c);
+  net_conn *c = conn_make(l, h->tls);
   if (!c) {
     net_handover_drop(h);
     return WSIO_ENOMEM;
   }
-  uv_tcp_init(l->uv, &c->tcp);
-  c->tcp.data = c;
-  c->loop = l;
-  c->proto = l->accept_proto;
-  c->timeout = l->accept_timeout;
-  c->tls = h->tls;
-  c->next = l->conns;
-  if (l->conns) l->conns->prev = c;
-  l->conns = c;
-  l->stats.connections++;
   int admit = 0;
   if (h->ip && h->iplimit == l->iplimit) {
     /* The same table (workers sharing one): the place passes to c as it is, released when c closes. */
