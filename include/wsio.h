@@ -307,6 +307,13 @@ WSIO_API wsio_io *wsio_io_new(wsio_server *s, const wsio_io_config *cfg);
  * the WebSocket Origin check follows the same list. Returns 0 or WSIO_ENOMEM. */
 WSIO_API int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials);
 
+/* How Socket.IO packets travel, as socket.io's `parser` option: WSIO_PARSER_DEFAULT (text packets, binaries
+ * as separate messages) or WSIO_PARSER_MSGPACK (npm socket.io-msgpack-parser: each packet one binary
+ * msgpack message; clients must use that parser too, e.g. the socket.io.msgpack.min.js bundle). Set it
+ * before clients connect. Returns 0, WSIO_EINVAL, or WSIO_EEXISTS when clients are connected already. */
+typedef enum wsio_parser { WSIO_PARSER_DEFAULT = 0, WSIO_PARSER_MSGPACK = 1 } wsio_parser;
+WSIO_API int wsio_io_set_parser(wsio_io *io, wsio_parser parser);
+
 /* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */
 WSIO_API wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
 /* io.sockets: the main namespace "/". */

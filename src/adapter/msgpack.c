@@ -10,6 +10,10 @@
 
 #include "wsio.h"
 
+/* value()'s answer for notepack.io's undefined: nothing written, the container decides (a positive code,
+ * never returned to callers). */
+#define MPK_UNDEFINED 1
+
 typedef struct rd {
   const uint8_t *p, *end;
   buf *json;
@@ -87,7 +91,21 @@ static int put_bin(rd *r, const uint8_t *p, size_t n) {
   return 0;
 }
 
-/* A msgpack timestamp (ext -1) as Date.toJSON writes it; dates outside years 0..9999 become null. */
+/* A date as Date.toJSON writes it; dates outside years 0..9999 become null (Date.toJSON would throw or
+ * write a six-digit year). */
+static int put_iso(rd *r, int64_t sec, unsigned ms) {
+  /* 0000-01-01 .. 9999-12-31 */
+  if (sec < INT64_C(-62167219200) || sec > INT64_C(253402300799)) return put_str(r, "null");
+  time_t t = (time_t)sec;
+  struct tm tm;
+  if (!gmtime_r(&t, &tm)) return put_str(r, "null");
+  char tmp[48];
+  snprintf(tmp, sizeof tmp, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03uZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return put_str(r, tmp);
+}
+
+/* A msgpack timestamp (ext -1). */
 static int put_timestamp(rd *r, const uint8_t *p, size_t n) {
   int64_t sec;
   uint32_t nsec;
@@ -105,15 +123,14 @@ static int put_timestamp(rd *r, const uint8_t *p, size_t n) {
     return WSIO_EPROTO;
   }
   if (nsec > 999999999u) return WSIO_EPROTO;
-  /* 0000-01-01 .. 9999-12-31 */
-  if (sec < INT64_C(-62167219200) || sec > INT64_C(253402300799)) return put_str(r, "null");
-  time_t t = (time_t)sec;
-  struct tm tm;
-  if (!gmtime_r(&t, &tm)) return put_str(r, "null");
-  char tmp[48];
-  snprintf(tmp, sizeof tmp, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03uZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000000u);
-  return put_str(r, tmp);
+  return put_iso(r, sec, nsec / 1000000u);
+}
+
+/* notepack.io's Date: milliseconds since the epoch as a signed high word and an unsigned low word. */
+static int put_date_ms(rd *r, const uint8_t *p) {
+  int64_t ms = (int64_t)(int32_t)(uint32_t)be(p, 4) * INT64_C(4294967296) + (int64_t)be(p + 4, 4);
+  int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  return put_iso(r, sec, (unsigned)(ms - sec * 1000));
 }
 
 static int value(rd *r, unsigned depth);
@@ -123,8 +140,10 @@ static int container(rd *r, uint64_t n, int is_map, unsigned depth) {
   /* Every element takes at least one byte: a count past the bytes left is a lie, refused before any work. */
   if (n > left(r) || (is_map && n > left(r) / 2)) return WSIO_EPROTO;
   int rc = put(r, is_map ? "{" : "[", 1);
+  size_t written = 0;
   for (uint64_t i = 0; rc == 0 && i < n; i++) {
-    if (i) rc = put(r, ",", 1);
+    size_t mark = r->json->len;
+    if (written) rc = put(r, ",", 1);
     if (rc == 0 && is_map) {
       /* JSON keys are strings: a string key as is, an integer key as its decimal text (JS object keys). */
       if (!left(r)) return WSIO_EPROTO;
@@ -141,6 +160,16 @@ static int container(rd *r, uint64_t n, int is_map, unsigned depth) {
       if (rc == 0) rc = put(r, ":", 1);
     }
     if (rc == 0) rc = value(r, depth + 1);
+    if (rc == MPK_UNDEFINED) {
+      /* As JSON.stringify: a member whose value is undefined is left out, an array element becomes null. */
+      if (is_map) {
+        r->json->len = mark;
+        rc = 0;
+        continue;
+      }
+      rc = put(r, "null", 4);
+    }
+    written++;
   }
   if (rc == 0) rc = put(r, is_map ? "}" : "]", 1);
   return rc;
@@ -225,14 +254,20 @@ str:
   r->p += n;
   return put_string(r, r->p - n, (size_t)n);
 ext:
-  /* Only the timestamp extension has a meaning for JavaScript peers (Date); other types are refused. */
+  /* The timestamp extension (Date), and notepack.io's own type 0: undefined as fixext 1, a Date's
+   * milliseconds as fixext 8, an ArrayBuffer (what browsers send for binary) as ext 8/16/32. Other types
+   * have no meaning for JavaScript peers and are refused. */
   if (left(r) < 1 || n > left(r) - 1) return WSIO_EPROTO;
   {
     int8_t type = (int8_t)*r->p++;
     const uint8_t *body = r->p;
     r->p += n;
-    if (type != -1) return WSIO_EPROTO;
-    return put_timestamp(r, body, (size_t)n);
+    if (type == -1) return put_timestamp(r, body, (size_t)n);
+    if (type != 0) return WSIO_EPROTO;
+    if (t >= 0xc7 && t <= 0xc9) return put_bin(r, body, (size_t)n);
+    if (t == 0xd4) return MPK_UNDEFINED;
+    if (t == 0xd7) return put_date_ms(r, body);
+    return WSIO_EPROTO;
   }
 }
 
@@ -244,7 +279,7 @@ int mpk_to_json(const uint8_t *p, size_t len, const mpk_limits *lim, buf *json, 
   r.max_json = lim && lim->max_json ? lim->max_json : MPK_JSON_MAX_DEFAULT;
   size_t natts = atts->n;
   int rc = value(&r, 0);
-  if (rc == 0 && r.p != r.end) rc = WSIO_EPROTO;
+  if (rc == MPK_UNDEFINED || (rc == 0 && r.p != r.end)) rc = WSIO_EPROTO;
   if (rc < 0) {
     json->len = r.json_start;
     atts->n = natts;

@@ -24,6 +24,7 @@ static const cfg_choice hook_events[] = {{"connect", SERVER_WEBHOOK_CONNECT}, {"
                                          {NULL, 0}};
 static const cfg_choice log_levels[] = {{"error", LOG_ERROR}, {"warn", LOG_WARN}, {"info", LOG_INFO},
                                         {"debug", LOG_DEBUG}, {NULL, 0}};
+static const cfg_choice parsers[] = {{"default", WSIO_PARSER_DEFAULT}, {"msgpack", WSIO_PARSER_MSGPACK}, {NULL, 0}};
 static const cfg_choice rate_actions[] = {{"close", 0}, {"drop", 1}, {NULL, 0}};
 static const cfg_choice log_formats[] = {{"text", SERVER_LOG_TEXT}, {"json", SERVER_LOG_JSON}, {NULL, 0}};
 static const cfg_choice redis_modes[] = {{"dynamic", WSIO_REDIS_DYNAMIC}, {"static", WSIO_REDIS_STATIC},
@@ -75,6 +76,8 @@ const cfg_setting cfg_settings[] = {
         "default wait for an acknowledgement"),
     NUM("socketio", "recovery", CT_MS, socketio.recovery_ms, 0, "0", 0, DAY, "DURATION",
         "connection state recovery window, e.g. 2m; 0: off"),
+    ONE("socketio", "parser", CT_ENUM, socketio.parser, 0, "default", parsers, "default|msgpack",
+        "packet encoding clients use: default, or msgpack (socket.io-msgpack-parser)"),
     BOOL("socketio", "serve_client", socketio.serve_client, 0, "true",
          "serve the client bundle (socket.io.js) from client_dir"),
     STR("socketio", "client_dir", socketio.client_dir, CK_DIR, O, "", "DIR",

@@ -127,6 +127,7 @@ typedef struct server_config {
     int transports;            /* WSIO_TRANSPORT_* bits, never 0 */
     uint32_t connect_timeout_ms, ack_timeout_ms;
     uint32_t recovery_ms;      /* 0: off */
+    int parser;                /* wsio_parser */
     int serve_client;
     char *client_dir;
   } socketio;

@@ -184,6 +184,7 @@ static wsio_io *attach_io(wsio_server *s, const server_config *c) {
   };
   wsio_io *io = wsio_io_new(s, &ic);
   free(origins);
+  if (io) wsio_io_set_parser(io, (wsio_parser)c->socketio.parser); /* no client yet: cannot fail */
   return io;
 }
 

@@ -157,18 +157,6 @@ static void emit_one(wsio_socket *s, void *arg) {
   }
 }
 
-static eio_msg *msg_from_scratch(wsio_io *io, const sio_bin *atts, size_t natts) {
-  eio_msg *m = eio_msg_new();
-  if (!m) return NULL;
-  int rc = eio_msg_add(m, 0, io->scratch.data, io->scratch.len);
-  for (size_t i = 0; rc == 0 && i < natts; i++) rc = eio_msg_add(m, 1, atts[i].p, atts[i].len);
-  if (rc) {
-    eio_msg_unref(m);
-    return NULL;
-  }
-  return m;
-}
-
 /* The wsio_op recovery retains a broadcast under (a peer's may name more rooms than an op holds). */
 static int recovery_op(const sio_sel *sel, wsio_op *op) {
   if (sel->nrooms > WSIO_OP_MAX_ROOMS || sel->nexcept > WSIO_OP_MAX_ROOMS) return -1;
@@ -189,7 +177,7 @@ int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast
   size_t plain = io->scratch.len;
   int retain = io->rec && !b && !(sel->flags & WSIO_OP_VOLATILE);
   uint64_t seq = retain && recovery_op(sel, &rop) == 0 ? sio_recovery_stamp(io) : 0;
-  eio_msg *m = msg_from_scratch(io, atts, natts);
+  eio_msg *m = sio_msg_new(io, (const char *)io->scratch.data, io->scratch.len, atts, natts);
   if (!m) return WSIO_ENOMEM;
   emit_ctx x = {.msg = m, .flags = sel->flags, .bcast = b, .id = id, .timeout_ms = sel->timeout_ms, .seq = seq};
   sio_each(sel, emit_one, &x);

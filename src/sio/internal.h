@@ -8,6 +8,7 @@
 #include "net/iplimit.h"
 #include "sio/adapter.h"
 #include "sio/packet.h"
+#include "sio/parser.h"
 #include "util/map.h"
 #include "wsio.h"
 
@@ -175,6 +176,9 @@ struct wsio_io {
   uint64_t epoch;
   buf scratch;
   sio_packet_limits limits;
+  wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */
+  buf mp_out, mp_json, mp_text;
+  mpk_atts mp_atts;
   sio_recovery *rec;         /* NULL unless connection state recovery is on */
   sio_adapter *adapter;      /* the cluster adapter, NULL: this server alone */
   struct sio_cluster *cluster; /* requests awaiting other servers (cluster.c); NULL until the first */
@@ -199,6 +203,12 @@ uint64_t sio_now(const wsio_io *io);
 void sio_tick_arm(wsio_io *io);
 /* Sends a text packet and its attachments to one socket's client. */
 int sio_send(wsio_socket *s, const buf *text, const sio_bin *atts, size_t natts);
+/* The same to a client: as they are with the default parser, as one msgpack message with the msgpack one.
+ * Returns 0 or a negative code (nothing sent). */
+int sio_client_send(sio_client *c, const char *text, size_t len, const sio_bin *atts, size_t natts);
+/* One eio_msg holding a packet for every receiver of a broadcast (encoded as the io's parser wants), or
+ * NULL on ENOMEM or a packet the parser cannot carry. */
+eio_msg *sio_msg_new(wsio_io *io, const char *text, size_t len, const sio_bin *atts, size_t natts);
 /* Encodes an EVENT/ACK from vals into io->scratch; *atts gets the binaries (borrowed from vals). */
 int sio_encode_values(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, const char *event,
                       const wsio_value *vals, size_t n, sio_bin *atts, size_t *natts);

@@ -214,12 +214,38 @@ int sio_encode_args(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, cons
   return rc < 0 ? rc : 0;
 }
 
-int sio_send(wsio_socket *s, const buf *text, const sio_bin *atts, size_t natts) {
-  eio_socket *e = s->client->eio;
+int sio_client_send(sio_client *c, const char *text, size_t len, const sio_bin *atts, size_t natts) {
+  eio_socket *e = c->eio;
   if (!e) return WSIO_ECLOSED;
-  int rc = eio_socket_send(e, 0, text->data, text->len);
+  if (c->io->parser == WSIO_PARSER_MSGPACK) {
+    int rc = sio_mp_encode(text, len, atts, natts, &c->io->mp_out);
+    return rc ? rc : eio_socket_send(e, 1, c->io->mp_out.data, c->io->mp_out.len);
+  }
+  int rc = eio_socket_send(e, 0, (const uint8_t *)text, len);
   for (size_t i = 0; rc == 0 && i < natts; i++) rc = eio_socket_send(e, 1, atts[i].p, atts[i].len);
   return rc;
+}
+
+int sio_send(wsio_socket *s, const buf *text, const sio_bin *atts, size_t natts) {
+  return sio_client_send(s->client, (const char *)text->data, text->len, atts, natts);
+}
+
+eio_msg *sio_msg_new(wsio_io *io, const char *text, size_t len, const sio_bin *atts, size_t natts) {
+  eio_msg *m = eio_msg_new();
+  if (!m) return NULL;
+  int rc;
+  if (io->parser == WSIO_PARSER_MSGPACK) {
+    rc = sio_mp_encode(text, len, atts, natts, &io->mp_out);
+    if (rc == 0) rc = eio_msg_add(m, 1, io->mp_out.data, io->mp_out.len);
+  } else {
+    rc = eio_msg_add(m, 0, (const uint8_t *)text, len);
+    for (size_t i = 0; rc == 0 && i < natts; i++) rc = eio_msg_add(m, 1, atts[i].p, atts[i].len);
+  }
+  if (rc) {
+    eio_msg_unref(m);
+    return NULL;
+  }
+  return m;
 }
 
 /* ---- clients ---- */
@@ -321,7 +347,7 @@ static void connect_error(sio_client *c, const char *nsp, size_t nsp_len, const 
   buf *b = &c->io->scratch;
   b->len = 0;
   sio_packet_encode_connect_error(b, nsp, nsp_len, msg, strlen(msg), NULL, 0);
-  eio_socket_send(c->eio, 0, b->data, b->len);
+  sio_client_send(c, (const char *)b->data, b->len, NULL, 0);
 }
 
 static void on_connect_packet(sio_client *c, const sio_packet *pkt) {
@@ -382,9 +408,28 @@ static void dispatch(sio_client *c, const sio_packet *pkt, const sio_bin *atts) 
   }
 }
 
+/* With the msgpack parser every packet is one binary message, binaries inline. */
+static void on_msgpack_message(sio_client *c, int binary, const uint8_t *data, size_t len) {
+  wsio_io *io = c->io;
+  sio_packet pkt;
+  if (!binary || sio_mp_decode(data, len, &io->limits, &io->mp_json, &io->mp_atts, &io->mp_text) != 0 ||
+      sio_packet_decode((const char *)io->mp_text.data, io->mp_text.len, &io->limits, &pkt) != 0) {
+    log_debug("socket.io: closing a client that sent a malformed packet (msgpack parser)");
+    io->parse_errors++;
+    eio_socket_close(c->eio, "parse error");
+    return;
+  }
+  /* Views into data and io's buffers, both kept until dispatch returns (a handler's sends use others). */
+  dispatch(c, &pkt, pkt.attachments ? io->mp_atts.v : NULL);
+}
+
 static void on_eio_message(eio_socket *e, int binary, const uint8_t *data, size_t len) {
   sio_client *c = eio_socket_data(e);
   if (!c) return;
+  if (c->io->parser == WSIO_PARSER_MSGPACK) {
+    on_msgpack_message(c, binary, data, len);
+    return;
+  }
   sio_packet pkt;
   if (binary) {
     /* An attachment: only valid while a binary packet awaits them. */
@@ -528,6 +573,9 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
   io->cfg.cors_origin = io->cors;
   io->cfg.cookie = io->cookie;
   io->cfg.client_dir = io->client_dir;
+  /* Ack ids from 1: python-socketio's msgpack serializer leaves out an id of 0 (it tests the id for truth),
+   * so its answer to an ack with id 0 would come back without one. */
+  io->next_id = 1;
   io->limits.max_attachments = SIO_PACKET_ATTACHMENTS_DEFAULT;
   io->limits.max_depth = SIO_PACKET_DEPTH_DEFAULT;
   eio_config ec = {
@@ -578,6 +626,16 @@ int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials) {
   io->cors = copy;
   io->cfg.cors_origin = copy;
   io->cfg.cors_credentials = credentials;
+  return 0;
+}
+
+int wsio_io_set_parser(wsio_io *io, wsio_parser parser) {
+  if (!io || (parser != WSIO_PARSER_DEFAULT && parser != WSIO_PARSER_MSGPACK)) return WSIO_EINVAL;
+  /* Both ends must use the same parser: switching under connected clients would cut them off. */
+  size_t polling, websocket;
+  eio_server_counts(io->eio, &polling, &websocket);
+  if (polling + websocket && parser != io->parser) return WSIO_EEXISTS;
+  io->parser = parser;
   return 0;
 }
 
@@ -643,6 +701,10 @@ static void io_freed(uv_handle_t *h) {
     nsp_free(p);
   }
   buf_free(&io->scratch);
+  buf_free(&io->mp_out);
+  buf_free(&io->mp_json);
+  buf_free(&io->mp_text);
+  mpk_atts_free(&io->mp_atts);
   free(io->path);
   free(io->cors);
   free(io->cookie);

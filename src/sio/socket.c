@@ -174,7 +174,7 @@ void sio_socket_connect(wsio_socket *s) {
   b->len = 0;
   sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, s->pid[0] ? s->pid : NULL,
                             s->pid[0] ? EIO_SID_LEN : 0);
-  eio_socket_send(s->client->eio, 0, b->data, b->len);
+  sio_client_send(s->client, (const char *)b->data, b->len, NULL, 0);
   if (s->restore) sio_recovery_apply(s);
   const wsio_nsp *o = owner(n);
   if (o->on_conn) o->on_conn(s, o->on_conn_ud);
@@ -224,7 +224,7 @@ void wsio_next_error(wsio_next *next, const char *message, const char *data_json
     b->len = 0;
     sio_packet_encode_connect_error(b, s->nsp->name, s->nsp->name_len, msg, strlen(msg), NULL, 0);
   }
-  if (s->client->eio) eio_socket_send(s->client->eio, 0, b->data, b->len);
+  sio_client_send(s->client, (const char *)b->data, b->len, NULL, 0);
   sio_socket_end(s, "server namespace disconnect", 0);
 }
 
@@ -377,7 +377,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
       buf *b = &io->scratch;
       b->len = 0;
       sio_packet_encode_disconnect(b, n->name, n->name_len);
-      eio_socket_send(c->eio, 0, b->data, b->len);
+      sio_client_send(c, (const char *)b->data, b->len, NULL, 0);
     }
     if (s->on_disconnecting) s->on_disconnecting(s, reason, s->disconnecting_ud);
     if (io->rec) sio_recovery_save(s, reason);

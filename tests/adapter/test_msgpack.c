@@ -177,6 +177,35 @@ static void round_trip(const char *text, const sio_bin *atts, size_t natts, int 
   buf_free(&back);
 }
 
+/* notepack.io's own extension type 0 (socket.io-msgpack-parser's notepack 2 writes it, notepack 3 reads it):
+ * undefined, a Date's milliseconds, an ArrayBuffer. Bytes from notepack.io 2.2. */
+static void test_notepack_legacy_ext(void **st) {
+  (void)st;
+  /* {type: 0, data: undefined, nsp: "/"}: the member is left out, as JSON.stringify does */
+  expect_json("\x83\xa4\x74\x79\x70\x65\x00\xa4\x64\x61\x74\x61\xd4\x00\x00\xa3\x6e\x73\x70\xa1\x2f", 21,
+              "{\"type\":0,\"nsp\":\"/\"}");
+  expect_json("\x81\xa1\x75\xd4\x00\x00", 6, "{}");
+  expect_json("\x82\xa1\x75\xd4\x00\x00\xa1\x76\x01", 9, "{\"v\":1}");
+  /* [undefined, 1]: null in an array */
+  expect_json("\x92\xd4\x00\x00\x01", 5, "[null,1]");
+  /* new Date(1704164645678), new Date(-1) */
+  expect_json("\xd7\x00\x00\x00\x01\x8c\xc8\x20\xdb\x2e", 10, "\"2024-01-02T03:04:05.678Z\"");
+  expect_json("\xd7\x00\xff\xff\xff\xff\xff\xff\xff\xff", 10, "\"1969-12-31T23:59:59.999Z\"");
+  /* {a: ArrayBuffer [1, 2, 3], u: undefined}: the ArrayBuffer is an attachment like a bin */
+  mpk_atts atts = {0};
+  char *got;
+  assert_int_equal(to_json("\x82\xa1\x61\xc7\x03\x00\x01\x02\x03\xa1\x75\xd4\x00\x00", 14, NULL, &got, &atts), 0);
+  assert_string_equal(got, "{\"a\":" PH(0) "}");
+  assert_int_equal(atts.n, 1);
+  assert_int_equal(atts.v[0].len, 3);
+  assert_memory_equal(atts.v[0].p, "\x01\x02\x03", 3);
+  mpk_atts_free(&atts);
+  /* undefined alone is no JSON value; other sizes of type 0 mean nothing */
+  expect_bad("\xd4\x00\x00", 3, NULL);
+  expect_bad("\xd5\x00\x00\x00", 4, NULL);
+  expect_bad("\xd6\x00\x00\x00\x00\x00", 6, NULL);
+}
+
 static void test_packet_shapes(void **st) {
   (void)st;
   round_trip("2[\"ev\"]", NULL, 0, 0);
@@ -293,6 +322,7 @@ int main(void) {
       cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_timestamps_and_keys),
       cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_notepack_legacy_ext),
       cmocka_unit_test(test_packet_shapes),
       cmocka_unit_test(test_escaped_string_round_trip_canonical),
       cmocka_unit_test(test_json_numbers_packed),

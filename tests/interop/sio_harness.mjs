@@ -6,6 +6,10 @@ import assert from 'node:assert/strict';
 
 const SERVER = process.env.SIO_SERVER;
 const CLIENT_DIR = process.env.SIO_CLIENT_DIR;
+// SIO_PARSER=msgpack: servers start with --parser msgpack, and clients must use socket.io-msgpack-parser.
+export const PARSER = process.env.SIO_PARSER || '';
+// What io() and new Manager() take for that parser (nothing for the default one).
+export const parserOpts = PARSER === 'msgpack' ? { parser: (await import('socket.io-msgpack-parser')).default } : {};
 const live = new Set();
 // Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
 export const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
@@ -62,6 +66,7 @@ export class SioServer {
   // it was given a TLS certificate).
   async start(port = 0) {
     const args = ['--port', String(port), ...this.extra];
+    if (PARSER) args.push('--parser', PARSER);
     if (CLIENT_DIR) args.push('--client-dir', CLIENT_DIR);
     const proc = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;

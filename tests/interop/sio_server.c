@@ -9,6 +9,7 @@
  * --tls-cert and --tls-key (both) make the listener speak TLS: https:// and wss://.
  * --workers N runs N workers (wsio_workers_run): the same server on every thread, one port.
  * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
+ * --parser msgpack makes clients speak socket.io-msgpack-parser (wsio_io_set_parser).
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
  *   "connect NSP ID TRANSPORT" and "disconnect NSP ID REASON" (stdout, line-buffered), so a test can
  *   assert what the server saw.
@@ -388,7 +389,8 @@ static const char page[] =
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
-          "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--tls-cert PEM --tls-key PEM]\n",
+          "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--parser default|msgpack] "
+          "[--tls-cert PEM --tls-key PEM]\n",
           argv0);
 }
 
@@ -398,6 +400,7 @@ static struct {
   int port;
   wsio_io_config io;
   const char *redis;
+  wsio_parser parser;
 } opts;
 
 static int setup(wsio_server *server, unsigned index, void *ud) {
@@ -407,6 +410,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
   io = wsio_io_new(server, &opts.io);
   if (!io) return WSIO_ENOMEM;
+  if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
   if (opts.redis) {
     wsio_redis_config rc = {.url = opts.redis};
     int err = wsio_io_redis(io, &rc);
@@ -467,6 +471,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--client-dir")) client_dir = v;
     else if (!strcmp(argv[i], "--workers")) workers = atoi(v);
     else if (!strcmp(argv[i], "--redis")) opts.redis = v;
+    else if (!strcmp(argv[i], "--parser") && !strcmp(v, "msgpack")) opts.parser = WSIO_PARSER_MSGPACK;
+    else if (!strcmp(argv[i], "--parser") && !strcmp(v, "default")) opts.parser = WSIO_PARSER_DEFAULT;
     else if (!strcmp(argv[i], "--tls-cert")) tls_cert = v;
     else if (!strcmp(argv[i], "--tls-key")) tls_key = v;
     else {

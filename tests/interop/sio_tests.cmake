@@ -15,6 +15,12 @@ if(NODE_BIN)
            COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_node.mjs
            WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(interop/sio_node PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+  # The same suite with socket.io-msgpack-parser on both ends (sio_server --parser msgpack).
+  add_test(NAME interop/sio_node_msgpack
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_node.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_node_msgpack PROPERTIES LABELS interop TIMEOUT 90
+                       ENVIRONMENT "${SIO_ENV};SIO_PARSER=msgpack")
   add_test(NAME interop/sio_browser
            COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_browser.mjs
            WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
@@ -27,6 +33,11 @@ add_test(NAME interop/sio_python
          WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 set_tests_properties(interop/sio_python PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}"
                      SKIP_RETURN_CODE 77)
+add_test(NAME interop/sio_python_msgpack
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_python.py
+         WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+set_tests_properties(interop/sio_python_msgpack PROPERTIES LABELS interop TIMEOUT 90
+                     ENVIRONMENT "${SIO_ENV};SIO_PARSER=msgpack" SKIP_RETURN_CODE 77)
 
 # The same suites against two workers (sio_server --workers 2): clients land on either thread, so
 # broadcasts, rooms, acks and fetchSockets cross workers, and polling requests are handed to the worker
@@ -65,4 +76,9 @@ if(NODE_BIN)
            COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_recovery.mjs
            WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(interop/sio_recovery PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+  add_test(NAME interop/sio_recovery_msgpack
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_recovery.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_recovery_msgpack PROPERTIES LABELS interop TIMEOUT 90
+                       ENVIRONMENT "${SIO_ENV};SIO_PARSER=msgpack")
 endif()

@@ -1,7 +1,8 @@
 // Interop: a real browser (Debian's headless chromium, driven by playwright-core) loads sio_server's chat
 // page, which loads the socket.io client that the server itself serves at /socket.io/socket.io.js. Two
-// pages chat: what one sends, the other shows. Run with `node --test` from the build folder, where the
-// screenshot (sio_browser.png) is left.
+// pages chat: what one sends, the other shows. Then the msgpack bundle the server also serves
+// (socket.io.msgpack.min.js) talks to a server started with --parser msgpack. Run with `node --test` from
+// the build folder, where the screenshot (sio_browser.png) is left.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -79,5 +80,56 @@ describe('chat page in headless chromium', () => {
     // Closing a tab is a transport close on the server.
     await bob.close();
     await server.waitLine(new RegExp(`^disconnect / ${ids[1]} transport close$`), 10000);
+  });
+});
+
+describe('the msgpack bundle in headless chromium', () => {
+  const server = new SioServer(['--parser', 'msgpack']);
+  let url, context, profile;
+
+  before(async () => {
+    url = await server.start();
+    profile = mkdtempSync(join(tmpdir(), 'wsio-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30000,
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await server.stopClean();
+  });
+
+  it('exchanges events, acks and binaries over polling, then over WebSocket', async () => {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', e => errors.push(String(e)));
+    await page.goto(url + '/healthz'); // any page of the server's origin
+    await page.addScriptTag({ url: '/socket.io/socket.io.msgpack.min.js' });
+    const got = await page.evaluate(async () => {
+      const s = io({ reconnection: false });
+      await new Promise((resolve, reject) => { s.on('connect', resolve); s.on('connect_error', reject); });
+      const ask = () => new Promise(resolve =>
+        s.emit('ack-me', 'h\u00e9', new Uint8Array([1, 2, 255]).buffer, { d: new Date(0), n: [1.5] }, (...a) => resolve(a)));
+      const show = a => [a[0], a[1] instanceof ArrayBuffer, Array.from(new Uint8Array(a[1])), a[2]];
+      const first = show(await ask());
+      await new Promise(resolve => (s.io.engine.transport.name === 'websocket' ? resolve() : s.io.engine.once('upgrade', resolve)));
+      const second = show(await ask());
+      const echoed = new Promise(resolve => s.once('echo', (...a) => resolve(a)));
+      s.emit('echo', 'to myself', new Uint8Array([9]).buffer);
+      const e = await echoed;
+      const out = { id: s.id, first, second, transport: s.io.engine.transport.name,
+                    echo: [e[0], Array.from(new Uint8Array(e[1]))] };
+      s.disconnect();
+      return out;
+    });
+    const want = ['h\u00e9', true, [1, 2, 255], { d: '1970-01-01T00:00:00.000Z', n: [1.5] }];
+    assert.deepEqual(got.first, want);
+    assert.equal(got.transport, 'websocket');
+    assert.deepEqual(got.second, want);
+    assert.deepEqual(got.echo, ['to myself', [9]]);
+    await server.waitLine(new RegExp(`^connect / ${got.id} polling$`)); // joined over polling, then upgraded
+    assert.deepEqual(errors, []);
   });
 });

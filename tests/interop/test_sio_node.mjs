@@ -1,10 +1,16 @@
 // Interop: the official npm socket.io-client (4.8.1) against sio_server (tests/interop/sio_server.c).
 // Run with `node --test`; SIO_SERVER names the server binary. Every suite starts its own server on a free
-// port and stops it in after(), also when a test fails.
+// port and stops it in after(), also when a test fails. With SIO_PARSER=msgpack the whole suite runs again
+// with socket.io-msgpack-parser on both ends.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { io, Manager } from 'socket.io-client';
-import { SioServer, within, waitEvent, ackOf, quiet } from './sio_harness.mjs';
+import { io as ioClient, Manager as ClientManager } from 'socket.io-client';
+import { SioServer, within, waitEvent, ackOf, quiet, PARSER, parserOpts } from './sio_harness.mjs';
+
+const io = (url, opts) => ioClient(url, { ...parserOpts, ...opts });
+const Manager = class extends ClientManager {
+  constructor(url, opts) { super(url, { ...parserOpts, ...opts }); }
+};
 
 const clients = new Set();
 
@@ -426,4 +432,92 @@ async function waitUntil(cond, ms = 3000) {
     if (Date.now() > end) assert.fail('condition not met in time');
     await quiet(10);
   }
+}
+
+// socket.io-msgpack-parser only: what notepack.io writes beyond JSON, and what the server does with
+// packets that parser's decoder refuses (raw WebSocket clients speaking Engine.IO by hand).
+if (PARSER === 'msgpack') {
+  const { WebSocket } = await import('ws');
+  const notepack = (await import('notepack.io')).default;
+
+  // An Engine.IO WebSocket session by hand: resolves once the open packet came; frames go to onFrame.
+  function rawSession(url) {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
+    const frames = [];
+    let wake = null;
+    ws.on('message', (data, isBinary) => { frames.push({ data, isBinary }); if (wake) wake(); });
+    const closed = new Promise(resolve => ws.on('close', code => resolve(code)));
+    const nextFrame = async (ms = 3000) => {
+      const end = Date.now() + ms;
+      while (!frames.length) {
+        if (Date.now() > end) assert.fail('no frame in time');
+        await within(new Promise(resolve => { wake = resolve; }), ms, 'a frame').catch(() => {});
+      }
+      return frames.shift();
+    };
+    return { ws, nextFrame, closed };
+  }
+
+  describe('socket.io-msgpack-parser: values and refusals', () => {
+    const server = new SioServer();
+    let url;
+    before(async () => { url = await server.start(); });
+    after(() => server.stopClean());
+    afterEach(closeAll);
+
+    it('carries Dates, undefined and typed arrays as JSON.stringify and Buffers would', async () => {
+      const s = await connect(url, { transports: ['websocket'] });
+      const got = waitEvent(s, 'echo');
+      s.emit('echo', new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)), undefined, { a: undefined, b: 1 },
+             new Uint8Array([1, 2, 3]));
+      const [date, undef, obj, bytes] = await got;
+      assert.equal(date, '2024-01-02T03:04:05.678Z');
+      assert.equal(undef, null);
+      assert.deepEqual(obj, { b: 1 });
+      assert.ok(Buffer.isBuffer(bytes) && bytes.equals(Buffer.from([1, 2, 3])), 'an ArrayBuffer view comes back as bytes');
+    });
+
+    it('sends every packet as one binary message, and closes a client that sends text or a bad packet', async () => {
+      const healthy = await connect(url, { transports: ['websocket'] });
+      const bad = [
+        '40',                                                  // a text message: the default parser's form
+        notepack.encode({ type: 2, nsp: '/', data: 'x' }),     // an event whose data is no array
+        notepack.encode({ type: 7, nsp: '/', data: [] }),      // no such type
+        notepack.encode({ type: 2, data: ['echo'] }),          // no namespace
+        notepack.encode({ type: 1, nsp: '/', data: [1] }),     // DISCONNECT with data
+        notepack.encode({ type: 2, nsp: '/', data: ['echo'], id: 1.5 }), // not an integer id
+        Buffer.from([0x93, 0x01]),                             // truncated msgpack
+      ];
+      for (const frame of bad) {
+        const r = rawSession(url);
+        const open = await r.nextFrame();
+        assert.equal(open.isBinary, false);
+        assert.match(open.data.toString(), /^0\{"sid"/);
+        r.ws.send(notepack.encode({ type: 0, nsp: '/' }));
+        const ok = await r.nextFrame();
+        assert.equal(ok.isBinary, true, 'CONNECT comes back as a binary message');
+        const pkt = notepack.decode(ok.data);
+        assert.equal(pkt.type, 0);
+        assert.equal(pkt.nsp, '/');
+        assert.match(pkt.data.sid, /^[\w-]{20}$/);
+        r.ws.send(frame);
+        await within(r.closed, 3000, `the server closes after ${Buffer.isBuffer(frame) ? frame.toString('hex') : frame}`);
+      }
+      // A well-formed event by hand, with an ack id: the ack comes back as msgpack.
+      const r = rawSession(url);
+      await r.nextFrame();
+      r.ws.send(notepack.encode({ type: 0, nsp: '/', data: undefined }));
+      await r.nextFrame();
+      r.ws.send(notepack.encode({ type: 2, nsp: '/', data: ['ack-me', 'x', Buffer.from([5])], id: 7, options: { compress: true } }));
+      let f;
+      do f = await r.nextFrame(); while (!f.isBinary || notepack.decode(f.data).type !== 3);
+      const ack = notepack.decode(f.data);
+      assert.equal(ack.id, 7);
+      assert.equal(ack.nsp, '/');
+      assert.deepEqual(ack.data, ['x', Buffer.from([5])]);
+      r.ws.close();
+      // Everyone else was served all along.
+      assert.deepEqual(await ackOf(healthy, 'ack-me', 'still here'), ['still here']);
+    });
+  });
 }

@@ -5,7 +5,8 @@ Usage: test_sio_python.py   (SIO_SERVER names the server binary; run with /usr/b
 packages include python3-socketio, python3-websocket and python3-requests.)
 
 Each test class starts sio_server on a free port and stops it at the end, also on failure (and the kernel
-kills it if this process dies: PR_SET_PDEATHSIG). Every test runs over polling and over WebSocket.
+kills it if this process dies: PR_SET_PDEATHSIG). Every test runs over polling and over WebSocket. With
+SIO_PARSER=msgpack the server runs with --parser msgpack and the client with serializer="msgpack".
 """
 import ctypes
 import os
@@ -33,6 +34,7 @@ except ImportError as e:
 engineio.payload.Payload.max_decode_packets = 256
 
 SERVER = os.environ.get("SIO_SERVER")
+PARSER = os.environ.get("SIO_PARSER") or "default"
 CLIENT_DIR = os.environ.get("SIO_CLIENT_DIR")
 # Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
 SCALE = float(os.environ.get("INTEROP_TIMEOUT_SCALE") or 1)
@@ -47,7 +49,7 @@ class Server:
     """sio_server on 127.0.0.1 and a free port; its stdout lines are kept for waitline()."""
 
     def __init__(self, *extra):
-        args = [SERVER, "--port", "0", *extra]
+        args = [SERVER, "--port", "0", "--parser", PARSER, *extra]
         if CLIENT_DIR:
             args += ["--client-dir", CLIENT_DIR]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
@@ -139,7 +141,7 @@ class SocketIOPython:
                 c.eio.http.close()
 
     def client(self, namespaces=None, auth=None, handlers=None):
-        sio = socketio.Client(reconnection=False)
+        sio = socketio.Client(reconnection=False, serializer=PARSER)
         for name, fn in (handlers or {}).items():
             sio.on(name, fn)
         self.clients.append(sio)
@@ -217,7 +219,7 @@ class SocketIOPython:
 
     def test_rejected_namespaces(self):
         errors = queue.Queue()
-        sio = socketio.Client(reconnection=False)
+        sio = socketio.Client(reconnection=False, serializer=PARSER)
         self.clients.append(sio)
         sio.on("connect_error", lambda data: errors.put(("/admin", data)), namespace="/admin")
         sio.on("connect_error", lambda data: errors.put(("/nope", data)), namespace="/nope")

@@ -4,8 +4,10 @@
 // its room and exactly the event it missed.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
-import { SioServer, within, waitEvent, ackOf, quiet } from './sio_harness.mjs';
+import { io as ioClient } from 'socket.io-client';
+import { SioServer, within, waitEvent, ackOf, quiet, parserOpts } from './sio_harness.mjs';
+
+const io = (url, opts) => ioClient(url, { ...parserOpts, ...opts }); // SIO_PARSER=msgpack: that parser
 
 const CLIENTS = 50;
 
