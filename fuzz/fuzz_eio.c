@@ -2,7 +2,7 @@
  * fuzz_eio — arbitrary bytes through the Engine.IO decoders: as a long-polling POST body (iterator and
  * eio_payload_check must agree; whatever decodes re-encodes to a payload that decodes to the same packets,
  * byte for byte the input when no base64 padding was left out), as one WebSocket text and binary message
- * (re-encoding gives the message back), and as a query string.
+ * (re-encoding gives the message back), and as a query string and an Accept-Encoding value.
  *
  * Input: byte 0 picks the packet and byte limits, the rest is the body / message / query.
  */
@@ -123,6 +123,9 @@ static void fuzz_query(const uint8_t *d, size_t n) {
     CHECK(strlen(q.sid) <= EIO_QUERY_SID_MAX);
     if (!q.has_sid) CHECK(q.sid[0] == '\0');
   }
+  /* The same bytes as an Accept-Encoding value: one of the three answers, and no read past n. */
+  int enc = eio_accept_encoding((const char *)d, n);
+  CHECK(enc == EIO_ENC_IDENTITY || enc == EIO_ENC_GZIP || enc == EIO_ENC_DEFLATE);
   char out[32];
   rc = eio_query_get((const char *)d, n, "sid", out, sizeof out);
   CHECK(rc == WSIO_ENOTFOUND || rc == WSIO_EPROTO || rc == WSIO_ETOOBIG || (rc >= 0 && rc < (int)sizeof out));

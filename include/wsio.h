@@ -314,6 +314,10 @@ WSIO_API int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials)
 typedef enum wsio_parser { WSIO_PARSER_DEFAULT = 0, WSIO_PARSER_MSGPACK = 1 } wsio_parser;
 WSIO_API int wsio_io_set_parser(wsio_io *io, wsio_parser parser);
 
+/* httpCompression: long-polling responses of at least threshold bytes are compressed (gzip, else deflate)
+ * for clients whose Accept-Encoding allows it. 0 turns it off. Default 1024, as socket.io's. */
+WSIO_API void wsio_io_set_http_compression(wsio_io *io, size_t threshold);
+
 /* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */
 WSIO_API wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
 /* io.sockets: the main namespace "/". */

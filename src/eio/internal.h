@@ -29,6 +29,7 @@ struct eio_socket {
   uint8_t awaiting_pong;
   uint8_t dirty;           /* on the flush list */
   uint8_t get_keep_alive;
+  uint8_t get_enc;         /* what the held GET accepts: 0 identity, 1 gzip, 2 deflate */
   uint8_t close_queued;    /* a CLOSE packet is in out */
   uint8_t probed;          /* the probe's ping arrived: every GET now gets a NOOP at once */
   uint8_t overflowed;      /* past max_buffer: sends are refused, the session ends at the next flush */
@@ -73,6 +74,9 @@ struct eio_server {
   ws_handshake_config ws_hs;
   buf scratch;             /* encoding space, reused */
   buf bin;                 /* base64-decoded binary packets */
+  size_t gz_threshold;     /* polling responses this long or longer are compressed; 0: never */
+  void *gz[2];             /* the loop's gzip and deflate streams (z_stream), made on first use, reset per use */
+  buf gz_out;
   void *data;
 };
 
@@ -92,6 +96,8 @@ uint64_t eio_now(const eio_server *srv);
 void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q);
 void eio_polling_flush(eio_socket *s);
 void eio_polling_release(eio_socket *s);
+/* Frees the compression streams. */
+void eio_polling_free(eio_server *srv);
 /* Answers a held GET with a NOOP, leaving queued packets for the WebSocket. */
 void eio_release_get_with_noop(eio_socket *s);
 /* Appends the CORS lines for req to out. */

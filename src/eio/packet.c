@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ws/utf8.h"
 #include "wsio.h"
@@ -405,4 +406,39 @@ int eio_query_parse(const char *q, size_t len, eio_query *out) {
   out->b64 = vals[K_B64].s && vals[K_B64].n;
   out->has_t = vals[K_T].s != NULL;
   return 0;
+}
+
+/* q=0, 0.0, 0.00, 0.000: the parameters [p, end) of one coding refuse it */
+static int refused(const char *p, const char *end) {
+  for (; p + 2 < end; p++) {
+    if (*p != ';') continue;
+    const char *q = p + 1;
+    while (q < end && (*q == ' ' || *q == '\t')) q++;
+    if (q + 2 > end || (*q != 'q' && *q != 'Q') || q[1] != '=') continue;
+    const char *v = q + 2;
+    if (v >= end || *v != '0') return 0;
+    for (v++; v < end && *v != ' ' && *v != '\t' && *v != ';'; v++)
+      if (*v != '.' && *v != '0') return 0;
+    return 1;
+  }
+  return 0;
+}
+
+int eio_accept_encoding(const char *v, size_t len) {
+  int gzip = 0, deflate = 0;
+  const char *p = v, *end = v + len;
+  while (p < end) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *item_end = comma ? comma : end;
+    while (p < item_end && (*p == ' ' || *p == '\t')) p++;
+    const char *name = p;
+    while (p < item_end && *p != ';' && *p != ' ' && *p != '\t') p++;
+    size_t n = (size_t)(p - name);
+    if (!refused(p, item_end)) {
+      if ((n == 4 && !strncasecmp(name, "gzip", 4)) || (n == 1 && *name == '*')) gzip = 1;
+      else if (n == 7 && !strncasecmp(name, "deflate", 7)) deflate = 1;
+    }
+    p = comma ? comma + 1 : end;
+  }
+  return gzip ? EIO_ENC_GZIP : deflate ? EIO_ENC_DEFLATE : EIO_ENC_IDENTITY;
 }

@@ -173,6 +173,11 @@ typedef struct eio_query {
   int has_t;                        /* the t cache-buster is present */
 } eio_query;
 
+/* What an Accept-Encoding header value allows for a polling response: gzip, else deflate (HTTP's deflate
+ * is the zlib format), else nothing. A coding with q=0 is refused; "*" stands for gzip. */
+enum { EIO_ENC_IDENTITY = 0, EIO_ENC_GZIP = 1, EIO_ENC_DEFLATE = 2 };
+int eio_accept_encoding(const char *v, size_t len);
+
 /* Reads EIO, transport, sid, b64 and t from a raw query string into *out. Returns 0, or WSIO_EPROTO when
  * one of those values has a bad %-escape (answer EIO_ERR_BAD_REQUEST). */
 int eio_query_parse(const char *q, size_t len, eio_query *out);

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "eio/internal.h"
 #include "http/response.h"
 #include "util/log.h"
@@ -63,6 +65,47 @@ void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, in
   reply(srv, hc, req, eio_error_status(code), "application/json", body, strlen(body), NULL);
 }
 
+/* ---- HTTP compression of GET responses (engine.io's httpCompression) ---- */
+
+/* Compresses p[0..len) into srv->gz_out with the loop's stream for enc. Returns 0, or -1 when zlib has no
+ * memory (the response then goes uncompressed). */
+static int compress_body(eio_server *srv, int enc, const uint8_t *p, size_t len) {
+  z_stream **zs = (z_stream **)&srv->gz[enc - 1];
+  if (!*zs) {
+    z_stream *z = calloc(1, sizeof *z);
+    /* windowBits 15 (+16: the gzip wrapper), zlib's default level and memory, as Node's zlib defaults */
+    if (!z || deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, enc == EIO_ENC_GZIP ? 15 + 16 : 15, 8,
+                           Z_DEFAULT_STRATEGY) != Z_OK) {
+      free(z);
+      return -1;
+    }
+    *zs = z;
+  } else if (deflateReset(*zs) != Z_OK) {
+    return -1;
+  }
+  z_stream *z = *zs;
+  uLong bound = deflateBound(z, (uLong)len);
+  srv->gz_out.len = 0;
+  if (len > UINT32_MAX || buf_reserve(&srv->gz_out, bound) != 0) return -1;
+  z->next_in = (Bytef *)p;
+  z->avail_in = (uInt)len;
+  z->next_out = srv->gz_out.data;
+  z->avail_out = (uInt)bound;
+  if (deflate(z, Z_FINISH) != Z_STREAM_END) return -1;
+  srv->gz_out.len = bound - z->avail_out;
+  return 0;
+}
+
+void eio_polling_free(eio_server *srv) {
+  for (int i = 0; i < 2; i++) {
+    if (!srv->gz[i]) continue;
+    deflateEnd(srv->gz[i]);
+    free(srv->gz[i]);
+    srv->gz[i] = NULL;
+  }
+  buf_free(&srv->gz_out);
+}
+
 /* Packets per GET response at most: python-engineio clients refuse a payload of more than 16 by default
  * (max_decode_packets), and the rest simply waits for the next GET. */
 #define EIO_POLL_MAX_PACKETS 16
@@ -75,7 +118,19 @@ static void respond_get_part(eio_socket *s, size_t len) {
   http_response_start(&out, 200);
   http_response_header(&out, "Content-Type", "text/plain; charset=UTF-8");
   buf_append(&out, s->get_headers.data, s->get_headers.len);
-  http_response_end(&out, s->out.data, len, s->get_keep_alive);
+  eio_server *srv = s->srv;
+  const uint8_t *body = s->out.data;
+  size_t body_len = len;
+  if (srv->gz_threshold && len >= srv->gz_threshold) {
+    /* Whatever the client accepts, caches must not give one client's form to another. */
+    http_response_header(&out, "Vary", "Accept-Encoding");
+    if (s->get_enc && compress_body(srv, s->get_enc, body, len) == 0) {
+      http_response_header(&out, "Content-Encoding", s->get_enc == EIO_ENC_GZIP ? "gzip" : "deflate");
+      body = srv->gz_out.data;
+      body_len = srv->gz_out.len;
+    }
+  }
+  http_response_end(&out, body, body_len, s->get_keep_alive);
   http_conn_respond(hc, out.data, out.len, s->get_keep_alive);
   buf_free(&out);
   if (len < s->out.len) buf_consume(&s->out, len + 1); /* and the separator */
@@ -238,6 +293,8 @@ void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req
   }
   s->get = hc;
   s->get_keep_alive = (uint8_t)http_conn_keep_alive(hc, req);
+  const http_header *ae = http_request_header(req, "accept-encoding");
+  s->get_enc = (uint8_t)(ae ? eio_accept_encoding(ae->value, ae->value_len) : EIO_ENC_IDENTITY);
   buf_free(&s->get_headers);
   eio_cors_headers(srv, req, &s->get_headers);
   http_conn_hold(hc, on_get_abort, s);

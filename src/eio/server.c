@@ -335,6 +335,7 @@ eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler
   if (!srv->cfg.transports) srv->cfg.transports = EIO_POLLING | EIO_WEBSOCKET;
   if (!srv->cfg.send_limit) srv->cfg.send_limit = 1u << 20;
   if (!srv->cfg.max_buffer) srv->cfg.max_buffer = 16u << 20;
+  srv->gz_threshold = EIO_HTTP_COMPRESSION_DEFAULT;
   srv->path = strdup(srv->cfg.path ? srv->cfg.path : DEFAULT_PATH);
   srv->cors_origins = dup_or_null(srv->cfg.cors_origins);
   srv->cookie = dup_or_null(srv->cfg.cookie);
@@ -415,6 +416,7 @@ static void free_server(uv_handle_t *h) {
   }
   buf_free(&srv->scratch);
   buf_free(&srv->bin);
+  eio_polling_free(srv);
   map_free(&srv->sessions);
   free(srv->path);
   free(srv->cors_origins);
@@ -452,6 +454,8 @@ int eio_server_set_cors(eio_server *srv, const char *origins, int credentials) {
   srv->ws_hs.origins = copy && strcmp(copy, "*") != 0 && !srv->cfg.ws_any_origin ? copy : NULL;
   return 0;
 }
+
+void eio_server_set_http_compression(eio_server *srv, size_t threshold) { srv->gz_threshold = threshold; }
 
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket) {
   size_t i = 0, p = 0, w = 0;

@@ -44,6 +44,10 @@ typedef struct eio_config {
   int ws_any_origin;            /* set: WebSocket upgrades are not checked against cors_origins */
 } eio_config;
 
+/* Polling responses of at least this many bytes are compressed (gzip, else deflate) for clients that
+ * accept it, as engine.io's httpCompression does by default. */
+#define EIO_HTTP_COMPRESSION_DEFAULT 1024
+
 typedef struct eio_handler {
   /* A session opened; req is the handshake request (borrowed for the call). */
   void (*on_open)(eio_socket *s, const http_request *req, const char *remote);
@@ -68,6 +72,9 @@ int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, u
 /* Replaces the CORS settings (also the WebSocket Origin allow-list) for requests from now on. Returns 0 or
  * WSIO_ENOMEM (then nothing changed). */
 int eio_server_set_cors(eio_server *srv, const char *origins, int credentials);
+/* Compresses polling responses of at least threshold bytes (0: never). EIO_HTTP_COMPRESSION_DEFAULT until
+ * set. */
+void eio_server_set_http_compression(eio_server *srv, size_t threshold);
 
 /* The owner's pointer, reachable from every session. */
 void eio_server_set_data(eio_server *srv, void *data);

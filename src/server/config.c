@@ -76,6 +76,8 @@ const cfg_setting cfg_settings[] = {
         "default wait for an acknowledgement"),
     NUM("socketio", "recovery", CT_MS, socketio.recovery_ms, 0, "0", 0, DAY, "DURATION",
         "connection state recovery window, e.g. 2m; 0: off"),
+    NUM("socketio", "http_compression", CT_SIZE, socketio.http_compression, 0, "1KiB", 0, GIB, "SIZE",
+        "compress long-polling responses this long or longer for clients that accept gzip or deflate; 0: off"),
     ONE("socketio", "parser", CT_ENUM, socketio.parser, 0, "default", parsers, "default|msgpack",
         "packet encoding clients use: default, or msgpack (socket.io-msgpack-parser)"),
     BOOL("socketio", "serve_client", socketio.serve_client, 0, "true",

@@ -128,6 +128,7 @@ typedef struct server_config {
     uint32_t connect_timeout_ms, ack_timeout_ms;
     uint32_t recovery_ms;      /* 0: off */
     int parser;                /* wsio_parser */
+    size_t http_compression;   /* threshold in bytes; 0: off */
     int serve_client;
     char *client_dir;
   } socketio;

@@ -184,7 +184,10 @@ static wsio_io *attach_io(wsio_server *s, const server_config *c) {
   };
   wsio_io *io = wsio_io_new(s, &ic);
   free(origins);
-  if (io) wsio_io_set_parser(io, (wsio_parser)c->socketio.parser); /* no client yet: cannot fail */
+  if (io) {
+    wsio_io_set_parser(io, (wsio_parser)c->socketio.parser); /* no client yet: cannot fail */
+    wsio_io_set_http_compression(io, c->socketio.http_compression);
+  }
   return io;
 }
 

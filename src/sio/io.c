@@ -639,6 +639,10 @@ int wsio_io_set_parser(wsio_io *io, wsio_parser parser) {
   return 0;
 }
 
+void wsio_io_set_http_compression(wsio_io *io, size_t threshold) {
+  if (io) eio_server_set_http_compression(io->eio, threshold);
+}
+
 void sio_io_shutdown(wsio_io *io) { eio_server_close_all(io->eio); }
 
 void sio_io_stats(const wsio_io *io, wsio_stats *out) {

@@ -642,6 +642,34 @@ static void test_sid_worker(void **state) {
   assert_int_equal(eio_sid_worker("ABabcdefg.ijklmnopqr"), -1);
 }
 
+static void test_accept_encoding(void **st) {
+  (void)st;
+  struct { const char *v; int want; } cases[] = {
+      {"gzip, deflate, br", EIO_ENC_GZIP},
+      {"br, deflate", EIO_ENC_DEFLATE},
+      {"DEFLATE , GZip", EIO_ENC_GZIP},
+      {"gzip;q=0, deflate", EIO_ENC_DEFLATE},
+      {"gzip; q=0.000, deflate;q=0.0", EIO_ENC_IDENTITY},
+      {"gzip;q=0.5", EIO_ENC_GZIP},
+      {"gzip;q=0.01", EIO_ENC_GZIP},
+      {"*", EIO_ENC_GZIP},
+      {"*;q=0", EIO_ENC_IDENTITY},
+      {"identity", EIO_ENC_IDENTITY},
+      {"br, zstd", EIO_ENC_IDENTITY},
+      {"gzipx, xgzip, gzi, deflat", EIO_ENC_IDENTITY},
+      {"", EIO_ENC_IDENTITY},
+      {",,, ;q=0,", EIO_ENC_IDENTITY},
+      {"x-gzip", EIO_ENC_IDENTITY},
+      {"\tgzip\t;\tq=1", EIO_ENC_GZIP},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (eio_accept_encoding(cases[i].v, strlen(cases[i].v)) != cases[i].want) fail_msg("Accept-Encoding: %s", cases[i].v);
+  }
+  /* the length bounds the scan: "gzip" cut to "gz" is nothing */
+  assert_int_equal(eio_accept_encoding("gzip", 2), EIO_ENC_IDENTITY);
+  assert_int_equal(eio_accept_encoding("deflate, gzip;q=0", 10), EIO_ENC_DEFLATE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sid_worker),
@@ -663,6 +691,7 @@ int main(void) {
       cmocka_unit_test(test_error_bodies),
       cmocka_unit_test(test_query_parse),
       cmocka_unit_test(test_query_get),
+      cmocka_unit_test(test_accept_encoding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
  * --workers N runs N workers (wsio_workers_run): the same server on every thread, one port.
  * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
  * --parser msgpack makes clients speak socket.io-msgpack-parser (wsio_io_set_parser).
+ * --http-compression BYTES sets the long-polling compression threshold (0: off; wsio_io_set_http_compression).
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
  *   "connect NSP ID TRANSPORT" and "disconnect NSP ID REASON" (stdout, line-buffered), so a test can
  *   assert what the server saw.
@@ -390,6 +391,7 @@ static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
           "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--parser default|msgpack] "
+          "[--http-compression BYTES] "
           "[--tls-cert PEM --tls-key PEM]\n",
           argv0);
 }
@@ -401,6 +403,7 @@ static struct {
   wsio_io_config io;
   const char *redis;
   wsio_parser parser;
+  long http_compression; /* -1: the default */
 } opts;
 
 static int setup(wsio_server *server, unsigned index, void *ud) {
@@ -411,6 +414,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   io = wsio_io_new(server, &opts.io);
   if (!io) return WSIO_ENOMEM;
   if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
+  if (opts.http_compression >= 0) wsio_io_set_http_compression(io, (size_t)opts.http_compression);
   if (opts.redis) {
     wsio_redis_config rc = {.url = opts.redis};
     int err = wsio_io_redis(io, &rc);
@@ -456,6 +460,7 @@ int main(int argc, char **argv) {
   const char *tls_cert = NULL, *tls_key = NULL;
   int port = 0;
   wsio_io_config cfg = {0};
+  opts.http_compression = -1;
   for (int i = 1; i < argc; i += 2) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) {
@@ -473,6 +478,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--redis")) opts.redis = v;
     else if (!strcmp(argv[i], "--parser") && !strcmp(v, "msgpack")) opts.parser = WSIO_PARSER_MSGPACK;
     else if (!strcmp(argv[i], "--parser") && !strcmp(v, "default")) opts.parser = WSIO_PARSER_DEFAULT;
+    else if (!strcmp(argv[i], "--http-compression")) opts.http_compression = atol(v);
     else if (!strcmp(argv[i], "--tls-cert")) tls_cert = v;
     else if (!strcmp(argv[i], "--tls-key")) tls_key = v;
     else {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { SioServer, SCALE } from './sio_harness.mjs';
+import { SioServer, SCALE, eventually } from './sio_harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -80,6 +80,33 @@ describe('chat page in headless chromium', () => {
     // Closing a tab is a transport close on the server.
     await bob.close();
     await server.waitLine(new RegExp(`^disconnect / ${ids[1]} transport close$`), 10000);
+  });
+
+  it('reads long-polling responses the server compressed', async () => {
+    const page = await context.newPage();
+    page.on('pageerror', e => pageErrors.push(String(e)));
+    const encodings = [];
+    page.on('response', async r => {
+      if (r.url().includes('transport=polling') && r.request().method() === 'GET')
+        encodings.push((await r.allHeaders())['content-encoding'] || 'identity');
+    });
+    await page.goto(url + '/healthz');
+    await page.addScriptTag({ url: '/socket.io/socket.io.js' });
+    const echoed = await page.evaluate(async () => {
+      const s = io({ transports: ['polling'], reconnection: false });
+      await new Promise((resolve, reject) => { s.on('connect', resolve); s.on('connect_error', reject); });
+      const big = 'compressible '.repeat(500);
+      const got = new Promise(resolve => s.once('echo', (...a) => resolve(a)));
+      s.emit('echo', big, 'second');
+      const a = await got;
+      s.disconnect();
+      return a[0] === big && a[1] === 'second';
+    });
+    assert.equal(echoed, true);
+    // The response events come in on their own: wait for the GET that carried the echo.
+    await eventually(() => assert.ok(encodings.includes('gzip'), `a GET came back gzip-encoded: ${encodings}`));
+    assert.deepEqual(pageErrors, []);
+    await page.close();
   });
 });
 

@@ -521,3 +521,89 @@ if (PARSER === 'msgpack') {
     });
   });
 }
+
+// Long-polling responses compressed as engine.io's httpCompression does (default parser only: the
+// transport's behaviour is the same with either).
+if (!PARSER) {
+  const http = await import('node:http');
+  const zlib = await import('node:zlib');
+
+  // One HTTP request; resolves with the status, headers and raw (still encoded) body.
+  function request(url, { method = 'GET', headers = {}, body } = {}) {
+    return within(new Promise((resolve, reject) => {
+      const req = http.request(url, { method, headers, agent: false }, res => {
+        const chunks = [];
+        res.on('data', c => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    }), 5000, `${method} ${url}`);
+  }
+
+  // A polling session joined to "/", and a function that has the server echo text back and GETs it.
+  async function pollingSession(base) {
+    const url = `${base}/socket.io/?EIO=4&transport=polling`;
+    const open = await request(url);
+    const sid = JSON.parse(open.body.toString().slice(1)).sid;
+    const at = `${url}&sid=${sid}`;
+    assert.equal((await request(at, { method: 'POST', body: '40' })).status, 200);
+    assert.match((await request(at)).body.toString(), /^40\{"sid":/);
+    return async (text, headers) => {
+      assert.equal((await request(at, { method: 'POST', body: `42${JSON.stringify(['echo', text])}` })).status, 200);
+      return request(at, { headers });
+    };
+  }
+
+  describe('long-polling responses compressed for clients that accept it', () => {
+    const big = 'compressible '.repeat(300); // 3.9 KB
+    const want = `42${JSON.stringify(['echo', big])}`;
+
+    it('uses gzip, else deflate, from 1 KB on, and never against the client\'s Accept-Encoding', async () => {
+      const server = new SioServer();
+      try {
+        const echo = await pollingSession(await server.start());
+        let r = await echo(big, { 'Accept-Encoding': 'gzip, deflate, br' });
+        assert.equal(r.headers['content-encoding'], 'gzip');
+        assert.equal(r.headers['vary'], 'Accept-Encoding');
+        assert.ok(r.body.length < want.length / 4, `compressed to ${r.body.length} bytes`);
+        assert.equal(Number(r.headers['content-length']), r.body.length);
+        assert.equal(zlib.gunzipSync(r.body).toString(), want);
+
+        r = await echo(big, { 'Accept-Encoding': 'gzip;q=0, DEFLATE' });
+        assert.equal(r.headers['content-encoding'], 'deflate');
+        assert.equal(zlib.inflateSync(r.body).toString(), want);
+
+        for (const ae of [undefined, 'identity', 'gzip;q=0, deflate;q=0.0', 'br']) {
+          r = await echo(big, ae ? { 'Accept-Encoding': ae } : {});
+          assert.equal(r.headers['content-encoding'], undefined, `Accept-Encoding: ${ae}`);
+          assert.equal(r.headers['vary'], 'Accept-Encoding');
+          assert.equal(r.body.toString(), want);
+        }
+
+        r = await echo('small', { 'Accept-Encoding': 'gzip' }); // under the threshold
+        assert.equal(r.headers['content-encoding'], undefined);
+        assert.equal(r.body.toString(), '42["echo","small"]');
+        await server.stopClean();
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('follows the threshold it is given, 0 being off', async () => {
+      for (const [threshold, compressed] of [['0', false], ['16', true]]) {
+        const server = new SioServer(['--http-compression', threshold]);
+        try {
+          const echo = await pollingSession(await server.start());
+          const r = await echo('twenty bytes or so.', { 'Accept-Encoding': 'gzip' });
+          assert.equal(r.headers['content-encoding'], compressed ? 'gzip' : undefined, `threshold ${threshold}`);
+          const body = compressed ? zlib.gunzipSync(r.body) : r.body;
+          assert.equal(body.toString(), '42["echo","twenty bytes or so."]');
+          await server.stopClean();
+        } finally {
+          await server.stop();
+        }
+      }
+    });
+  });
+}
