@@ -314,6 +314,20 @@ WSIO_API int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials)
 typedef enum wsio_parser { WSIO_PARSER_DEFAULT = 0, WSIO_PARSER_MSGPACK = 1 } wsio_parser;
 WSIO_API int wsio_io_set_parser(wsio_io *io, wsio_parser parser);
 
+/* allowRequest: cb decides on the handshake request of every new Engine.IO session (a polling handshake or
+ * a direct WebSocket), before the session opens or a namespace is asked for. r is borrowed for the call:
+ * wsio_request_handshake gives its url, query, address and time (auth is "{}": no CONNECT yet), and
+ * wsio_request_header its headers. Return 1 to allow; 0 refuses with HTTP 403 {"code":4,"message":M}, M
+ * being what cb left in *message (a string that lives on after the call) or "Forbidden"; socket.io-client
+ * reports a connect_error. The decision is synchronous: checks that must wait belong in a namespace
+ * middleware (wsio_nsp_use). NULL removes it. With wsio_workers_run, set it in every worker's setup. */
+typedef struct wsio_request wsio_request;
+typedef int (*wsio_allow_request_cb)(const wsio_request *r, const char **message, void *ud);
+WSIO_API void wsio_io_allow_request(wsio_io *io, wsio_allow_request_cb cb, void *ud);
+WSIO_API const struct wsio_handshake *wsio_request_handshake(const wsio_request *r);
+/* A header of the request (case-insensitive name), or NULL. */
+WSIO_API const char *wsio_request_header(const wsio_request *r, const char *name);
+
 /* httpCompression: long-polling responses of at least threshold bytes are compressed (gzip, else deflate)
  * for clients whose Accept-Encoding allows it. 0 turns it off. Default 1024, as socket.io's. */
 WSIO_API void wsio_io_set_http_compression(wsio_io *io, size_t threshold);

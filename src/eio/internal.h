@@ -74,6 +74,8 @@ struct eio_server {
   ws_handshake_config ws_hs;
   buf scratch;             /* encoding space, reused */
   buf bin;                 /* base64-decoded binary packets */
+  eio_allow_fn allow;      /* NULL: every open is allowed */
+  void *allow_ud;
   size_t gz_threshold;     /* polling responses this long or longer are compressed; 0: never */
   void *gz[2];             /* the loop's gzip and deflate streams (z_stream), made on first use, reset per use */
   buf gz_out;

@@ -278,6 +278,31 @@ const char *eio_error_body(int code) {
   return ERROR_BODIES[code];
 }
 
+int eio_error_json(buf *out, int code, const char *message) {
+  if (!message) {
+    const char *body = eio_error_body(code);
+    return buf_append(out, body, strlen(body));
+  }
+  char head[48];
+  int n = snprintf(head, sizeof head, "{\"code\":%d,\"message\":\"", code);
+  int rc = buf_append(out, head, (size_t)n);
+  for (const unsigned char *p = (const unsigned char *)message; rc == 0 && *p; p++) {
+    char esc[8];
+    if (*p == '"' || *p == '\\') {
+      esc[0] = '\\';
+      esc[1] = (char)*p;
+      rc = buf_append(out, esc, 2);
+    } else if (*p < 0x20) {
+      n = snprintf(esc, sizeof esc, "\\u%04x", *p);
+      rc = buf_append(out, esc, (size_t)n);
+    } else {
+      rc = buf_append(out, p, 1);
+    }
+  }
+  if (rc == 0) rc = buf_append(out, "\"}", 2);
+  return rc;
+}
+
 int eio_error_status(int code) { return code == EIO_ERR_FORBIDDEN ? 403 : 400; }
 
 /* ---- query string ---------------------------------------------------------------------------------- */

@@ -457,6 +457,29 @@ int eio_server_set_cors(eio_server *srv, const char *origins, int credentials) {
 
 void eio_server_set_http_compression(eio_server *srv, size_t threshold) { srv->gz_threshold = threshold; }
 
+void eio_server_set_allow(eio_server *srv, eio_allow_fn fn, void *ud) {
+  srv->allow = fn;
+  srv->allow_ud = ud;
+}
+
+/* The user's allowRequest said no: 403 with its message, as engine.io answers (for upgrades too). */
+static int open_disallowed(eio_server *srv, http_conn *hc, const http_request *req) {
+  char remote[80] = "";
+  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  const char *message = NULL;
+  if (srv->allow(srv->allow_ud, req, remote, &message)) return 0;
+  buf body = {0}, out = {0};
+  eio_error_json(&body, EIO_ERR_FORBIDDEN, message);
+  http_response_start(&out, 403);
+  http_response_header(&out, "Content-Type", "application/json");
+  eio_cors_headers(srv, req, &out);
+  http_response_end(&out, body.data, body.len, 0);
+  http_conn_respond(hc, out.data, out.len, 0);
+  buf_free(&out);
+  buf_free(&body);
+  return 1;
+}
+
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket) {
   size_t i = 0, p = 0, w = 0;
   map_entry *e;
@@ -513,7 +536,9 @@ int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, u
     eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_TRANSPORT);
     return 1;
   }
-  if (!q.has_sid && req->method == 1 /* GET: an open */ && open_refused(srv, hc, req)) return 1;
+  if (!q.has_sid && req->method == 1 /* GET: an open */ &&
+      (open_refused(srv, hc, req) || (srv->allow && open_disallowed(srv, hc, req))))
+    return 1;
   if (want == EIO_WEBSOCKET) eio_ws_request(srv, hc, req, &q, rest, rest_len);
   else eio_polling_request(srv, hc, req, &q);
   return 1;

@@ -72,6 +72,13 @@ int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, u
 /* Replaces the CORS settings (also the WebSocket Origin allow-list) for requests from now on. Returns 0 or
  * WSIO_ENOMEM (then nothing changed). */
 int eio_server_set_cors(eio_server *srv, const char *origins, int credentials);
+/* allowRequest: called for every request that would open a session (a polling handshake or a direct
+ * WebSocket), before anything else is done with it. Returns 1 to go on, 0 to refuse: the client gets 403
+ * {"code":4,"message":...} with *message, or "Forbidden" when it is left NULL. req and remote are borrowed
+ * for the call. */
+typedef int (*eio_allow_fn)(void *ud, const http_request *req, const char *remote, const char **message);
+void eio_server_set_allow(eio_server *srv, eio_allow_fn fn, void *ud);
+
 /* Compresses polling responses of at least threshold bytes (0: never). EIO_HTTP_COMPRESSION_DEFAULT until
  * set. */
 void eio_server_set_http_compression(eio_server *srv, size_t threshold);

@@ -176,6 +176,8 @@ struct wsio_io {
   uint64_t epoch;
   buf scratch;
   sio_packet_limits limits;
+  wsio_allow_request_cb allow; /* allowRequest; NULL: none */
+  void *allow_ud;
   wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */
   buf mp_out, mp_json, mp_text;
   mpk_atts mp_atts;
@@ -216,6 +218,8 @@ int sio_encode_json(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, cons
 int sio_encode_args(wsio_io *io, int type, const wsio_nsp *nsp, int64_t id, const char *event, const wsio_args *a,
                     sio_bin *atts, size_t *natts);
 wsio_nsp *sio_nsp_lookup(wsio_io *io, const char *name, size_t len);
+/* A header's value in a "name\0value\0...\0" block (names lowercased; name any case), or NULL. */
+const char *sio_header_find(const char *headers, const char *name);
 
 /* socket.c */
 wsio_socket *sio_socket_new(sio_client *c, wsio_nsp *nsp, const char *auth, size_t auth_len);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "http/response.h"
@@ -260,25 +261,27 @@ static void connecting_remove(wsio_io *io, sio_client *c) {
   c->connect_due = 0;
 }
 
-/* Copies what socket.handshake shows into one block: url, query, address, and the headers. */
-static int handshake_copy(sio_client *c, const http_request *req, const char *remote) {
+/* Copies what socket.handshake shows into one block (*block, the caller's to free): url, query, address,
+ * and the headers as "name\0value\0...\0" with names lowercased. */
+static int hs_build(const http_request *req, const char *remote, int secure, wsio_handshake *hs,
+                    const char **headers, char **block) {
   size_t need = req->url_len + 1 + req->query_len + 1 + strlen(remote) + 1 + 1;
   for (size_t i = 0; i < req->nheaders; i++) need += req->headers[i].name_len + req->headers[i].value_len + 2;
   char *b = malloc(need);
   if (!b) return WSIO_ENOMEM;
   char *p = b;
-  c->hs.url = p;
+  hs->url = p;
   memcpy(p, req->url, req->url_len);
   p += req->url_len;
   *p++ = 0;
-  c->hs.query = p;
+  hs->query = p;
   memcpy(p, req->query, req->query_len);
   p += req->query_len;
   *p++ = 0;
-  c->hs.address = p;
+  hs->address = p;
   strcpy(p, remote);
   p += strlen(remote) + 1;
-  c->headers = p;
+  *headers = p;
   for (size_t i = 0; i < req->nheaders; i++) {
     const http_header *h = &req->headers[i];
     for (size_t k = 0; k < h->name_len; k++) *p++ = (char)tolower((unsigned char)h->name[k]);
@@ -288,13 +291,59 @@ static int handshake_copy(sio_client *c, const http_request *req, const char *re
     *p++ = 0;
   }
   *p = 0;
-  c->hs_block = b;
+  *block = b;
   uv_timeval64_t tv;
-  c->hs.time = 0;
-  if (uv_gettimeofday(&tv) == 0) c->hs.time = tv.tv_sec * 1000 + tv.tv_usec / 1000;
-  c->hs.secure = c->io->loop->tls != NULL;
-  c->hs.auth = "{}";
+  hs->time = 0;
+  if (uv_gettimeofday(&tv) == 0) hs->time = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+  hs->secure = secure;
+  hs->auth = "{}";
   return 0;
+}
+
+static int handshake_copy(sio_client *c, const http_request *req, const char *remote) {
+  return hs_build(req, remote, c->io->loop->tls != NULL, &c->hs, &c->headers, &c->hs_block);
+}
+
+const char *sio_header_find(const char *headers, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = headers; *p;) {
+    size_t nl = strlen(p);
+    const char *v = p + nl + 1;
+    if (nl == len && strncasecmp(p, name, len) == 0) return v;
+    p = v + strlen(v) + 1;
+  }
+  return NULL;
+}
+
+/* ---- allowRequest ---- */
+
+struct wsio_request {
+  wsio_handshake hs;
+  const char *headers;
+};
+
+const wsio_handshake *wsio_request_handshake(const wsio_request *r) { return r ? &r->hs : NULL; }
+const char *wsio_request_header(const wsio_request *r, const char *name) {
+  return r && name ? sio_header_find(r->headers, name) : NULL;
+}
+
+static int allow_request(void *ud, const http_request *req, const char *remote, const char **message) {
+  wsio_io *io = ud;
+  wsio_request r;
+  char *block;
+  /* Without memory for the copy the request cannot be judged: refused, as a failed check would be. */
+  if (hs_build(req, remote, io->loop->tls != NULL, &r.hs, &r.headers, &block) != 0) return 0;
+  int ok = io->allow(&r, message, io->allow_ud);
+  free(block);
+  if (!ok) log_debug("socket.io: allowRequest refused a session from %s", remote);
+  return ok;
+}
+
+void wsio_io_allow_request(wsio_io *io, wsio_allow_request_cb cb, void *ud) {
+  if (!io) return;
+  io->allow = cb;
+  io->allow_ud = ud;
+  eio_server_set_allow(io->eio, cb ? allow_request : NULL, io);
 }
 
 static void on_eio_open(eio_socket *e, const http_request *req, const char *remote) {

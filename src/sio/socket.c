@@ -454,12 +454,5 @@ const wsio_handshake *wsio_socket_handshake(const wsio_socket *s) {
 }
 
 const char *wsio_socket_header(const wsio_socket *s, const char *name) {
-  size_t len = strlen(name);
-  for (const char *p = s->client->headers; *p;) {
-    size_t nl = strlen(p);
-    const char *v = p + nl + 1;
-    if (nl == len && strncasecmp(p, name, len) == 0) return v;
-    p = v + strlen(v) + 1;
-  }
-  return NULL;
+  return sio_header_find(s->client->headers, name);
 }

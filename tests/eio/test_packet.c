@@ -642,6 +642,20 @@ static void test_sid_worker(void **state) {
   assert_int_equal(eio_sid_worker("ABabcdefg.ijklmnopqr"), -1);
 }
 
+static void test_error_json(void **st) {
+  (void)st;
+  buf b = {0};
+  assert_int_equal(eio_error_json(&b, EIO_ERR_FORBIDDEN, NULL), 0);
+  assert_int_equal(b.len, strlen(eio_error_body(EIO_ERR_FORBIDDEN)));
+  assert_memory_equal(b.data, eio_error_body(EIO_ERR_FORBIDDEN), b.len);
+  b.len = 0;
+  assert_int_equal(eio_error_json(&b, EIO_ERR_FORBIDDEN, "say \"no\"\\\n\x01 \xc3\xa9"), 0);
+  const char *want = "{\"code\":4,\"message\":\"say \\\"no\\\"\\\\\\u000a\\u0001 \xc3\xa9\"}";
+  assert_int_equal(b.len, strlen(want));
+  assert_memory_equal(b.data, want, b.len);
+  buf_free(&b);
+}
+
 static void test_accept_encoding(void **st) {
   (void)st;
   struct { const char *v; int want; } cases[] = {
@@ -692,6 +706,7 @@ int main(void) {
       cmocka_unit_test(test_query_parse),
       cmocka_unit_test(test_query_get),
       cmocka_unit_test(test_accept_encoding),
+      cmocka_unit_test(test_error_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
  * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
  * --parser msgpack makes clients speak socket.io-msgpack-parser (wsio_io_set_parser).
  * --http-compression BYTES sets the long-polling compression threshold (0: off; wsio_io_set_http_compression).
+ * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
+ * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
  *   "connect NSP ID TRANSPORT" and "disconnect NSP ID REASON" (stdout, line-buffered), so a test can
  *   assert what the server saw.
@@ -396,6 +398,17 @@ static void usage(const char *argv0) {
           argv0);
 }
 
+/* allowRequest: see the top of the file. */
+static int allow_request(const wsio_request *r, const char **message, void *ud) {
+  (void)ud;
+  const wsio_handshake *hs = wsio_request_handshake(r);
+  if (strstr(hs->query, "deny=query")) {
+    *message = "denied by query";
+    return 0;
+  }
+  return wsio_request_header(r, "X-Deny") == NULL;
+}
+
 /* Builds one server: the whole program with one loop, or each worker with --workers. */
 static struct {
   const char *host;
@@ -414,6 +427,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   io = wsio_io_new(server, &opts.io);
   if (!io) return WSIO_ENOMEM;
   if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
+  wsio_io_allow_request(io, allow_request, NULL);
   if (opts.http_compression >= 0) wsio_io_set_http_compression(io, (size_t)opts.http_compression);
   if (opts.redis) {
     wsio_redis_config rc = {.url = opts.redis};

@@ -607,3 +607,55 @@ if (!PARSER) {
     });
   });
 }
+
+describe('allowRequest (wsio_io_allow_request)', () => {
+  const server = new SioServer();
+  let url;
+  before(async () => { url = await server.start(); });
+  after(() => server.stopClean());
+  afterEach(closeAll);
+
+  for (const transport of ['polling', 'websocket']) {
+    it(`refuses a ${transport} session the callback refuses, and lets others in`, async () => {
+      let err = await connectError(url, { transports: [transport], query: { deny: 'query' } });
+      assert.equal(err.message, transport === 'polling' ? 'xhr poll error' : 'websocket error');
+      err = await connectError(url, { transports: [transport], extraHeaders: { 'X-Deny': '1' } });
+      assert.equal(err.message, transport === 'polling' ? 'xhr poll error' : 'websocket error');
+      const ok = await connect(url, { transports: [transport], query: { deny: 'no' } });
+      assert.deepEqual(await ackOf(ok, 'ack-me', 'in'), ['in']);
+    });
+  }
+
+  it('answers 403 with the Engine.IO error body, before any session exists', async () => {
+    let res = await fetch(`${url}/socket.io/?EIO=4&transport=polling&deny=query`);
+    assert.equal(res.status, 403);
+    assert.deepEqual(await res.json(), { code: 4, message: 'denied by query' });
+    res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers: { 'X-Deny': 'yes' } });
+    assert.equal(res.status, 403);
+    assert.deepEqual(await res.json(), { code: 4, message: 'Forbidden' });
+    // A direct WebSocket handshake gets the same answer instead of the 101.
+    const { request } = await import('node:http');
+    const upgrade = await within(new Promise((resolve, reject) => {
+      const req = request(`${url}/socket.io/?EIO=4&transport=websocket&deny=query`, {
+        headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+                   'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+      req.on('response', r => {
+        let body = '';
+        r.on('data', d => { body += d; });
+        r.on('end', () => resolve({ status: r.statusCode, body }));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded although refused')));
+      req.on('error', reject);
+      req.end();
+    }), 5000, 'the refused upgrade');
+    assert.equal(upgrade.status, 403);
+    assert.deepEqual(JSON.parse(upgrade.body), { code: 4, message: 'denied by query' });
+    // Requests of an existing session are not asked about again.
+    res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+    const { sid } = JSON.parse((await res.text()).slice(1));
+    res = await fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}&deny=query`, { method: 'POST', body: '40' });
+    assert.equal(res.status, 200);
+    const [stats] = await ackOf(await connect(url), 'server-stats');
+    assert.ok(stats, 'the server still serves');
+  });
+});
