@@ -2,6 +2,9 @@
  * fuzz_adapter — what the Redis adapter takes from Redis: message bodies from peers, through both
  * adapters' inbound paths, and the msgpack codec on its own.
  *
+ * The same body also goes through the Redis Cluster parsers (CLUSTER SLOTS replies, -MOVED/-ASK errors,
+ * hash slots).
+ *
  * Input: byte 0 picks the path (bit 0: classic or sharded adapter; bits 1-2: the channel the message comes
  * on: broadcast, a room's broadcast, request, response), the rest is the message body. Every input also
  * goes through mpk_to_json, whose output must be valid JSON whose placeholders name the attachments found;
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter/redis_cluster.h"
 #include "adapter/redis_internal.h"
 #include "wsio.h"
 
@@ -104,10 +108,33 @@ static redisReply *str_reply(const char *s, size_t n) {
   return r;
 }
 
+/* The cluster parsers on what a node could answer: the body as RESP (a CLUSTER SLOTS reply, every range
+ * inside 0..16383 and a port in range), and as an error's text (-MOVED / -ASK). */
+static void check_cluster(const uint8_t *p, size_t n) {
+  unsigned slot;
+  const char *host;
+  size_t hlen;
+  int port;
+  if (rcl_redirect_parse((const char *)p, n, &slot, &host, &hlen, &port))
+    CHECK(slot < RCL_SLOTS && port > 0 && port <= 65535 && host >= (const char *)p &&
+          host + hlen <= (const char *)p + n);
+  redisReader *rd = redisReaderCreate();
+  void *r = NULL;
+  if (rd && redisReaderFeed(rd, (const char *)p, n) == REDIS_OK && redisReaderGetReply(rd, &r) == REDIS_OK && r) {
+    rcl_range g[16];
+    int k = rcl_slots_parse(r, g, 16);
+    for (int i = 0; i < k; i++) CHECK(g[i].start <= g[i].end && g[i].end < RCL_SLOTS && g[i].port > 0);
+    freeReplyObject(r);
+  }
+  if (rd) redisReaderFree(rd);
+  CHECK(rcl_keyslot((const char *)p, n) < RCL_SLOTS);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!adapters[0]) setup();
   if (size < 1) return 0;
   check_codec(data + 1, size - 1);
+  check_cluster(data + 1, size - 1);
   int sharded = data[0] & 1, path = (data[0] >> 1) & 3;
   rda *a = adapters[sharded];
   char ch[128];

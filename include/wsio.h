@@ -647,7 +647,10 @@ WSIO_API int wsio_io_server_count(wsio_io *io, wsio_server_count_cb cb, void *ud
  * @socket.io/redis-adapter 8.x: wsio nodes and Node socket.io servers using createAdapter (classic pub/sub)
  * or createShardedAdapter (sharded, Redis 7) with the same key share rooms, broadcasts, acks,
  * fetchSockets, socketsJoin/Leave, disconnectSockets and serverSideEmit, and @socket.io/redis-emitter
- * reaches this node's clients (classic mode). One Redis server (not Redis Cluster).
+ * reaches this node's clients (classic mode). One Redis server, or a Redis Cluster: when the server named
+ * by the URL reports cluster_enabled:1 the adapter finds the primaries itself (CLUSTER SLOTS), sends each
+ * sharded channel to the primary owning its slot, follows slot moves and sums server counts over the
+ * primaries, as @socket.io/redis-adapter does over a node-redis cluster client.
  *
  * Faults: when Redis goes away, local delivery goes on; messages for other nodes are dropped and counted
  * (nothing queues up), requests across nodes complete with this node's answers, and both connections
@@ -670,9 +673,9 @@ typedef struct wsio_redis_config {
 
 /* Attaches the Redis adapter to io (cfg copied; NULL: defaults). Unless degraded_start is set, first checks
  * that Redis answers (a blocking connect of at most connect_timeout_ms) and fails with a logged reason.
- * Returns 0, WSIO_EINVAL (bad URL or mode), WSIO_EIO (Redis unreachable), WSIO_EPROTO (Redis refused AUTH or
- * SELECT), WSIO_EEXISTS (io already has an adapter), WSIO_ENOMEM. Loop thread only. The adapter lives as long
- * as io. */
+ * Returns 0, WSIO_EINVAL (bad URL or mode), WSIO_EIO (Redis unreachable, or a cluster whose cluster_state is
+ * not ok), WSIO_EPROTO (Redis refused AUTH or SELECT), WSIO_EEXISTS (io already has an adapter),
+ * WSIO_ENOMEM. Loop thread only. The adapter lives as long as io. */
 WSIO_API int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg);
 
 typedef struct wsio_redis_stats {
@@ -683,6 +686,11 @@ typedef struct wsio_redis_stats {
   uint64_t received;      /* messages from other nodes (and emitters) */
   uint64_t dropped;       /* messages for other nodes not sent: Redis away, or output over its limit */
   uint64_t malformed;     /* messages from Redis that did not decode, ignored */
+  /* Redis Cluster (all 0 with one server): */
+  int cluster;                 /* the URL names a Redis Cluster node: the adapter runs in cluster mode */
+  unsigned cluster_primaries;  /* primaries in the topology known now */
+  uint64_t cluster_refreshes;  /* topologies read (CLUSTER SLOTS) */
+  uint64_t cluster_redirects;  /* -MOVED/-ASK replies, and sharded subscriptions a node dropped (slot moved) */
 } wsio_redis_stats;
 
 /* Fills out with the counters of io's Redis adapter. Returns 0, or WSIO_ENOTFOUND when io has none. */

@@ -169,17 +169,16 @@ static int classic_sse(sio_adapter *base, uint64_t rid, const char *nsp, const c
 typedef struct count_ctx {
   rda *a;
   uint64_t rid;
+  size_t len;
+  char channel[];
 } count_ctx;
 
-static void count_done(void *ud, redisReply *rep) {
+static void count_done(void *ud, long long n) {
   count_ctx *x = ud;
   rda *a = x->a;
   a->nctx--;
   if (!a->dead) {
-    long long n = 0;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_INTEGER)
-      n = rep->element[1]->integer;
-    if (!redis_conn_up(a->sub)) n++; /* this node, not subscribed right now */
+    if (!rlink_holds(a->link, x->channel, x->len)) n++; /* this node, not subscribed right now */
     sio_cluster_server_count(a->base.io, x->rid, n > 0 ? (size_t)n : 1);
   }
   free(x);
@@ -187,19 +186,20 @@ static void count_done(void *ud, redisReply *rep) {
 
 /* PUBSUB NUMSUB (or SHARDNUMSUB) of the main namespace's count channel. */
 int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel) {
-  count_ctx *x = malloc(sizeof *x);
+  size_t len = strlen(channel);
+  count_ctx *x = malloc(sizeof *x + len + 1);
   if (!x) return WSIO_ENOMEM;
   x->a = a;
   x->rid = rid;
-  const char *argv[3] = {"PUBSUB", numsub, channel};
-  size_t lens[3] = {6, strlen(numsub), strlen(channel)};
-  int rc = redis_conn_cmd(a->pub, count_done, x, 3, argv, lens);
+  x->len = len;
+  memcpy(x->channel, channel, len + 1);
+  a->nctx++; /* before: the count may complete at once when a connection fails while sending */
+  int rc = rlink_numsub(a->link, numsub, channel, count_done, x);
   if (rc < 0) {
+    a->nctx--;
     free(x);
-    return rc;
   }
-  a->nctx++;
-  return 0;
+  return rc;
 }
 
 static int classic_server_count(sio_adapter *base, uint64_t rid) {

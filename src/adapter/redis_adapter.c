@@ -15,72 +15,18 @@
 
 /* ---- subscriptions ---- */
 
-static int send_sub(rda *a, const rda_sub *s, int on) {
-  static const char *const cmd[2][3] = {{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"},
-                                        {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}};
-  const char *argv[2] = {cmd[on][s->kind], s->name};
-  size_t lens[2] = {strlen(argv[0]), s->len};
-  return redis_conn_cmd(a->sub, NULL, NULL, 2, argv, lens);
-}
+int rda_subscribe(rda *a, const char *name, size_t len, int kind) { return rlink_subscribe(a->link, name, len, kind); }
 
-int rda_subscribe(rda *a, const char *name, size_t len, int kind) {
-  if (map_get(&a->subs, name, len)) return 0;
-  rda_sub *s = malloc(sizeof *s + len + 1);
-  if (!s) return WSIO_ENOMEM;
-  s->name = (char *)(s + 1);
-  memcpy(s->name, name, len);
-  s->name[len] = 0;
-  s->len = len;
-  s->kind = kind;
-  if (map_put(&a->subs, s->name, len, s) != 0) {
-    free(s);
-    return WSIO_ENOMEM;
-  }
-  if (redis_conn_up(a->sub)) send_sub(a, s, 1);
-  return 0;
-}
-
-void rda_unsubscribe(rda *a, const char *name, size_t len) {
-  rda_sub *s = map_del(&a->subs, name, len);
-  if (!s) return;
-  if (redis_conn_up(a->sub)) send_sub(a, s, 0);
-  free(s);
-}
-
-static void sub_up(redis_conn *c, void *ud) {
-  rda *a = ud;
-  (void)c;
-  size_t i = 0;
-  map_entry *e;
-  while (map_next(&a->subs, &i, &e)) send_sub(a, e->value, 1);
-  a->st.connected = redis_conn_up(a->pub);
-}
+void rda_unsubscribe(rda *a, const char *name, size_t len) { rlink_unsubscribe(a->link, name, len); }
 
 void rda_feed(rda *a, redisReply *r) { a->proto->on_push(a, r); }
 
-static void sub_push(redis_conn *c, redisReply *r, void *ud) {
-  (void)c;
-  rda_feed(ud, r);
-}
-
-static void pub_up(redis_conn *c, void *ud) {
-  rda *a = ud;
-  (void)c;
-  a->st.connected = redis_conn_up(a->sub);
-}
-
-static void any_down(redis_conn *c, void *ud) {
-  rda *a = ud;
-  (void)c;
-  a->st.connected = 0;
-}
+static void link_push(void *ud, redisReply *r) { rda_feed(ud, r); }
 
 /* ---- publishing and requests ---- */
 
 int rda_publish(rda *a, const char *channel, size_t clen, const void *msg, size_t len) {
-  const char *argv[3] = {a->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
-  size_t lens[3] = {a->sharded ? 8u : 7u, clen, len};
-  int rc = redis_conn_cmd(a->pub, NULL, NULL, 3, argv, lens);
+  int rc = rlink_publish(a->link, channel, clen, msg, len);
   if (rc < 0) a->st.dropped++;
   else a->st.published++;
   return rc;
@@ -114,6 +60,8 @@ void rda_req_answer(rda *a, rda_req *r) {
 typedef struct numsub_ctx {
   rda *a;
   uint64_t seq;
+  size_t len;
+  char channel[]; /* the count channel: is this node's own subscription among the count? */
 } numsub_ctx;
 
 static rda_req *req_by_seq(rda *a, uint64_t seq) {
@@ -124,33 +72,30 @@ static rda_req *req_by_seq(rda *a, uint64_t seq) {
 
 /* The PUBSUB NUMSUB / SHARDNUMSUB answer, [channel, count]; rep NULL when the connection went first. The
  * request may be gone by then (swept, or the adapter freed): it is looked up by sequence number. */
-static void numsub_done(void *ud, redisReply *rep) {
+static void numsub_done(void *ud, long long n) {
   numsub_ctx *x = ud;
   rda *a = x->a;
-  uint64_t seq = x->seq;
-  free(x);
   a->nctx--;
-  rda_req *r = req_by_seq(a, seq);
-  if (!a->dead && r) {
-    long long n = 0;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_INTEGER)
-      n = rep->element[1]->integer;
-    /* Our own subscription is among them when the subscription connection is up. */
-    long others = (long)n - (redis_conn_up(a->sub) ? 1 : 0);
+  rda_req *r = a->dead ? NULL : req_by_seq(a, x->seq);
+  if (r) {
+    /* Our own subscription is among them when its connection is up. */
+    long others = (long)n - (rlink_holds(a->link, x->channel, x->len) ? 1 : 0);
     r->expected = others < 0 ? 0 : others;
     req_check(a, r);
   }
+  free(x);
 }
 
 int rda_request(rda *a, uint64_t rid, int kind, const char *id, uint32_t timeout_ms, const char *numsub,
                 const char *count_ch, const char *channel, const void *msg, size_t len) {
-  if (!redis_conn_up(a->pub)) {
+  if (!rlink_up(a->link)) {
     a->st.dropped++;
     return WSIO_ECLOSED;
   }
   if (a->reqs.count >= RDA_MAX_REQS) return WSIO_ELIMIT;
+  size_t clen = strlen(count_ch);
   rda_req *r = calloc(1, sizeof *r);
-  numsub_ctx *x = malloc(sizeof *x);
+  numsub_ctx *x = malloc(sizeof *x + clen + 1);
   if (!r || !x) {
     free(r);
     free(x);
@@ -173,17 +118,18 @@ int rda_request(rda *a, uint64_t rid, int kind, const char *id, uint32_t timeout
   a->rhead = r;
   x->a = a;
   x->seq = r->seq;
-  const char *argv[3] = {"PUBSUB", numsub, count_ch};
-  size_t lens[3] = {6, strlen(numsub), strlen(count_ch)};
-  int rc = redis_conn_cmd(a->pub, numsub_done, x, 3, argv, lens);
+  x->len = clen;
+  memcpy(x->channel, count_ch, clen + 1);
+  a->nctx++; /* before: the count may complete at once when a connection fails while sending */
+  int rc = rlink_numsub(a->link, numsub, count_ch, numsub_done, x);
   if (rc == 0) {
-    a->nctx++;
     rc = rda_publish(a, channel, strlen(channel), msg, len);
     /* Not published (output full): no one will answer. The count's reply finds no request and is ignored;
      * sio completes the request with this node's part. */
     if (rc < 0) req_free(a, r);
     return rc;
   }
+  a->nctx--;
   free(x);
   req_free(a, r);
   a->st.dropped++;
@@ -570,10 +516,6 @@ void rda_ctx_end(rda_ctx *c) {
 /* ---- lifetime ---- */
 
 static void rda_memfree(rda *a) {
-  size_t i = 0;
-  map_entry *e;
-  while (map_next(&a->subs, &i, &e)) free(e->value);
-  map_free(&a->subs);
   while (a->rhead) req_free(a, a->rhead);
   map_free(&a->reqs);
   buf_free(&a->in_json);
@@ -599,8 +541,8 @@ void rda_free(sio_adapter *base) {
   rda *a = (rda *)base;
   a->dead = 1;
   a->nctx++; /* the timer's close: the memory goes after it */
-  redis_conn_free(a->pub); /* fails the server counts in flight: their contexts end */
-  redis_conn_free(a->sub);
+  rlink_free(a->link); /* fails the server counts in flight: their contexts end */
+  a->link = NULL;
   uv_close((uv_handle_t *)&a->tick, tick_closed);
 }
 
@@ -622,9 +564,13 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
     return rc;
   }
   uint32_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+  /* Degraded start: Redis may be away, and whether it is a cluster is asked at the first connection. */
+  int mode = RLINK_DETECT;
   if (!cfg->degraded_start) {
     char why[256] = "";
-    rc = redis_probe(&url, cto, why, sizeof why);
+    int cluster = 0;
+    rc = redis_probe(&url, cto, why, sizeof why, &cluster);
+    mode = cluster ? RLINK_CLUSTER : RLINK_SINGLE;
     if (rc < 0) {
       log_error("redis: cannot use %s:%d: %s", url.host, url.port, why);
       redis_url_free(&url);
@@ -647,17 +593,12 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   uv_random(NULL, NULL, &a->seq, sizeof a->seq, 0, NULL);
   snprintf(a->uid, sizeof a->uid, "%016" PRIx64, a->seq);
   a->seq = 0;
-  redis_conn_config cc = {.url = &a->url, .name = "publish", .connect_timeout_ms = cto,
-                          .backoff_max_ms = cfg->reconnect_max_ms};
-  redis_conn_cbs pcb = {.on_up = pub_up, .on_down = any_down};
-  redis_conn_cbs scb = {.on_up = sub_up, .on_down = any_down, .on_push = sub_push};
-  a->pub = redis_conn_new(a->loop, &cc, &pcb, a);
-  cc.name = "subscribe";
-  cc.pubsub = 1;
-  a->sub = a->pub ? redis_conn_new(a->loop, &cc, &scb, a) : NULL;
+  rlink_config lc = {.url = &a->url, .sharded = a->sharded, .mode = mode, .connect_timeout_ms = cto,
+                     .backoff_max_ms = cfg->reconnect_max_ms};
+  a->link = rlink_new(a->loop, &lc, link_push, a);
   uv_timer_init(a->loop, &a->tick);
   a->tick.data = a;
-  if (!a->pub || !a->sub) {
+  if (!a->link) {
     rda_free(&a->base);
     return WSIO_ENOMEM;
   }
@@ -669,8 +610,9 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   }
   uv_timer_start(&a->tick, on_tick, RDA_TICK_MS, RDA_TICK_MS);
   uv_unref((uv_handle_t *)&a->tick);
-  log_info("redis: adapter on %s:%d, %s pub/sub%s%s, key \"%s\", node %s", a->url.host, a->url.port,
-           a->sharded ? "sharded" : "classic", a->sharded ? ", subscription mode " : "",
+  log_info("redis: adapter on %s:%d%s, %s pub/sub%s%s, key \"%s\", node %s", a->url.host, a->url.port,
+           mode == RLINK_CLUSTER ? " (Redis Cluster)" : "", a->sharded ? "sharded" : "classic",
+           a->sharded ? ", subscription mode " : "",
            a->sharded ? mode_name(a->mode) : "", a->key, a->uid);
   return 0;
 }
@@ -679,13 +621,17 @@ int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out) {
   sio_adapter *b = sio_adapter_of(io);
   if (!b || (b->vt != rda_classic.vt && b->vt != rda_sharded.vt)) return WSIO_ENOTFOUND;
   rda *a = (rda *)b;
-  *out = a->st;
-  redis_conn_stats ps, ss;
   if (a->dead) return WSIO_ENOTFOUND;
-  redis_conn_stats_get(a->pub, &ps);
-  redis_conn_stats_get(a->sub, &ss);
-  out->connected = ps.up && ss.up;
-  out->connects = ps.connects + ss.connects;
-  out->disconnects = ps.failures + ss.failures;
+  *out = a->st;
+  rlink_stats ls;
+  rlink_stats_get(a->link, &ls);
+  out->connected = ls.up;
+  out->connects = ls.connects;
+  out->disconnects = ls.failures;
+  out->dropped += ls.lost;
+  out->cluster = ls.cluster;
+  out->cluster_primaries = ls.primaries;
+  out->cluster_refreshes = ls.refreshes;
+  out->cluster_redirects = ls.redirects;
   return 0;
 }

@@ -30,7 +30,7 @@ typedef struct tcp_link {
 struct redis_conn {
   uv_loop_t *loop;
   redis_url url;
-  char name[16];
+  char name[64];       /* for log lines: "publish", or "subscribe 10.0.0.7:7001" on a cluster */
   int pubsub;
   uint32_t connect_timeout_ms, backoff_max_ms;
   size_t max_out, max_reply;

@@ -80,8 +80,10 @@ void redis_conn_stats_get(const redis_conn *c, redis_conn_stats *out);
  * run now with a NULL reply; no callback runs after this returns. */
 void redis_conn_free(redis_conn *c);
 
-/* One blocking round trip (connect, AUTH, SELECT, PING) with a timeout: whether Redis can be reached at
- * start. Returns 0, WSIO_EIO (unreachable; the reason in err), WSIO_EPROTO (refused AUTH/SELECT). */
-int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap);
+/* One blocking round trip (connect, AUTH, INFO cluster, SELECT or PING) with a timeout: whether Redis can be
+ * reached at start, and whether it is a Redis Cluster node (*cluster 1; its cluster_state must be ok).
+ * Returns 0, WSIO_EIO (unreachable, or a cluster not ok; the reason in err), WSIO_EPROTO (refused
+ * AUTH/SELECT). */
+int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap, int *cluster);
 
 #endif

@@ -14,12 +14,13 @@
 
 #include "adapter/msgpack.h"
 #include "adapter/redis_conn.h"
+#include "adapter/redis_link.h"
 #include "sio/adapter.h"
 #include "util/buf.h"
 #include "util/map.h"
 #include "wsio.h"
 
-enum { RDA_SUB_CHANNEL = 0, RDA_SUB_PATTERN = 1, RDA_SUB_SHARD = 2 };
+enum { RDA_SUB_CHANNEL = RLINK_CHANNEL, RDA_SUB_PATTERN = RLINK_PATTERN, RDA_SUB_SHARD = RLINK_SHARD };
 enum { RDA_REQ_ACK = 1, RDA_REQ_FETCH, RDA_REQ_SSE };
 
 /* Rooms per message taken from a peer; more is refused as malformed. */
@@ -40,12 +41,6 @@ typedef struct rda_proto {
   /* A message from the subscription connection (a pub/sub reply array). */
   void (*on_push)(rda *a, redisReply *r);
 } rda_proto;
-
-typedef struct rda_sub {
-  char *name;
-  size_t len;
-  int kind;
-} rda_sub;
 
 /* A request of this node waiting for its peers: the sio rid, and how many answers make it complete. */
 typedef struct rda_req {
@@ -87,9 +82,8 @@ struct rda {
   char *key;
   int sharded, mode;
   char uid[24];
-  redis_conn *pub, *sub;
+  rlink *link;          /* Redis: one server or a cluster; holds the subscription set */
   uv_timer_t tick;
-  map subs;             /* name -> rda_sub: what the subscription connection should be subscribed to */
   map reqs;             /* requestId -> rda_req */
   rda_req *rhead;
   uint64_t seq;
@@ -109,7 +103,8 @@ static inline const sio_bin *rda_atts(const rda *a, size_t first, size_t count) 
 
 /* ---- redis_adapter.c ---- */
 
-/* Adds or removes a subscription (sent now when the connection is up, and again after each reconnection). */
+/* Adds or removes a subscription (sent now when its connection is up, and again after each reconnection or
+ * slot move: see redis_link.h). */
 int rda_subscribe(rda *a, const char *name, size_t len, int kind);
 void rda_unsubscribe(rda *a, const char *name, size_t len);
 
@@ -185,7 +180,8 @@ static inline int rda_ctx_claim(rda_ctx *c) {
 }
 
 void rda_free(sio_adapter *base);
-/* redis.c: asks Redis for the server count (PUBSUB numsub channel) of request rid. */
+/* redis.c: asks Redis for the server count (PUBSUB numsub channel, summed over a cluster's primaries) of
+ * request rid. */
 int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel);
 
 /* Hands r to the protocol as if the subscription connection had received it (the push path; also what

@@ -101,7 +101,8 @@ nomem:
   return WSIO_ENOMEM;
 }
 
-int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap) {
+int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap, int *cluster) {
+  *cluster = 0;
   struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)((timeout_ms % 1000) * 1000)};
   redisContext *c = redisConnectWithTimeout(u->host, u->port, tv);
   if (!c || c->err) {
@@ -115,6 +116,25 @@ int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errca
   if (u->password)
     r = u->user ? redisCommand(c, "AUTH %s %s", u->user, u->password) : redisCommand(c, "AUTH %s", u->password);
   if (u->password && (!r || r->type == REDIS_REPLY_ERROR)) goto refused;
+  if (r) freeReplyObject(r);
+  /* A cluster node: no SELECT there (database 0 only), and it must serve its slots. An error (INFO renamed
+   * away) reads as a plain server. */
+  r = redisCommand(c, "INFO cluster");
+  if (r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1")) {
+    *cluster = 1;
+    freeReplyObject(r);
+    r = redisCommand(c, "CLUSTER INFO");
+    const char *state = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cluster_state:") : NULL;
+    int ok = state && strncmp(state + 14, "ok", 2) == 0;
+    if (!ok) {
+      size_t n = state ? strcspn(state, "\r\n") : 0;
+      snprintf(err, errcap, "a Redis Cluster that is not ok (%.*s)", (int)(n < 64 ? n : 64),
+               state ? state : "no cluster_state");
+    }
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return ok ? 0 : WSIO_EIO;
+  }
   if (r) freeReplyObject(r);
   r = redisCommand(c, u->db ? "SELECT %d" : "PING", u->db);
   if (!r || r->type == REDIS_REPLY_ERROR) goto refused;

@@ -122,6 +122,14 @@ void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf
   metric(b, "wsio_redis_dropped_total", "counter", "Messages for other nodes dropped (Redis away or backlogged).",
          m->redis_dropped);
   metric(b, "wsio_redis_malformed_total", "counter", "Messages from Redis that did not decode.", m->redis_malformed);
+  if (!m->redis_cluster_primaries && !m->redis_cluster_refreshes) return; /* one Redis server */
+  metric(b, "wsio_redis_cluster_primaries", "gauge", "Redis Cluster primaries in the topology known now.",
+         m->redis_cluster_primaries);
+  metric(b, "wsio_redis_cluster_refreshes_total", "counter", "Redis Cluster topologies read.",
+         m->redis_cluster_refreshes);
+  metric(b, "wsio_redis_cluster_redirects_total", "counter",
+         "Redis Cluster -MOVED/-ASK replies and sharded subscriptions dropped by a moved slot.",
+         m->redis_cluster_redirects);
 }
 
 int srv_metrics_handle(const wsio_server *s, const srv_metrics *m, const char *path, const http_request *req,

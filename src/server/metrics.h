@@ -29,6 +29,8 @@ typedef struct srv_metrics {
   /* [redis]: summed over workers (each one node); redis_nodes 0 when the adapter is off */
   uint64_t redis_nodes, redis_connected, redis_connects, redis_disconnects;
   uint64_t redis_published, redis_received, redis_dropped, redis_malformed;
+  /* Redis Cluster: primaries in the topology (0 with one server), topologies read, redirects */
+  uint64_t redis_cluster_primaries, redis_cluster_refreshes, redis_cluster_redirects;
 } srv_metrics;
 
 /* Appends the whole exposition for s (and the program's counters) to body. */

@@ -32,6 +32,11 @@ static void metrics_add(srv_metrics *to, const srv_metrics *m) {
   to->redis_received += m->redis_received;
   to->redis_dropped += m->redis_dropped;
   to->redis_malformed += m->redis_malformed;
+  /* Every worker sees the same cluster: its size once (the largest any worker knows), the work summed. */
+  if (m->redis_cluster_primaries > to->redis_cluster_primaries)
+    to->redis_cluster_primaries = m->redis_cluster_primaries;
+  to->redis_cluster_refreshes += m->redis_cluster_refreshes;
+  to->redis_cluster_redirects += m->redis_cluster_redirects;
 }
 
 /* This worker's Redis adapter counters into its metrics (nothing without [redis] url). */
@@ -47,6 +52,9 @@ static void redis_snap(worker *w) {
   m->redis_received = st.received;
   m->redis_dropped = st.dropped;
   m->redis_malformed = st.malformed;
+  m->redis_cluster_primaries = st.cluster ? st.cluster_primaries : 0;
+  m->redis_cluster_refreshes = st.cluster_refreshes;
+  m->redis_cluster_redirects = st.cluster_redirects;
 }
 
 /* Before the loop waits: this worker's counters, for /metrics answered by another worker. */

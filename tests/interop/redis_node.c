@@ -3,7 +3,9 @@
  * API only. tests/interop/redis_node_server.mjs is the same node written with Node's socket.io and
  * @socket.io/redis-adapter: the test drives both kinds through the same events.
  *
- * Usage: redis_node --redis URL [--sharded] [--key K] [--host H] [--port P]
+ * Usage: redis_node --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P]
+ * (--degraded: the config's degraded_start, so no check at start, and a cluster is found at the first
+ * connection.)
  * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join" and "fetch"):
  *   join(room)                      socket.join(room); ack(true)
  *   emit(ev, x)                     io.emit(ev, x); ack(local receivers)
@@ -18,7 +20,8 @@
  *   sse-ack(ev, x)                  io.serverSideEmitWithAck(ev, x); ack([err, answers])
  *   bcast-ack(ms)                   io.timeout(ms).emit("poll", cb); ack([err, answers])
  *   server-count                    ack(io.serverCount())
- *   redis-stats                     ack({connected, dropped, published, received, malformed})
+ *   redis-stats                     ack({connected, dropped, published, received, malformed, cluster,
+ *                                        primaries, refreshes, redirects})
  * Server-side events: "hello"(x) -> io.local.emit("server-hello", x); "whoami"(x) -> callback("wsio:" PORT).
  */
 #include <jansson.h>
@@ -185,9 +188,11 @@ static void on_redis_stats(wsio_socket *s, const wsio_args *a, wsio_ack *ack, vo
   (void)s, (void)a, (void)ud;
   wsio_redis_stats st;
   if (wsio_io_redis_stats(io, &st) != 0) return ack_json(ack, json_null());
-  ack_json(ack, json_pack("{s:b,s:I,s:I,s:I,s:I}", "connected", st.connected, "dropped", (json_int_t)st.dropped,
-                          "published", (json_int_t)st.published, "received", (json_int_t)st.received,
-                          "malformed", (json_int_t)st.malformed));
+  ack_json(ack, json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I}", "connected", st.connected, "dropped",
+                          (json_int_t)st.dropped, "published", (json_int_t)st.published, "received",
+                          (json_int_t)st.received, "malformed", (json_int_t)st.malformed, "cluster", st.cluster,
+                          "primaries", (json_int_t)st.cluster_primaries, "refreshes",
+                          (json_int_t)st.cluster_refreshes, "redirects", (json_int_t)st.cluster_redirects));
 }
 
 static void on_hello(wsio_nsp *n, const wsio_args *a, wsio_server_ack *ack, void *ud) {
@@ -216,8 +221,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--host")) host = v, i++;
     else if (!strcmp(argv[i], "--port")) port = atoi(v), i++;
     else if (!strcmp(argv[i], "--sharded")) rc.sharded = 1;
+    else if (!strcmp(argv[i], "--degraded")) rc.degraded_start = 1;
     else {
-      fprintf(stderr, "usage: %s --redis URL [--sharded] [--key K] [--host H] [--port P]\n", argv[0]);
+      fprintf(stderr, "usage: %s --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P]\n", argv[0]);
       return 2;
     }
   }

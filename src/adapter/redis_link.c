@@ -1,0 +1,676 @@
+/* redis_link: the adapter's Redis, one server or a Redis Cluster (see redis_link.h). */
+#include "adapter/redis_link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter/redis_cluster.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "wsio.h"
+
+/* A topology larger than this is refused: no real cluster comes near, and it bounds what a node costs. */
+#define RL_MAX_NODES 1000
+/* Sharded messages in flight are copied, up to this many bytes, so that one a -MOVED refused is sent again
+ * to the new owner; past it a refused message is lost (and counted). */
+#define RL_RETAIN_MAX ((size_t)16 << 20)
+
+typedef struct rl_node {
+  rlink *l;
+  char *host;
+  int port;
+  redis_conn *cmd; /* commands: publish, counts, topology */
+  redis_conn *sub; /* pub/sub, created once a subscription is placed here */
+  int primary;     /* serves slots in the topology read last (always, with one server) */
+} rl_node;
+
+typedef struct rl_sub {
+  char *name;
+  size_t len;
+  int kind;
+  unsigned slot;
+  rl_node *at; /* the node whose pub/sub connection holds it (or should, once up); NULL: nowhere yet */
+} rl_sub;
+
+struct rlink {
+  uv_loop_t *loop;
+  redis_url url;
+  int sharded, mode;
+  uint32_t cto, backoff;
+  rlink_push_fn on_push;
+  void *ud;
+  int dead;
+  map subs;               /* name -> rl_sub */
+  rl_node **nodes;
+  size_t nnodes;
+  rl_node *home;          /* one server: the server; cluster: where classic subscriptions are held */
+  rl_node **owner;        /* cluster: slot -> primary (NULL: not served) */
+  rl_node **owner_next;   /* the table being built from a CLUSTER SLOTS reply */
+  int have_topology;
+  int refreshing, want_refresh, topo_failed;
+  uint64_t last_ask;
+  size_t rr;              /* the next node asked for the topology */
+  uv_timer_t timer;       /* refreshes: deferred by the rate limit, and periodic */
+  uint64_t gone_connects, gone_failures, lost, refreshes, redirects;
+  size_t retained;        /* bytes of sharded messages in flight kept for a retry */
+};
+
+static void node_sub_up(redis_conn *c, void *ud);
+static void node_sub_push(redis_conn *c, redisReply *r, void *ud);
+static void node_cmd_up(redis_conn *c, void *ud);
+static void node_cmd_down(redis_conn *c, void *ud);
+static void refresh(rlink *l);
+
+/* ---- nodes ---- */
+
+static redis_conn *conn_open(rlink *l, rl_node *n, int pubsub) {
+  redis_url u = l->url;
+  u.host = n->host;
+  u.port = n->port;
+  if (l->mode == RLINK_CLUSTER) u.db = 0;
+  char name[64];
+  const char *role = pubsub ? "subscribe" : "publish";
+  if (l->mode == RLINK_CLUSTER) snprintf(name, sizeof name, "%s %s:%d", role, n->host, n->port);
+  else snprintf(name, sizeof name, "%s", role);
+  redis_conn_config cc = {.url = &u, .name = name, .pubsub = pubsub, .connect_timeout_ms = l->cto,
+                          .backoff_max_ms = l->backoff};
+  redis_conn_cbs cmd = {.on_up = node_cmd_up, .on_down = node_cmd_down};
+  redis_conn_cbs sub = {.on_up = node_sub_up, .on_push = node_sub_push};
+  return redis_conn_new(l->loop, &cc, pubsub ? &sub : &cmd, n);
+}
+
+static rl_node *node_find(rlink *l, const char *host, size_t hlen, int port) {
+  for (size_t i = 0; i < l->nnodes; i++) {
+    rl_node *n = l->nodes[i];
+    if (n->port == port && strlen(n->host) == hlen && memcmp(n->host, host, hlen) == 0) return n;
+  }
+  return NULL;
+}
+
+/* The node at host:port, created (with its command connection) when new. NULL on ENOMEM or past the cap. */
+static rl_node *node_get(rlink *l, const char *host, size_t hlen, int port) {
+  rl_node *n = node_find(l, host, hlen, port);
+  if (n || l->nnodes >= RL_MAX_NODES) return n;
+  rl_node **v = realloc(l->nodes, (l->nnodes + 1) * sizeof *v);
+  if (!v) return NULL;
+  l->nodes = v;
+  n = calloc(1, sizeof *n);
+  if (!n || !(n->host = malloc(hlen + 1))) {
+    free(n);
+    return NULL;
+  }
+  memcpy(n->host, host, hlen);
+  n->host[hlen] = 0;
+  n->port = port;
+  n->l = l;
+  n->cmd = conn_open(l, n, 0);
+  if (!n->cmd) {
+    free(n->host);
+    free(n);
+    return NULL;
+  }
+  l->nodes[l->nnodes++] = n;
+  return n;
+}
+
+/* Frees a node taken out of l->nodes. Its connections' callbacks in flight run now (with NULL). */
+static void node_free(rlink *l, rl_node *n) {
+  redis_conn_stats st;
+  if (n->cmd) {
+    redis_conn_stats_get(n->cmd, &st);
+    l->gone_connects += st.connects;
+    l->gone_failures += st.failures;
+  }
+  if (n->sub) {
+    redis_conn_stats_get(n->sub, &st);
+    l->gone_connects += st.connects;
+    l->gone_failures += st.failures;
+  }
+  redis_conn_free(n->cmd);
+  redis_conn_free(n->sub);
+  free(n->host);
+  free(n);
+}
+
+/* ---- subscriptions ---- */
+
+static int conn_up(const redis_conn *c) { return c && redis_conn_up(c); }
+
+static void send_sub(redis_conn *c, const rl_sub *s, int on) {
+  static const char *const cmd[2][3] = {{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"},
+                                        {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}};
+  const char *argv[2] = {cmd[on][s->kind], s->name};
+  size_t lens[2] = {strlen(argv[0]), s->len};
+  /* Refused only when the connection is not up or its output is full: it subscribes again when it comes up. */
+  (void)redis_conn_cmd(c, NULL, NULL, 2, argv, lens);
+}
+
+/* Where s should be held: the slot's owner for a sharded channel on a cluster, else the home node. */
+static rl_node *target_of(rlink *l, const rl_sub *s) {
+  if (l->mode == RLINK_CLUSTER && s->kind == RLINK_SHARD) return l->owner[s->slot];
+  return l->home;
+}
+
+/* Moves s to where it belongs: unsubscribed from the node that held it, subscribed where it should be. */
+static void sub_place(rlink *l, rl_sub *s) {
+  rl_node *t = target_of(l, s);
+  if (t == s->at) return;
+  if (s->at && conn_up(s->at->sub)) send_sub(s->at->sub, s, 0);
+  s->at = t;
+  if (!t) return;
+  if (!t->sub) {
+    t->sub = conn_open(l, t, 1); /* subscribes everything placed here once up */
+    return;
+  }
+  if (conn_up(t->sub)) send_sub(t->sub, s, 1);
+}
+
+static void subs_place_all(rlink *l) {
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&l->subs, &i, &e)) sub_place(l, e->value);
+}
+
+int rlink_subscribe(rlink *l, const char *name, size_t len, int kind) {
+  if (map_get(&l->subs, name, len)) return 0;
+  rl_sub *s = calloc(1, sizeof *s + len + 1);
+  if (!s) return WSIO_ENOMEM;
+  s->name = (char *)(s + 1);
+  memcpy(s->name, name, len);
+  s->name[len] = 0;
+  s->len = len;
+  s->kind = kind;
+  s->slot = rcl_keyslot(name, len);
+  if (map_put(&l->subs, s->name, len, s) != 0) {
+    free(s);
+    return WSIO_ENOMEM;
+  }
+  sub_place(l, s);
+  return 0;
+}
+
+void rlink_unsubscribe(rlink *l, const char *name, size_t len) {
+  rl_sub *s = map_del(&l->subs, name, len);
+  if (!s) return;
+  if (s->at && conn_up(s->at->sub)) send_sub(s->at->sub, s, 0);
+  free(s);
+}
+
+int rlink_holds(const rlink *l, const char *name, size_t len) {
+  const rl_sub *s = map_get(&l->subs, name, len);
+  return s && s->at && conn_up(s->at->sub);
+}
+
+static void node_sub_up(redis_conn *c, void *ud) {
+  rl_node *n = ud;
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&n->l->subs, &i, &e)) {
+    rl_sub *s = e->value;
+    if (s->at == n) send_sub(c, s, 1);
+  }
+}
+
+static int is_str(const redisReply *r, const char *s) {
+  return r->type == REDIS_REPLY_STRING && r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
+}
+
+/* A -MOVED names the slot's new owner: used at once (the topology is asked too, to learn the rest).
+ * Returns 0 when msg is no redirection. */
+static int redirected(rlink *l, rl_node *from, const char *msg, size_t len) {
+  unsigned slot;
+  const char *host;
+  size_t hlen;
+  int port;
+  int kind = rcl_redirect_parse(msg, len, &slot, &host, &hlen, &port);
+  if (!kind) return 0;
+  l->redirects++;
+  if (kind == 1 && l->mode == RLINK_CLUSTER) {
+    if (!hlen) host = from->host, hlen = strlen(from->host);
+    rl_node *t = node_get(l, host, hlen, port);
+    if (t && l->owner[slot] != t) {
+      t->primary = 1;
+      l->owner[slot] = t;
+      size_t i = 0;
+      map_entry *e;
+      while (map_next(&l->subs, &i, &e)) {
+        rl_sub *s = e->value;
+        if (s->slot == slot) sub_place(l, s);
+      }
+    }
+  }
+  refresh(l);
+  return 1;
+}
+
+static void node_sub_push(redis_conn *c, redisReply *r, void *ud) {
+  (void)c;
+  rl_node *n = ud;
+  rlink *l = n->l;
+  if (l->mode == RLINK_CLUSTER) {
+    if (r->type == REDIS_REPLY_ERROR && redirected(l, n, r->str, r->len)) return;
+    /* "sunsubscribe" for a channel still held here and not given up by us: its slot moved away. */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && is_str(r->element[0], "sunsubscribe") &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+      rl_sub *s = map_get(&l->subs, r->element[1]->str, r->element[1]->len);
+      if (s && s->at == n) {
+        s->at = NULL;
+        l->redirects++;
+        refresh(l);
+      }
+      return;
+    }
+  }
+  l->on_push(l->ud, r);
+}
+
+/* ---- topology ---- */
+
+static void on_timer(uv_timer_t *t) {
+  rlink *l = t->data;
+  l->want_refresh = 1;
+  refresh(l);
+}
+
+static rl_node *pick_cmd_up(rlink *l) {
+  for (size_t k = 0; k < l->nnodes; k++) {
+    rl_node *n = l->nodes[(l->rr + k) % l->nnodes];
+    if (conn_up(n->cmd)) {
+      l->rr = (l->rr + k + 1) % l->nnodes;
+      return n;
+    }
+  }
+  return NULL;
+}
+
+static void topo_fail(rlink *l, const char *why) {
+  if (!l->topo_failed) log_warn("redis: cannot read the cluster topology (%s); retrying", why);
+  l->topo_failed = 1;
+  l->want_refresh = 1;
+}
+
+/* Applies a CLUSTER SLOTS reply of node from: primaries, slot owners, subscriptions moved, nodes gone. */
+static void topo_apply(rlink *l, rl_node *from, const redisReply *r) {
+  size_t cap = r->type == REDIS_REPLY_ARRAY && r->elements ? r->elements : 1;
+  rcl_range *ranges = cap <= RCL_SLOTS ? malloc(cap * sizeof *ranges) : NULL;
+  int n = ranges ? rcl_slots_parse(r, ranges, cap) : -1;
+  if (n <= 0) {
+    free(ranges);
+    topo_fail(l, n < 0 ? "malformed CLUSTER SLOTS reply" : "no slot is served");
+    return;
+  }
+  /* from may be freed below: its host is copied first */
+  char fhost[256];
+  snprintf(fhost, sizeof fhost, "%s", from->host);
+  for (size_t i = 0; i < l->nnodes; i++) l->nodes[i]->primary = 0;
+  memset(l->owner_next, 0, RCL_SLOTS * sizeof *l->owner_next);
+  size_t nodes_before = l->nnodes;
+  for (int i = 0; i < n; i++) {
+    const rcl_range *g = &ranges[i];
+    rl_node *p = g->hostlen ? node_get(l, g->host, g->hostlen, g->port) : node_get(l, fhost, strlen(fhost), g->port);
+    if (!p) continue;
+    p->primary = 1;
+    for (unsigned s = g->start; s <= g->end; s++) l->owner_next[s] = p;
+  }
+  free(ranges);
+  unsigned moved = 0, covered = 0, primaries = 0;
+  for (unsigned s = 0; s < RCL_SLOTS; s++) {
+    moved += l->owner[s] != l->owner_next[s];
+    covered += l->owner_next[s] != NULL;
+  }
+  rl_node **t = l->owner;
+  l->owner = l->owner_next;
+  l->owner_next = t;
+  if (!l->home || !l->home->primary) {
+    l->home = NULL;
+    for (size_t i = 0; i < l->nnodes && !l->home; i++)
+      if (l->nodes[i]->primary) l->home = l->nodes[i];
+  }
+  subs_place_all(l);
+  /* Nodes that serve nothing now are let go, once nothing points at them. */
+  size_t k = 0, gone = 0;
+  rl_node *drop[64];
+  size_t ndrop = 0;
+  for (size_t i = 0; i < l->nnodes; i++) {
+    rl_node *p = l->nodes[i];
+    if (p->primary) {
+      l->nodes[k++] = p;
+      primaries++;
+    } else if (ndrop < sizeof drop / sizeof *drop) {
+      drop[ndrop++] = p;
+    } else {
+      l->nodes[k++] = p; /* the next refresh lets it go */
+    }
+  }
+  l->nnodes = k;
+  l->rr = 0;
+  for (size_t i = 0; i < ndrop; i++) {
+    size_t j = 0;
+    map_entry *e;
+    while (map_next(&l->subs, &j, &e)) {
+      rl_sub *s = e->value;
+      if (s->at == drop[i]) s->at = NULL;
+    }
+    node_free(l, drop[i]);
+    gone++;
+  }
+  l->refreshes++;
+  if (!l->have_topology || moved || gone || l->nnodes != nodes_before || l->topo_failed)
+    log_info("redis: cluster topology: %u primaries, %u of %d slots served%s", primaries, covered, RCL_SLOTS,
+             l->have_topology && moved ? " (slots moved)" : "");
+  l->have_topology = 1;
+  l->topo_failed = 0;
+}
+
+static void slots_done(void *ud, redisReply *r) {
+  rl_node *from = ud;
+  rlink *l = from->l;
+  l->refreshing = 0;
+  if (l->dead) return;
+  if (!r) {
+    l->want_refresh = 1; /* the connection went; another node is asked */
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    char why[160];
+    snprintf(why, sizeof why, "%.*s", (int)(r->len < 120 ? r->len : 120), r->str);
+    topo_fail(l, why);
+  } else {
+    topo_apply(l, from, r);
+  }
+  uv_timer_start(&l->timer, on_timer, RLINK_REFRESH_EVERY_MS, 0);
+  if (l->want_refresh) refresh(l);
+}
+
+/* Asks a node for the topology, now or as soon as the rate limit allows; one question at a time. */
+static void refresh(rlink *l) {
+  if (l->mode != RLINK_CLUSTER || l->dead) return;
+  l->want_refresh = 1;
+  if (l->refreshing) return; /* slots_done asks again */
+  uint64_t now = uv_now(l->loop);
+  if (l->last_ask && now < l->last_ask + RLINK_REFRESH_MIN_MS) {
+    uv_timer_start(&l->timer, on_timer, l->last_ask + RLINK_REFRESH_MIN_MS - now, 0);
+    return;
+  }
+  rl_node *n = pick_cmd_up(l);
+  if (!n) return; /* the first command connection up asks */
+  const char *argv[2] = {"CLUSTER", "SLOTS"};
+  size_t lens[2] = {7, 5};
+  l->last_ask = now;
+  /* Marked before sending: a connection that fails while sending answers slots_done at once. */
+  l->refreshing = 1;
+  l->want_refresh = 0;
+  if (redis_conn_cmd(n->cmd, slots_done, n, 2, argv, lens) < 0) {
+    l->refreshing = 0;
+    l->want_refresh = 1;
+    uv_timer_start(&l->timer, on_timer, RLINK_REFRESH_MIN_MS, 0);
+  }
+}
+
+/* ---- mode ---- */
+
+static int cluster_init(rlink *l) {
+  l->owner = calloc(RCL_SLOTS, sizeof *l->owner);
+  l->owner_next = calloc(RCL_SLOTS, sizeof *l->owner_next);
+  if (!l->owner || !l->owner_next) return WSIO_ENOMEM;
+  if (l->url.db) log_warn("redis: database %d ignored: a Redis Cluster has database 0 only", l->url.db);
+  /* The URL's node is the seed: it is asked for the topology once its command connection is up. */
+  return node_get(l, l->url.host, strlen(l->url.host), l->url.port) ? 0 : WSIO_ENOMEM;
+}
+
+/* Started as for one server, the server turned out to be a cluster node: start over in cluster mode. */
+static void become_cluster(rlink *l) {
+  log_info("redis: %s:%d is a Redis Cluster node: cluster mode", l->url.host, l->url.port);
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&l->subs, &i, &e)) ((rl_sub *)e->value)->at = NULL;
+  rl_node *old = l->nodes[0];
+  l->nnodes = 0;
+  l->home = NULL;
+  l->mode = RLINK_CLUSTER;
+  node_free(l, old);
+  if (cluster_init(l) < 0) log_error("redis: out of memory entering cluster mode");
+}
+
+static void detect_done(void *ud, redisReply *r) {
+  rl_node *n = ud;
+  rlink *l = n->l;
+  if (l->dead || l->mode != RLINK_DETECT || !r) return; /* lost: asked again at the next connection */
+  if (r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1")) become_cluster(l);
+  else l->mode = RLINK_SINGLE;
+}
+
+static void node_cmd_up(redis_conn *c, void *ud) {
+  rl_node *n = ud;
+  rlink *l = n->l;
+  if (l->mode == RLINK_DETECT) {
+    const char *argv[2] = {"INFO", "cluster"};
+    size_t lens[2] = {4, 7};
+    redis_conn_cmd(c, detect_done, n, 2, argv, lens);
+  } else if (l->mode == RLINK_CLUSTER && (l->want_refresh || !l->have_topology)) {
+    refresh(l);
+  }
+}
+
+static void node_cmd_down(redis_conn *c, void *ud) {
+  (void)c;
+  rl_node *n = ud;
+  refresh(n->l); /* the node may be gone for good (a failover): the topology says */
+}
+
+/* ---- publishing and counts ---- */
+
+/* A cluster publish in flight, with a copy of the message while the retry budget allows: a -MOVED means
+ * the node refused it (nothing was delivered), so it is sent once more, to the slot's new owner. */
+typedef struct rl_pub {
+  rl_node *n;
+  size_t clen, len; /* len 0: no copy kept */
+  int retried;
+  char data[];      /* channel, then message */
+} rl_pub;
+
+static int publish_to(rlink *l, rl_node *n, const char *channel, size_t clen, const void *msg, size_t len,
+                      int retried);
+
+static void pub_done(void *ud, redisReply *r) {
+  rl_pub *p = ud;
+  rlink *l = p->n->l;
+  l->retained -= p->clen + p->len;
+  if (r && r->type == REDIS_REPLY_ERROR && !l->dead) {
+    unsigned slot;
+    const char *host;
+    size_t hlen;
+    int port;
+    int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
+    redirected(l, p->n, r->str, r->len);
+    rl_node *t = kind == 1 && l->owner ? l->owner[slot] : NULL;
+    if (!(t && p->len && !p->retried && t != p->n &&
+          publish_to(l, t, p->data, p->clen, p->data + p->clen, p->len, 1) == 0))
+      l->lost++;
+  }
+  free(p);
+}
+
+static int publish_to(rlink *l, rl_node *n, const char *channel, size_t clen, const void *msg, size_t len,
+                      int retried) {
+  const char *argv[3] = {l->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
+  size_t lens[3] = {l->sharded ? 8u : 7u, clen, len};
+  /* One server, or classic messages (any node takes them, never redirected): no reply is looked at. */
+  if (l->mode != RLINK_CLUSTER || !l->sharded) return redis_conn_cmd(n->cmd, NULL, NULL, 3, argv, lens);
+  /* Sharded ones are copied within the budget, for a retry after a -MOVED. */
+  int keep = !retried && l->retained + clen + len <= RL_RETAIN_MAX;
+  rl_pub *p = malloc(sizeof *p + (keep ? clen + len : 0));
+  if (!p) return WSIO_ENOMEM;
+  p->n = n;
+  p->retried = retried;
+  p->clen = keep ? clen : 0;
+  p->len = keep ? len : 0;
+  if (keep) {
+    memcpy(p->data, channel, clen);
+    memcpy(p->data + clen, msg, len);
+  }
+  l->retained += p->clen + p->len; /* before: a connection failing while sending answers at once */
+  int rc = redis_conn_cmd(n->cmd, pub_done, p, 3, argv, lens);
+  if (rc < 0) {
+    l->retained -= p->clen + p->len;
+    free(p);
+  }
+  return rc;
+}
+
+static rl_node *publish_node(rlink *l, const char *channel, size_t clen) {
+  if (l->mode != RLINK_CLUSTER) return l->home;
+  if (l->sharded) return l->owner ? l->owner[rcl_keyslot(channel, clen)] : NULL;
+  /* classic messages cross the cluster: the home node, or any primary up */
+  if (l->home && conn_up(l->home->cmd)) return l->home;
+  for (size_t i = 0; i < l->nnodes; i++)
+    if (l->nodes[i]->primary && conn_up(l->nodes[i]->cmd)) return l->nodes[i];
+  return NULL;
+}
+
+int rlink_publish(rlink *l, const char *channel, size_t clen, const void *msg, size_t len) {
+  rl_node *n = publish_node(l, channel, clen);
+  if (!n) return WSIO_ECLOSED;
+  return publish_to(l, n, channel, clen, msg, len, 0);
+}
+
+typedef struct rl_count {
+  rlink_count_fn cb;
+  void *ud;
+  long long sum;
+  int pending;
+} rl_count;
+
+static void count_release(rl_count *x) {
+  if (--x->pending > 0) return;
+  x->cb(x->ud, x->sum);
+  free(x);
+}
+
+static void count_one(void *ud, redisReply *r) {
+  rl_count *x = ud;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
+    x->sum += r->element[1]->integer;
+  count_release(x);
+}
+
+int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_fn cb, void *ud) {
+  rl_count *x = malloc(sizeof *x);
+  if (!x) return WSIO_ENOMEM;
+  *x = (rl_count){cb, ud, 0, 1}; /* held across the loop: a connection lost while sending fails at once */
+  const char *argv[3] = {"PUBSUB", which, channel};
+  size_t lens[3] = {6, strlen(which), strlen(channel)};
+  int sent = 0, rc = WSIO_ECLOSED;
+  for (size_t i = 0; i < l->nnodes; i++) {
+    rl_node *n = l->nodes[i];
+    if (!n->primary || !conn_up(n->cmd)) continue;
+    x->pending++;
+    int r = redis_conn_cmd(n->cmd, count_one, x, 3, argv, lens);
+    if (r < 0) {
+      x->pending--;
+      rc = r;
+    } else {
+      sent++;
+    }
+  }
+  if (!sent) {
+    free(x);
+    return rc;
+  }
+  count_release(x);
+  return 0;
+}
+
+/* ---- state ---- */
+
+int rlink_up(const rlink *l) {
+  if (l->mode != RLINK_CLUSTER) return l->home && conn_up(l->home->cmd);
+  for (size_t i = 0; i < l->nnodes; i++)
+    if (l->nodes[i]->primary && conn_up(l->nodes[i]->cmd)) return l->have_topology;
+  return 0;
+}
+
+void rlink_stats_get(const rlink *l, rlink_stats *o) {
+  memset(o, 0, sizeof *o);
+  o->cluster = l->mode == RLINK_CLUSTER;
+  o->up = l->mode != RLINK_CLUSTER || l->have_topology;
+  o->connects = l->gone_connects;
+  o->failures = l->gone_failures;
+  for (size_t i = 0; i < l->nnodes; i++) {
+    const rl_node *n = l->nodes[i];
+    redis_conn_stats st;
+    o->primaries += n->primary && l->mode == RLINK_CLUSTER;
+    if (n->cmd) {
+      redis_conn_stats_get(n->cmd, &st);
+      o->connects += st.connects;
+      o->failures += st.failures;
+      if (n->primary && !st.up) o->up = 0;
+    }
+    if (n->sub) {
+      redis_conn_stats_get(n->sub, &st);
+      o->connects += st.connects;
+      o->failures += st.failures;
+      if (!st.up) o->up = 0;
+    }
+  }
+  if (!l->nnodes) o->up = 0;
+  o->lost = l->lost;
+  o->refreshes = l->refreshes;
+  o->redirects = l->redirects;
+}
+
+/* ---- lifetime ---- */
+
+rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push, void *ud) {
+  if (!cfg->url || !cfg->url->host || !on_push) return NULL;
+  rlink *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  l->loop = loop;
+  l->url = *cfg->url;
+  l->url.host = strdup(cfg->url->host);
+  l->url.user = cfg->url->user ? strdup(cfg->url->user) : NULL;
+  l->url.password = cfg->url->password ? strdup(cfg->url->password) : NULL;
+  l->sharded = cfg->sharded;
+  l->mode = cfg->mode;
+  l->cto = cfg->connect_timeout_ms;
+  l->backoff = cfg->backoff_max_ms;
+  l->on_push = on_push;
+  l->ud = ud;
+  uv_timer_init(loop, &l->timer);
+  uv_unref((uv_handle_t *)&l->timer);
+  l->timer.data = l;
+  int ok = l->url.host && (!cfg->url->user || l->url.user) && (!cfg->url->password || l->url.password);
+  if (ok && l->mode == RLINK_CLUSTER) {
+    ok = cluster_init(l) == 0;
+  } else if (ok) {
+    /* One server: both connections from the start, as the adapter always had them. */
+    l->home = node_get(l, l->url.host, strlen(l->url.host), l->url.port);
+    ok = l->home && (l->home->sub = conn_open(l, l->home, 1)) != NULL;
+    if (ok) l->home->primary = 1;
+  }
+  if (!ok) {
+    rlink_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+static void timer_closed(uv_handle_t *h) {
+  rlink *l = h->data;
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&l->subs, &i, &e)) free(e->value);
+  map_free(&l->subs);
+  redis_url_free(&l->url);
+  free(l->nodes);
+  free(l->owner);
+  free(l->owner_next);
+  free(l);
+}
+
+void rlink_free(rlink *l) {
+  if (!l) return;
+  l->dead = 1;
+  for (size_t i = 0; i < l->nnodes; i++) node_free(l, l->nodes[i]);
+  l->nnodes = 0;
+  uv_close((uv_handle_t *)&l->timer, timer_closed);
+}

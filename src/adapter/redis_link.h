@@ -1,0 +1,94 @@
+/*
+ * redis_link — what the Redis adapter needs from Redis, over one server or a Redis Cluster: publish, the
+ * set of subscriptions to hold, subscriber counts, state and counters. redis_adapter.c, redis.c and
+ * redis_sharded.c talk to this only; the connections (redis_conn) are this module's.
+ *
+ * One server: a command connection ("publish") and a pub/sub connection ("subscribe"), as always.
+ * Redis Cluster (the server named by the URL reports cluster_enabled:1): the topology comes from CLUSTER
+ * SLOTS, asked of any known node, and there is a command connection per primary. Sharded subscriptions
+ * and SPUBLISH go to the primary that owns the channel's slot, on one pub/sub connection per primary that
+ * holds channels. Classic pub/sub crosses the whole cluster, so classic subscriptions are held on one
+ * primary (the "home") and PUBLISH goes to any; subscriber counts are summed over every primary, as
+ * @socket.io/redis-adapter does over a cluster client. A -MOVED or -ASK reply, a slot moved away under a
+ * sharded subscription (Redis 7 then sends "sunsubscribe") or a command connection lost make the link ask
+ * for the topology again (at most every RLINK_REFRESH_MIN_MS, and every RLINK_REFRESH_EVERY_MS anyway),
+ * then move the subscriptions where they belong; a sharded message a -MOVED refused (so undelivered) is
+ * sent once more, to the new owner: it is copied while in flight, within a byte budget. Nothing is queued
+ * while a node is away: what cannot be sent is refused (and counted by the caller) or, when Redis refuses
+ * it later, counted as lost.
+ *
+ * The mode is given at creation when known (the adapter probes the server at start); when not (a degraded
+ * start with Redis away), the link starts as for one server and asks INFO cluster at its first connection.
+ *
+ * Ownership: the link copies its config; replies handed to callbacks are borrowed for the call.
+ * Threading: the loop's thread only.
+ */
+#ifndef WSIO_ADAPTER_REDIS_LINK_H
+#define WSIO_ADAPTER_REDIS_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "adapter/redis_conn.h"
+
+#define RLINK_REFRESH_MIN_MS 300
+#define RLINK_REFRESH_EVERY_MS 10000
+
+enum { RLINK_CHANNEL = 0, RLINK_PATTERN = 1, RLINK_SHARD = 2 };
+enum { RLINK_DETECT = -1, RLINK_SINGLE = 0, RLINK_CLUSTER = 1 };
+
+typedef struct rlink rlink;
+
+typedef struct rlink_config {
+  const redis_url *url;          /* copied; in cluster mode its db is ignored (a cluster has only db 0) */
+  int sharded;                   /* publish with SPUBLISH (else PUBLISH) */
+  int mode;                      /* RLINK_SINGLE, RLINK_CLUSTER, or RLINK_DETECT (ask at the first connection) */
+  uint32_t connect_timeout_ms;   /* per attempt; 0: 2000 */
+  uint32_t backoff_max_ms;       /* 0: 5000 */
+} rlink_config;
+
+/* A pub/sub reply (message, pmessage, smessage, confirmations), borrowed for the call. */
+typedef void (*rlink_push_fn)(void *ud, redisReply *r);
+
+/* The sum of a PUBSUB NUMSUB / SHARDNUMSUB over the primaries that answered (0 when none did). */
+typedef void (*rlink_count_fn)(void *ud, long long n);
+
+typedef struct rlink_stats {
+  int up;               /* every connection needed is up (and, on a cluster, the topology is known) */
+  int cluster;
+  unsigned primaries;
+  uint64_t connects, failures; /* of every connection, those of nodes gone included */
+  uint64_t lost;        /* messages Redis refused after they were handed over (a redirection, CLUSTERDOWN) */
+  uint64_t refreshes;   /* topologies read */
+  uint64_t redirects;   /* -MOVED / -ASK replies, and sharded subscriptions dropped by a node */
+} rlink_stats;
+
+/* Creates the link and starts connecting. Returns NULL on ENOMEM or a bad config. */
+rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push, void *ud);
+
+/* Adds a subscription (kind RLINK_*) to the set held: subscribed now when its connection is up, and again
+ * whenever that connection comes back or the channel's slot moves. Returns 0 or WSIO_ENOMEM. */
+int rlink_subscribe(rlink *l, const char *name, size_t len, int kind);
+void rlink_unsubscribe(rlink *l, const char *name, size_t len);
+/* 1 when the subscription to name is in the set and its connection is up. */
+int rlink_holds(const rlink *l, const char *name, size_t len);
+
+/* PUBLISH or SPUBLISH. Returns 0 (handed to Redis), WSIO_ECLOSED (no connection up for it), WSIO_ELIMIT
+ * (output over its limit) or WSIO_ENOMEM; nothing is kept when it fails. */
+int rlink_publish(rlink *l, const char *channel, size_t clen, const void *msg, size_t len);
+
+/* PUBSUB <which> channel on every primary (which: "NUMSUB" or "SHARDNUMSUB"). cb runs once, later (with 0
+ * when the connections go first, also when the link is freed). Returns 0, or a negative code when nothing
+ * was sent (cb not called). */
+int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_fn cb, void *ud);
+
+/* Whether a publish could be handed to Redis now (some command connection is up). */
+int rlink_up(const rlink *l);
+void rlink_stats_get(const rlink *l, rlink_stats *out);
+
+/* Stops and frees: callbacks of commands in flight run now (counts with 0); none runs after it returns. */
+void rlink_free(rlink *l);
+
+#endif
