@@ -12,7 +12,7 @@
 
 #include <uv.h>
 
-#include "adapter/msgpack.h"
+#include "sio/msgpack.h"
 #include "adapter/redis_conn.h"
 #include "adapter/redis_link.h"
 #include "sio/adapter.h"

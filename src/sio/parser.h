@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "adapter/msgpack.h"
+#include "sio/msgpack.h"
 #include "sio/packet.h"
 #include "util/buf.h"
 

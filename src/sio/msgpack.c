@@ -1,5 +1,5 @@
 /* mpk: msgpack -> JSON with attachments (the reading half; writers are in msgpack_pack.c). */
-#include "adapter/msgpack.h"
+#include "sio/msgpack.h"
 
 #include <inttypes.h>
 #include <math.h>

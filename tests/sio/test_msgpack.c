@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "adapter/msgpack.h"
+#include "sio/msgpack.h"
 #include "wsio.h"
 
 #define PH(n) "{\"_placeholder\":true,\"num\":" #n "}"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter/msgpack.h"
+#include "sio/msgpack.h"
 #include "wsio.h"
 
 static int sink(void *data, const char *p, size_t n) {

@@ -1,8 +1,10 @@
 /*
- * mpk — the msgpack side of the Redis adapter's wire format, sans-I/O.
+ * mpk — Socket.IO values and packets in msgpack, sans-I/O: the Redis adapter's wire format, and what
+ * clients of the msgpack parser send (sio/parser.c).
  *
- * Peers (socket.io's @socket.io/redis-adapter, the emitter, other wsio nodes) exchange msgpack values as
- * notepack.io writes them: a JavaScript value where every Buffer is a msgpack bin. wsio works on JSON text
+ * Peers (socket.io's @socket.io/redis-adapter, the emitter, other wsio nodes, socket.io-msgpack-parser
+ * clients) exchange msgpack values as notepack.io writes them: a JavaScript value where every Buffer is a
+ * msgpack bin. wsio works on JSON text
  * plus binary attachments (Socket.IO's placeholders), so this module converts at the edge:
  *
  *   msgpack value -> JSON text, each bin replaced by {"_placeholder":true,"num":N} in order, N counting
@@ -13,12 +15,12 @@
  * and the packet object peers carry ({type: 2, data: ["ev", <bin>], nsp: "/chat"}; binary events travel as
  * type 2 with the bins inline, as socket.io's encoder expects them).
  *
- * msgpack from peers is untrusted: every length is checked against the bytes left (an array may not
+ * msgpack from peers and clients is untrusted: every length is checked against the bytes left (an array may not
  * announce more elements than there are bytes), nesting and attachments are bounded, and strings must be
  * valid UTF-8. Writers use msgpack-c's packer into a buf.
  */
-#ifndef WSIO_ADAPTER_MSGPACK_H
-#define WSIO_ADAPTER_MSGPACK_H
+#ifndef WSIO_SIO_MSGPACK_H
+#define WSIO_SIO_MSGPACK_H
 
 #include <stddef.h>
 #include <stdint.h>
