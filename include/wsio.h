@@ -138,6 +138,13 @@ WSIO_API wsio_server *wsio_server_new(const wsio_server_config *config);
  * most). Returns 0, WSIO_EINVAL, WSIO_ELIMIT, or WSIO_EADDR / a negative libuv code. */
 WSIO_API int wsio_server_listen(wsio_server *s, const char *host, int port);
 
+/* Loads a TLS certificate chain and key again (a renewed certificate) for connections accepted from now on;
+ * connections already open keep the ones they started with. On failure the ones in use stay and OpenSSL's
+ * reasons are logged. Returns 0, WSIO_EINVAL (s was created without TLS: that needs a new server) or
+ * WSIO_ETLS (a file unreadable, not PEM, or a key that does not match). The server's loop thread only;
+ * with wsio_workers_run, each worker reloads its own. */
+WSIO_API int wsio_server_reload_tls(wsio_server *s, const char *cert_file, const char *key_file);
+
 /* Serves body (copied) with content_type at path for GET and HEAD, with an ETag. Replaces an earlier page
  * at the same path. Returns 0, WSIO_EINVAL, WSIO_ENOMEM. */
 WSIO_API int wsio_server_set_page(wsio_server *s, const char *path, const char *content_type, const void *body, size_t len);

@@ -83,6 +83,11 @@ void api_server_set_hook(wsio_server *s, api_http_hook hook, void *arg) {
   s->hook_arg = arg;
 }
 
+int wsio_server_reload_tls(wsio_server *s, const char *cert_file, const char *key_file) {
+  if (!s || !s->tls || !cert_file || !key_file) return WSIO_EINVAL;
+  return net_tls_ctx_reload(s->tls, cert_file, key_file);
+}
+
 int wsio_server_listen(wsio_server *s, const char *host, int port) {
   if (!s || !host || port < 0 || port > 65535) return WSIO_EINVAL;
   if (port == 0 && s->group) port = api_group_port(s, s->net.nlisteners); /* worker 0's port, shared */

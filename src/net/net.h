@@ -201,6 +201,9 @@ int net_conn_peer(const net_conn *c, char *out, size_t cap);
 /* TLS (src/net/tls.c). A context loads a PEM certificate chain and key; every connection accepted by a loop
  * with l->tls set speaks TLS transparently to the protocol above. */
 net_tls_ctx *net_tls_ctx_new(const char *cert_file, const char *key_file);
+/* Loads the files again into ctx for connections made from now on; open ones keep what they have. On
+ * failure (the reasons logged) ctx stays as it was. Returns 0 or WSIO_ETLS. The loop's thread only. */
+int net_tls_ctx_reload(net_tls_ctx *ctx, const char *cert_file, const char *key_file);
 void net_tls_ctx_free(net_tls_ctx *ctx);
 net_tls *net_tls_new(net_tls_ctx *ctx);
 void net_tls_free(net_tls *t);

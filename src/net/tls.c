@@ -28,32 +28,47 @@ static void log_ssl_errors(const char *what) {
   }
 }
 
+/* A server context with the certificate chain and key of these files, or NULL (the reasons logged). */
+static SSL_CTX *ctx_load(const char *cert_file, const char *key_file) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    log_ssl_errors("TLS context");
+    return NULL;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  /* Session tickets keep resumption state client-side; no per-session cache to grow on the server. */
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+    log_ssl_errors(cert_file);
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    log_ssl_errors(key_file);
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    log_ssl_errors("TLS key does not match the certificate");
+  } else {
+    return ctx;
+  }
+  SSL_CTX_free(ctx);
+  return NULL;
+}
+
 net_tls_ctx *net_tls_ctx_new(const char *cert_file, const char *key_file) {
   net_tls_ctx *t = calloc(1, sizeof *t);
   if (!t) return NULL;
-  t->ctx = SSL_CTX_new(TLS_server_method());
-  if (!t->ctx) goto fail;
-  SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-  /* Session tickets keep resumption state client-side; no per-session cache to grow on the server. */
-  SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
-  if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
-    log_ssl_errors(cert_file);
-    goto fail;
-  }
-  if (SSL_CTX_use_PrivateKey_file(t->ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-    log_ssl_errors(key_file);
-    goto fail;
-  }
-  if (SSL_CTX_check_private_key(t->ctx) != 1) {
-    log_ssl_errors("TLS key does not match the certificate");
-    goto fail;
+  if (!(t->ctx = ctx_load(cert_file, key_file))) {
+    free(t);
+    return NULL;
   }
   return t;
-fail:
-  if (t->ctx) SSL_CTX_free(t->ctx);
-  free(t);
-  return NULL;
+}
+
+int net_tls_ctx_reload(net_tls_ctx *t, const char *cert_file, const char *key_file) {
+  SSL_CTX *ctx = ctx_load(cert_file, key_file);
+  if (!ctx) return WSIO_ETLS;
+  /* Each open connection's SSL holds a reference to the context it was made from: it keeps that one. */
+  SSL_CTX_free(t->ctx);
+  t->ctx = ctx;
+  return 0;
 }
 
 void net_tls_ctx_free(net_tls_ctx *t) {

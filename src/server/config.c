@@ -58,8 +58,9 @@ const cfg_setting cfg_settings[] = {
     NUM("server", "workers", CT_UINT, server.workers, CF_AUTO, "auto", 1, 1024, "N",
         "event-loop threads, each a whole server on the one port; auto: one per CPU core"),
 
-    STR("tls", "cert", tls.cert, CK_FILE, O, "", "FILE", "PEM certificate chain; with key, listeners speak TLS"),
-    STR("tls", "key", tls.key, CK_FILE, O, "", "FILE", "PEM private key of cert"),
+    STR("tls", "cert", tls.cert, CK_FILE, O | L, "", "FILE",
+        "PEM certificate chain; with key, listeners speak TLS; read again on every reload"),
+    STR("tls", "key", tls.key, CK_FILE, O | L, "", "FILE", "PEM private key of cert; read again on every reload"),
 
     STR("socketio", "path", socketio.path, CK_PATH, 0, "/socket.io/", "PATH", "where Socket.IO answers"),
     NUM("socketio", "ping_interval", CT_MS, socketio.ping_interval_ms, 0, "25s", 1, DAY, "DURATION",

@@ -215,10 +215,23 @@ static void apply_live(worker *p, const server_config *c) {
   p->app.jwt = v;
 }
 
+/* The TLS files read again, for connections accepted from now on. 0, or WSIO_ETLS (logged). */
+static int tls_reload(worker *w, const server_config *c) {
+  int rc = wsio_server_reload_tls(w->app.server, c->tls.cert, c->tls.key);
+  if (rc) log_error("reload: [tls] %s or %s could not be loaded (see above): new connections of worker %u keep the "
+                    "certificate in use", c->tls.cert, c->tls.key, w->index);
+  return rc;
+}
+
 static void on_reload(uv_async_t *a) {
   worker *w = a->data;
   const server_config *c = atomic_load(&w->p->live);
   const server_config *old = w->app.cfg;
+  unsigned gen = atomic_load(&w->p->tls_gen);
+  if (gen != w->tls_gen) {
+    w->tls_gen = gen;
+    tls_reload(w, c);
+  }
   if (c == old) return;
   w->app.cfg = c;
   apply_live(w, c);
@@ -242,10 +255,19 @@ static void on_sighup(uv_signal_t *h, int signum) {
   }
   server_config_changes ch;
   int n = server_config_diff(atomic_load(&p->live), &r->cfg, r->report, sizeof r->report, &ch);
+  /* A renewed certificate usually keeps its file names: with TLS on from the start and still set, the
+   * files are read again at every reload. Worker 0 first: only when it could load them do the others. */
+  const char *cert = r->cfg.tls.cert;
+  int tls = p->cfg.tls.cert && *p->cfg.tls.cert && cert && *cert && r->cfg.tls.key && *r->cfg.tls.key;
+  int tls_ok = tls && tls_reload(w, &r->cfg) == 0;
+  if (tls_ok) log_info("reload: [tls] certificate and key loaded again from %s: new connections use them", cert);
   if (n == 0) {
     log_info("reload: no changes");
     server_config_free(&r->cfg);
     free(r);
+    if (!tls_ok) return;
+    w->tls_gen = atomic_fetch_add(&p->tls_gen, 1) + 1;
+    for (unsigned i = 1; i < p->nworkers; i++) uv_async_send(&p->workers[i].reload);
     return;
   }
   r->restart = ch.restart;
@@ -260,6 +282,8 @@ static void on_sighup(uv_signal_t *h, int signum) {
   log_level = c->log.level;
   log_json = c->log.format == SERVER_LOG_JSON;
   atomic_store(&p->live, c);
+  /* After the store: a worker that sees the new generation also sees the paths it was loaded from. */
+  if (tls_ok) w->tls_gen = atomic_fetch_add(&p->tls_gen, 1) + 1;
   for (unsigned i = 0; i < p->nworkers; i++) uv_async_send(&p->workers[i].reload);
 }
 

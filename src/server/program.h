@@ -37,7 +37,8 @@ typedef struct worker {
   unsigned index;
   srv_proxy *proxy;            /* events no route takes go to the backend, when [proxy] is set */
   srv_webhooks *webhooks;
-  uv_async_t reload;           /* a reload to apply (program.live changed) */
+  uv_async_t reload;           /* a reload to apply (program.live or program.tls_gen changed) */
+  unsigned tls_gen;            /* the program.tls_gen this worker's certificate is from */
   uv_signal_t sighup;          /* worker 0 only: reloads are read once, then applied by every worker */
   uv_prepare_t snap_tick;      /* copies the metrics for /metrics answered by other workers */
   pthread_mutex_t snap_mu;
@@ -63,6 +64,7 @@ typedef struct program {
   int demo;                    /* presence ("nick", "online"): the demo page or the built-in routes */
   const char *broadcast_path;
   wsio_limiter *limiter;       /* [limits] per client address, shared by every loop; reloads change it live */
+  atomic_uint tls_gen;         /* bumped when worker 0 loaded the certificate again: the others follow */
 } program;
 
 /* ---- workers_http.c: /metrics and the HTTP API answered over every worker ---- */

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { eventually } from './sio_harness.mjs';
 
@@ -871,6 +872,69 @@ describe('/metrics', () => {
 });
 
 // ==== reload =================================================================================================
+
+// A renewed certificate under the same file names: SIGHUP reads the files again, every worker switches, open
+// connections keep going, and files that do not load leave the certificate in use.
+describe('TLS certificate reload on SIGHUP', () => {
+  let srv, dir, certFile, keyFile;
+  const makeCert = (cn, cert, key) => spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+    'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${cn}`, '-keyout', key, '-out', cert],
+  { stdio: 'ignore', timeout: 60000 }).status === 0;
+  // The common name of the certificate a new TLS connection is given.
+  const peerName = port => within(new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(s.getPeerCertificate().subject.CN);
+      s.end();
+    });
+    s.on('error', reject);
+  }), 5000, 'a TLS handshake');
+  // Enough connections that both workers answer some (the kernel spreads them by source port).
+  const names = async port => new Set(await Promise.all(Array.from({ length: 12 }, () => peerName(port))));
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(TMP, 'tls-'));
+    certFile = path.join(dir, 'cert.pem');
+    keyFile = path.join(dir, 'key.pem');
+    assert.ok(makeCert('wsio-first', certFile, keyFile), 'openssl made a certificate');
+    const file = writeConf(`[server]\nhost = 127.0.0.1\nport = 0\nworkers = 2\n[tls]\ncert = ${certFile}\nkey = ${keyFile}\n`,
+                           'tls-reload.conf');
+    srv = await new Wsio({ args: ['--config', file], listenFlags: false }).start();
+  });
+  after(() => srv?.stopClean());
+  afterEach(closeClients);
+
+  it('serves the renewed certificate to new connections and keeps the open ones', async () => {
+    const url = `https://127.0.0.1:${srv.port}`;
+    const a = await connect(url, { transports: ['websocket'], rejectUnauthorized: false });
+    const b = await connect(url, { transports: ['polling'], rejectUnauthorized: false });
+    assert.deepEqual(await names(srv.port), new Set(['wsio-first']));
+
+    const renewed = path.join(dir, 'renewed');
+    fs.mkdirSync(renewed);
+    assert.ok(makeCert('wsio-renewed', path.join(renewed, 'cert.pem'), path.join(renewed, 'key.pem')));
+    fs.copyFileSync(path.join(renewed, 'cert.pem'), certFile);
+    fs.copyFileSync(path.join(renewed, 'key.pem'), keyFile);
+    let mark = srv.lines.length;
+    srv.proc.kill('SIGHUP');
+    await srv.waitLog(/reload: \[tls\] certificate and key loaded again from .*cert\.pem/, 5000, mark);
+    await srv.waitLog(/reload: no changes/, 5000, mark);
+    // Each worker switches on its own loop, a moment after the log line.
+    await eventually(async () => assert.deepEqual(await names(srv.port), new Set(['wsio-renewed'])));
+    for (const s of [a, b]) assert.ok(s.connected, 'a connection open before the reload is still there');
+    const c = await connect(url, { transports: ['websocket'], rejectUnauthorized: false });
+    assert.ok(c.connected);
+
+    // A key that does not match its certificate: refused, the renewed pair stays in use everywhere.
+    fs.copyFileSync(path.join(renewed, 'cert.pem'), certFile);
+    assert.ok(makeCert('wsio-other', path.join(dir, 'other-cert.pem'), keyFile));
+    mark = srv.lines.length;
+    srv.proc.kill('SIGHUP');
+    await srv.waitLog(/reload: \[tls\] .*could not be loaded .*keep the certificate in use/, 5000, mark);
+    await srv.waitLog(/key does not match the certificate|KEY_VALUES_MISMATCH|values mismatch/i, 5000, mark);
+    assert.deepEqual(await names(srv.port), new Set(['wsio-renewed']));
+    assert.ok(a.connected && b.connected && c.connected);
+  });
+});
 
 describe('reload on SIGHUP', () => {
   let srv, file;

@@ -896,6 +896,22 @@ static void test_diff(void **state) {
   server_config_free(&a);
   server_config_free(&b);
 
+  /* Another certificate or key loads live; turning TLS on or off takes a restart. */
+  server_config none;
+  parse_ok(&none, "");
+  parse_ok(&a, "[tls]\ncert = /etc/passwd\nkey = /etc/group\n");
+  parse_ok(&b, "[tls]\ncert = /etc/group\nkey = /etc/group\n");
+  assert_int_equal(server_config_diff(&a, &b, out, sizeof out, &ch), 1);
+  assert_string_equal(out, "applied live: [tls] cert: /etc/passwd -> /etc/group\n");
+  assert_int_equal(ch.live, 1);
+  assert_int_equal(server_config_diff(&none, &a, out, sizeof out, &ch), 2);
+  assert_int_equal(ch.restart, 2);
+  assert_int_equal(server_config_diff(&b, &none, out, sizeof out, &ch), 2);
+  assert_int_equal(ch.restart, 2);
+  server_config_free(&none);
+  server_config_free(&a);
+  server_config_free(&b);
+
   /* Long or multi-line values stay on one line. */
   parse_ok(&a, "");
   parse_ok(&b, "[auth]\njwt_audience = \"a\\nb\"\njwt_issuer = "
