@@ -357,6 +357,22 @@ WSIO_API size_t wsio_nsp_count(const wsio_nsp *n);
 typedef void (*wsio_connection_cb)(wsio_socket *s, void *ud);
 WSIO_API void wsio_nsp_on_connection(wsio_nsp *n, wsio_connection_cb cb, void *ud);
 
+/* io.of(name).adapter.on("create-room" | "join-room" | "leave-room" | "delete-room"): cb gets every change
+ * of this server's rooms in n. room is the room's name; id the socket's for JOIN and LEAVE, NULL for CREATE
+ * and DELETE (both borrowed for the call). As in socket.io, each socket's own room counts: connecting makes
+ * CREATE(id) then JOIN(id, id) before the connection handler runs; disconnecting makes LEAVE then DELETE
+ * for its own room first, then for each room it was in, between the disconnecting and disconnect handlers.
+ * cb must not join or leave rooms itself. One callback per namespace (a later call replaces it, NULL
+ * removes it); for namespaces made by a matcher, set it on the parent. */
+typedef enum wsio_room_event {
+  WSIO_ROOM_CREATE = 0,
+  WSIO_ROOM_DELETE = 1,
+  WSIO_ROOM_JOIN = 2,
+  WSIO_ROOM_LEAVE = 3
+} wsio_room_event;
+typedef void (*wsio_room_cb)(wsio_nsp *n, wsio_room_event ev, const char *room, const char *id, void *ud);
+WSIO_API void wsio_nsp_on_room(wsio_nsp *n, wsio_room_cb cb, void *ud);
+
 /* io.use((socket, next) => ...): middlewares run in order on every connection to n; each calls
  * wsio_next_ok() or wsio_next_error() once, now or later. Returns 0 or WSIO_ELIMIT. */
 typedef void (*wsio_middleware)(wsio_socket *s, wsio_next *next, void *ud);

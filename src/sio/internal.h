@@ -51,6 +51,8 @@ struct wsio_nsp {
   void *match_ud;
   wsio_connection_cb on_conn;
   void *on_conn_ud;
+  wsio_room_cb on_room;      /* the adapter's room events; NULL: none */
+  void *on_room_ud;
   struct { wsio_middleware fn; void *ud; } mw[SIO_MAX_MIDDLEWARES];
   unsigned nmw;
   sio_handler *handlers;     /* wsio_nsp_on */

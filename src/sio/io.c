@@ -107,6 +107,12 @@ void wsio_nsp_on_connection(wsio_nsp *n, wsio_connection_cb cb, void *ud) {
   n->on_conn_ud = ud;
 }
 
+void wsio_nsp_on_room(wsio_nsp *n, wsio_room_cb cb, void *ud) {
+  if (!n) return;
+  n->on_room = cb;
+  n->on_room_ud = ud;
+}
+
 int wsio_nsp_use(wsio_nsp *n, wsio_middleware mw, void *ud) {
   if (!n || !mw) return WSIO_EINVAL;
   if (n->nmw >= SIO_MAX_MIDDLEWARES) return WSIO_ELIMIT;

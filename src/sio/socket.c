@@ -7,6 +7,14 @@
 
 /* ---- rooms ---- */
 
+static const wsio_nsp *owner(const wsio_nsp *n);
+
+/* The adapter's room events (create-room, join-room, leave-room, delete-room), once the change is made. */
+static void room_event(wsio_nsp *n, wsio_room_event ev, const char *room, const char *id) {
+  const wsio_nsp *o = owner(n);
+  if (o->on_room) o->on_room(n, ev, room, id, o->on_room_ud);
+}
+
 static sio_room *room_get(wsio_nsp *n, const char *name, size_t len, int create) {
   sio_room *r = map_get(&n->rooms, name, len);
   if (r || !create) return r;
@@ -41,6 +49,7 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
     s->rooms = m;
     s->rooms_cap = cap;
   }
+  int created = !room_get(n, room, len, 0);
   sio_room *r = room_get(n, room, len, 1);
   if (!r) return WSIO_ENOMEM;
   if (r->n == r->cap) {
@@ -55,6 +64,8 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
   r->n++;
   s->nrooms++;
   if (r->n == 1 && n->io->adapter) sio_cluster_room_changed(n, r->name, 0, 1);
+  if (created) room_event(n, WSIO_ROOM_CREATE, r->name, NULL);
+  room_event(n, WSIO_ROOM_JOIN, r->name, s->id);
   return 0;
 }
 
@@ -73,9 +84,11 @@ static void membership_drop(wsio_socket *s, size_t i) {
     s->rooms[i] = s->rooms[s->nrooms];
     s->rooms[i].room->members[s->rooms[i].index].slot = i;
   }
+  room_event(s->nsp, WSIO_ROOM_LEAVE, r->name, s->id);
   if (r->n == 0) {
     map_del(&s->nsp->rooms, r->name, r->len);
     if (s->nsp->io->adapter) sio_cluster_room_changed(s->nsp, r->name, 0, 0);
+    room_event(s->nsp, WSIO_ROOM_DELETE, r->name, NULL);
     free(r->members);
     free(r->name);
     free(r);
@@ -170,6 +183,9 @@ void sio_socket_connect(wsio_socket *s) {
   n->sockets[n->nsockets++] = s;
   s->connected = 1;
   if (io->adapter) sio_cluster_room_changed(n, s->id, 1, 1);
+  /* Its own room, joined first as socket.io does (before the CONNECT goes out). */
+  room_event(n, WSIO_ROOM_CREATE, s->id, NULL);
+  room_event(n, WSIO_ROOM_JOIN, s->id, s->id);
   buf *b = &io->scratch;
   b->len = 0;
   sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, s->pid[0] ? s->pid : NULL,
@@ -382,6 +398,9 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
     if (s->on_disconnecting) s->on_disconnecting(s, reason, s->disconnecting_ud);
     if (io->rec) sio_recovery_save(s, reason);
     s->connected = 0;
+    /* socket.io leaves the socket's own room first, then the others. */
+    room_event(n, WSIO_ROOM_LEAVE, s->id, s->id);
+    room_event(n, WSIO_ROOM_DELETE, s->id, NULL);
     while (s->nrooms) membership_drop(s, s->nrooms - 1);
     map_del(&n->by_id, s->id, EIO_SID_LEN);
     if (io->adapter) sio_cluster_room_changed(n, s->id, 1, 0);

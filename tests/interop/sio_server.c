@@ -13,6 +13,8 @@
  * --http-compression BYTES sets the long-polling compression threshold (0: off; wsio_io_set_http_compression).
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
+ * The room events of "/" (wsio_nsp_on_room) are printed as "room create|delete ROOM" and
+ * "room join|leave ROOM ID".
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
  *   "connect NSP ID TRANSPORT" and "disconnect NSP ID REASON" (stdout, line-buffered), so a test can
  *   assert what the server saw.
@@ -398,6 +400,15 @@ static void usage(const char *argv0) {
           argv0);
 }
 
+/* The adapter's room events of "/", one line each. */
+static void on_room(wsio_nsp *n, wsio_room_event ev, const char *room, const char *id, void *ud) {
+  (void)n;
+  (void)ud;
+  static const char *const names[] = {"create", "delete", "join", "leave"};
+  if (id) printf("room %s %s %s\n", names[ev], room, id);
+  else printf("room %s %s\n", names[ev], room);
+}
+
 /* allowRequest: see the top of the file. */
 static int allow_request(const wsio_request *r, const char **message, void *ud) {
   (void)ud;
@@ -437,6 +448,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
 
   wsio_nsp *main_nsp = wsio_io_sockets(io);
   wsio_nsp_on_connection(main_nsp, on_main_connection, NULL);
+  wsio_nsp_on_room(main_nsp, on_room, NULL);
   wsio_nsp_on(main_nsp, "echo", on_echo, NULL);
   wsio_nsp_on(main_nsp, "ack-me", on_ack_me, NULL);
   wsio_nsp_on(main_nsp, "ack-values", on_ack_me, (void *)1);

@@ -659,3 +659,63 @@ describe('allowRequest (wsio_io_allow_request)', () => {
     assert.ok(stats, 'the server still serves');
   });
 });
+
+// The adapter's room events (wsio_nsp_on_room) against those of Node socket.io itself: the same clients do
+// the same things to both servers, and both report the same events in the same order.
+if (!PARSER) {
+  const { Server } = await import('socket.io');
+  const { createServer } = await import('node:http');
+
+  // A connects, joins and leaves r1; B connects and joins r1; A leaves; B leaves. The ids come back.
+  async function roomScenario(url) {
+    const a = await connect(url, { transports: ['websocket'] });
+    await ackOf(a, 'join', 'r1');
+    await ackOf(a, 'leave', 'r1');
+    const b = await connect(url, { transports: ['websocket'] });
+    await ackOf(b, 'join', 'r1');
+    const ids = [a.id, b.id];
+    a.disconnect();
+    await quiet(100);
+    b.disconnect();
+    await quiet(100);
+    return ids;
+  }
+  const named = (events, [a, b]) => events.map(e => e.map(x => (x === a ? 'A' : x === b ? 'B' : x)));
+
+  describe('room events, as socket.io\'s adapter emits them', () => {
+    it('reports create, join, leave and delete as Node socket.io does, own rooms included', async () => {
+      // Node socket.io 4.8, in this process, with the same "join" and "leave" events as sio_server.
+      const http = createServer();
+      const ref = new Server(http);
+      const refEvents = [];
+      for (const ev of ['create', 'delete', 'join', 'leave'])
+        ref.of('/').adapter.on(`${ev}-room`, (...args) => refEvents.push([ev, ...args]));
+      ref.on('connection', s => {
+        s.on('join', (room, ack) => { s.join(room); ack([...s.rooms]); });
+        s.on('leave', (room, ack) => { s.leave(room); ack([...s.rooms]); });
+      });
+      await new Promise(resolve => http.listen(0, '127.0.0.1', resolve));
+      let want;
+      try {
+        want = named(refEvents, await roomScenario(`http://127.0.0.1:${http.address().port}`));
+      } finally {
+        ref.close();
+        closeAll();
+      }
+      assert.equal(want.length, 16, JSON.stringify(want)); // the scenario's worth, so the comparison means something
+
+      const server = new SioServer();
+      try {
+        const url = await server.start();
+        const mark = server.lines.length;
+        const ids = await roomScenario(url);
+        await server.waitLine(new RegExp(`^disconnect / ${ids[1]} `));
+        const got = server.lines.slice(mark).filter(l => l.startsWith('room ')).map(l => l.split(' ').slice(1));
+        assert.deepEqual(named(got, ids), want);
+        await server.stopClean();
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}
