@@ -5,81 +5,16 @@
 // Ends with redis-server killed and restarted: delivery goes on locally, then across nodes again.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { io as connectClient } from 'socket.io-client';
 import { createClient } from 'redis';
 import { Emitter } from '@socket.io/redis-emitter';
+import { quiet, within, ack, next, collect, until, freePort, startProc, stopProc, openClient } from './redis_harness.mjs';
 
 const MODE = process.env.REDIS_MODE || 'classic';
 const SHARDED = MODE === 'sharded';
 const NODE_BIN = process.env.REDIS_NODE;
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 const NODE_SERVER = fileURLToPath(new URL('./redis_node_server.mjs', import.meta.url));
-const live = new Set();
-// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
-const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
-process.on('exit', () => { for (const p of live) p.kill('SIGKILL'); });
-// A runner's timeout ends this process with a signal, which skips 'exit' handlers: stop the children first.
-for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(1));
-
-const quiet = ms => new Promise(resolve => setTimeout(resolve, ms));
-function within(promise, ms, what) {
-  ms *= SCALE;
-  let timer;
-  const deadline = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-const ack = (socket, ev, ...args) =>
-  within(new Promise(resolve => socket.emit(ev, ...args, res => resolve(res))), 6000, `ack of ${ev}`);
-const next = (socket, ev, ms = 3000) =>
-  within(new Promise(resolve => socket.once(ev, (...args) => resolve(args))), ms, `${ev} on ${socket.id}`);
-// Resolves with every `ev` the socket gets within ms.
-function collect(socket, ev, ms) {
-  const got = [];
-  const on = (...args) => got.push(args);
-  socket.on(ev, on);
-  return quiet(ms).then(() => { socket.off(ev, on); return got; });
-}
-async function until(what, fn, ms = 10000) {
-  const end = Date.now() + ms * SCALE;
-  let last;
-  while (Date.now() < end) {
-    last = await fn().catch(e => e);
-    if (last === true) return;
-    await quiet(200);
-  }
-  assert.fail(`${what} (last: ${last})`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-// A child process, ready once a stdout line matches ready.
-async function startProc(name, cmd, args, env, ready) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  live.add(proc);
-  proc.exited = new Promise(resolve => proc.once('exit', () => { live.delete(proc); resolve(); }));
-  proc.stderr.on('data', d => process.stderr.write(`[${name}] ${d}`));
-  const m = await within(new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout }).on('line', line => { const r = line.match(ready); if (r) resolve(r); });
-    proc.once('exit', code => reject(new Error(`${name} exited (${code})`)));
-  }), 10000, `${name} to start`);
-  return { proc, m };
-}
-async function stopProc(p, sig = 'SIGTERM') {
-  if (!p || p.exitCode !== null || p.signalCode) return;
-  p.kill(sig);
-  await within(p.exited, 5000, 'child exit').catch(() => p.kill('SIGKILL'));
-}
-
 const redisPort = await freePort();
 const REDIS_URL = `redis://127.0.0.1:${redisPort}`;
 const startRedis = () => startProc('redis', REDIS_SERVER,
@@ -88,12 +23,7 @@ const startRedis = () => startProc('redis', REDIS_SERVER,
 describe(`Redis adapter (${MODE}): two wsio nodes and a Node socket.io node`, () => {
   let redis, A, B, C, urlA, urlB, urlC, cA, cB, cC, emitterClient;
   const clients = [];
-  const open = (url, opts = {}) => {
-    const s = connectClient(url, { forceNew: true, reconnection: false, transports: ['websocket'], ...opts });
-    clients.push(s);
-    return within(new Promise((resolve, reject) => { s.once('connect', () => resolve(s)); s.once('connect_error', reject); }),
-                  5000, `connect ${url}`);
-  };
+  const open = (url, opts) => openClient(clients, url, opts);
   const wsioNode = () => startProc('wsio', NODE_BIN, ['--redis', REDIS_URL, ...(SHARDED ? ['--sharded'] : [])], {},
                                    /^listening on .*:(\d+)$/);
 

@@ -8,15 +8,13 @@
 // while running, and delivery across nodes must resume.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { io as connectClient } from 'socket.io-client';
 import { createClient } from 'redis';
+import { quiet, within, ack, next, collect, until, freePort, spawnTracked, startProc, stopProc, openClient, onExit }
+  from './redis_harness.mjs';
 
 const MODE = process.env.REDIS_MODE || 'sharded';
 const SHARDED = MODE === 'sharded';
@@ -24,71 +22,8 @@ const NODE_BIN = process.env.REDIS_NODE;
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 const REDIS_CLI = process.env.REDIS_CLI || 'redis-cli';
 const NODE_SERVER = fileURLToPath(new URL('./redis_node_server.mjs', import.meta.url));
-const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
-const live = new Set();
 const dir = mkdtempSync(join(tmpdir(), 'wsio-redis-cluster-'));
-process.on('exit', () => {
-  for (const p of live) p.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(1));
-
-const quiet = ms => new Promise(resolve => setTimeout(resolve, ms));
-function within(promise, ms, what) {
-  ms *= SCALE;
-  let timer;
-  const deadline = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-const ack = (socket, ev, ...args) =>
-  within(new Promise(resolve => socket.emit(ev, ...args, res => resolve(res))), 6000, `ack of ${ev}`);
-const next = (socket, ev, ms = 3000) =>
-  within(new Promise(resolve => socket.once(ev, (...args) => resolve(args))), ms, `${ev} on ${socket.id}`);
-function collect(socket, ev, ms) {
-  const got = [];
-  const on = (...args) => got.push(args);
-  socket.on(ev, on);
-  return quiet(ms).then(() => { socket.off(ev, on); return got; });
-}
-async function until(what, fn, ms = 10000) {
-  const end = Date.now() + ms * SCALE;
-  let last;
-  while (Date.now() < end) {
-    last = await fn().catch(e => e);
-    if (last === true) return;
-    await quiet(200);
-  }
-  assert.fail(`${what} (last: ${last})`);
-}
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-function spawnTracked(name, cmd, args, env = {}) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  live.add(proc);
-  proc.exited = new Promise(resolve => proc.once('exit', code => { live.delete(proc); resolve(code); }));
-  proc.stderrText = '';
-  proc.stderr.on('data', d => { proc.stderrText += d; process.stderr.write(`[${name}] ${d}`); });
-  return proc;
-}
-async function startProc(name, cmd, args, env, ready) {
-  const proc = spawnTracked(name, cmd, args, env);
-  const m = await within(new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout }).on('line', line => { const r = line.match(ready); if (r) resolve(r); });
-    proc.once('exit', code => reject(new Error(`${name} exited (${code})`)));
-  }), 10000, `${name} to start`);
-  return { proc, m };
-}
-async function stopProc(p, sig = 'SIGTERM') {
-  if (!p || p.exitCode !== null || p.signalCode) return;
-  p.kill(sig);
-  await within(p.exited, 5000, 'child exit').catch(() => p.kill('SIGKILL'));
-}
+onExit(() => rmSync(dir, { recursive: true, force: true }));
 
 describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io node over 3 primaries`, () => {
   const ports = [];
@@ -99,12 +34,7 @@ describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io n
   let cA, cB, cC, urlA, urlB, urlC;
   const rooms = [];     // two rooms whose channels live on two different primaries
 
-  const open = (url, opts = {}) => {
-    const s = connectClient(url, { forceNew: true, reconnection: false, transports: ['websocket'], ...opts });
-    clients.push(s);
-    return within(new Promise((resolve, reject) => { s.once('connect', () => resolve(s)); s.once('connect_error', reject); }),
-                  5000, `connect ${url}`);
-  };
+  const open = (url, opts) => openClient(clients, url, opts);
   const cmd = (i, ...args) => admin[i].sendCommand(args.map(String));
   const slotOf = async name => Number(await cmd(0, 'CLUSTER', 'KEYSLOT', name));
   // The index (in ports) of the primary that serves slot, as node i sees it.

@@ -15,25 +15,32 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-describe('chat page in headless chromium', () => {
-  const server = new SioServer();
-  let url, context, profile;
-  const pageErrors = [];
-
+// A started server and a chromium of its own for one describe block, both stopped after it.
+function withBrowser(serverArgs) {
+  const env = { server: new SioServer(serverArgs) };
+  let profile;
   before(async () => {
-    url = await server.start();
+    env.url = await env.server.start();
     profile = mkdtempSync(join(tmpdir(), 'wsio-chromium-'));
     // A persistent context is how a fresh --user-data-dir is given to chromium through playwright.
-    context = await chromium.launchPersistentContext(profile, {
+    env.context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30000,
     });
   });
-
   after(async () => {
-    await context?.close();
+    await env.context?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
-    await server.stopClean();
+    await env.server.stopClean();
   });
+  return env;
+}
+
+describe('chat page in headless chromium', () => {
+  const env = withBrowser([]);
+  const server = env.server;
+  let url, context;
+  before(() => { ({ url, context } = env); });
+  const pageErrors = [];
 
   it('serves the socket.io client bundle', async () => {
     const res = await fetch(`${url}/socket.io/socket.io.js`);
@@ -111,22 +118,10 @@ describe('chat page in headless chromium', () => {
 });
 
 describe('the msgpack bundle in headless chromium', () => {
-  const server = new SioServer(['--parser', 'msgpack']);
-  let url, context, profile;
-
-  before(async () => {
-    url = await server.start();
-    profile = mkdtempSync(join(tmpdir(), 'wsio-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30000,
-    });
-  });
-
-  after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-    await server.stopClean();
-  });
+  const env = withBrowser(['--parser', 'msgpack']);
+  const server = env.server;
+  let url, context;
+  before(() => { ({ url, context } = env); });
 
   it('exchanges events, acks and binaries over polling, then over WebSocket', async () => {
     const page = await context.newPage();
