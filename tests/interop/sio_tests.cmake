@@ -62,6 +62,12 @@ if(NODE_BIN)
            WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(interop/sio_node_workers PROPERTIES LABELS interop TIMEOUT 90
                        ENVIRONMENT "${SIO_WORKERS_ENV}")
+  # Broadcasts cross workers as text packets; each worker encodes them for its clients' parser.
+  add_test(NAME interop/sio_node_workers_msgpack
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_node.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_node_workers_msgpack PROPERTIES LABELS interop TIMEOUT 90
+                       ENVIRONMENT "${SIO_WORKERS_ENV};SIO_PARSER=msgpack")
 endif()
 add_test(NAME interop/sio_python_workers
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_python.py
