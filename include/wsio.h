@@ -339,6 +339,11 @@ WSIO_API const char *wsio_request_header(const wsio_request *r, const char *name
  * for clients whose Accept-Encoding allows it. 0 turns it off. Default 1024, as socket.io's. */
 WSIO_API void wsio_io_set_http_compression(wsio_io *io, size_t threshold);
 
+/* How many namespaces matchers (wsio_io_of_match) may create. Each lives as long as the io and clients pick
+ * the names, so past max a new name gets CONNECT_ERROR "Invalid namespace" (and one log line) while the
+ * ones made keep working. Default 10000. */
+WSIO_API void wsio_io_set_max_dynamic_namespaces(wsio_io *io, size_t max);
+
 /* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */
 WSIO_API wsio_nsp *wsio_io_of(wsio_io *io, const char *name);
 /* io.sockets: the main namespace "/". */

@@ -151,6 +151,8 @@ const cfg_setting cfg_settings[] = {
         "messages a connection may send at once; 0: messages_per_second"),
     ONE("limits", "message_limit_action", CT_ENUM, limits.message_drop, 0, "close", rate_actions, "close|drop",
         "past the message rate: close (WebSocket 1008, Socket.IO disconnect) or drop the excess"),
+    NUM("limits", "max_dynamic_namespaces", CT_UINT, limits.max_dynamic_namespaces, 0, "10000", 1, 10000000, "N",
+        "namespaces [namespace] patterns may create; past it new names get \"Invalid namespace\""),
     NUM("limits", "max_rooms_per_socket", CT_UINT, limits.max_rooms_per_socket, 0, "1000", 1, 1000000, "N",
         "rooms one socket may be in"),
     NUM("limits", "max_pending_acks", CT_UINT, limits.max_pending_acks, 0, "1000", 1, 1000000, "N",

@@ -175,6 +175,7 @@ typedef struct server_config {
     unsigned handshake_burst, message_burst; /* 0: the per-second rate */
     int message_drop;          /* message_limit_action: 0 close, 1 drop */
     unsigned max_rooms_per_socket, max_pending_acks;
+    unsigned max_dynamic_namespaces;
   } limits;
   struct {
     int level;                 /* LOG_ERROR..LOG_DEBUG of util/log.h */

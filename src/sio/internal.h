@@ -160,6 +160,10 @@ struct wsio_args {
   size_t natts;
 };
 
+/* Namespaces matchers may create (io.of(regex)): each lives as long as the io, and clients choose the
+ * names, so their number is capped. */
+#define SIO_MAX_DYNAMIC_DEFAULT 10000
+
 struct wsio_io {
   wsio_server *server;
   net_loop *loop;
@@ -178,6 +182,8 @@ struct wsio_io {
   uint64_t epoch;
   buf scratch;
   sio_packet_limits limits;
+  size_t dynamic_children, max_dynamic; /* namespaces made by matchers, and how many may be */
+  int dynamic_full_told;     /* the cap was logged once */
   wsio_allow_request_cb allow; /* allowRequest; NULL: none */
   void *allow_ud;
   wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */

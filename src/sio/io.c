@@ -65,12 +65,24 @@ wsio_nsp *sio_nsp_lookup(wsio_io *io, const char *name, size_t len) {
   tmp[len] = 0;
   for (wsio_nsp *p = io->dynamic; p; p = p->next_dynamic) {
     if (!p->match(tmp, p->match_ud)) continue;
+    if (io->dynamic_children >= io->max_dynamic) {
+      if (!io->dynamic_full_told++)
+        log_warn("socket.io: %zu namespaces made by matchers, the most allowed: new names are refused from now on "
+                 "(\"Invalid namespace\")", io->dynamic_children);
+      return NULL;
+    }
     n = nsp_new(io, name, len);
-    if (n) n->parent = p;
-    if (n) sio_cluster_nsp_created(n);
+    if (!n) return NULL;
+    n->parent = p;
+    io->dynamic_children++;
+    sio_cluster_nsp_created(n);
     return n;
   }
   return NULL;
+}
+
+void wsio_io_set_max_dynamic_namespaces(wsio_io *io, size_t max) {
+  if (io) io->max_dynamic = max;
 }
 
 wsio_nsp *wsio_io_of(wsio_io *io, const char *name) {
@@ -631,6 +643,7 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
   /* Ack ids from 1: python-socketio's msgpack serializer leaves out an id of 0 (it tests the id for truth),
    * so its answer to an ack with id 0 would come back without one. */
   io->next_id = 1;
+  io->max_dynamic = SIO_MAX_DYNAMIC_DEFAULT;
   io->limits.max_attachments = SIO_PACKET_ATTACHMENTS_DEFAULT;
   io->limits.max_depth = SIO_PACKET_DEPTH_DEFAULT;
   eio_config ec = {

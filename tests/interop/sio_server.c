@@ -10,6 +10,7 @@
  * --workers N runs N workers (wsio_workers_run): the same server on every thread, one port.
  * --redis URL makes the server (each worker) a node of a Redis cluster (wsio_io_redis, classic mode).
  * --parser msgpack makes clients speak socket.io-msgpack-parser (wsio_io_set_parser).
+ * --max-dynamic N caps the namespaces "/dyn-*" may create (wsio_io_set_max_dynamic_namespaces).
  * --http-compression BYTES sets the long-polling compression threshold (0: off; wsio_io_set_http_compression).
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
@@ -395,7 +396,7 @@ static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
           "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--parser default|msgpack] "
-          "[--http-compression BYTES] "
+          "[--http-compression BYTES] [--max-dynamic N] "
           "[--tls-cert PEM --tls-key PEM]\n",
           argv0);
 }
@@ -428,6 +429,7 @@ static struct {
   const char *redis;
   wsio_parser parser;
   long http_compression; /* -1: the default */
+  long max_dynamic;      /* -1: the default */
 } opts;
 
 static int setup(wsio_server *server, unsigned index, void *ud) {
@@ -440,6 +442,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
   wsio_io_allow_request(io, allow_request, NULL);
   if (opts.http_compression >= 0) wsio_io_set_http_compression(io, (size_t)opts.http_compression);
+  if (opts.max_dynamic >= 0) wsio_io_set_max_dynamic_namespaces(io, (size_t)opts.max_dynamic);
   if (opts.redis) {
     wsio_redis_config rc = {.url = opts.redis};
     int err = wsio_io_redis(io, &rc);
@@ -487,6 +490,7 @@ int main(int argc, char **argv) {
   int port = 0;
   wsio_io_config cfg = {0};
   opts.http_compression = -1;
+  opts.max_dynamic = -1;
   for (int i = 1; i < argc; i += 2) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) {
@@ -505,6 +509,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--parser") && !strcmp(v, "msgpack")) opts.parser = WSIO_PARSER_MSGPACK;
     else if (!strcmp(argv[i], "--parser") && !strcmp(v, "default")) opts.parser = WSIO_PARSER_DEFAULT;
     else if (!strcmp(argv[i], "--http-compression")) opts.http_compression = atol(v);
+    else if (!strcmp(argv[i], "--max-dynamic")) opts.max_dynamic = atol(v);
     else if (!strcmp(argv[i], "--tls-cert")) tls_cert = v;
     else if (!strcmp(argv[i], "--tls-key")) tls_key = v;
     else {

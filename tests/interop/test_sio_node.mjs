@@ -608,6 +608,29 @@ if (!PARSER) {
   });
 }
 
+describe('namespaces made by a matcher are capped', () => {
+  afterEach(closeAll);
+
+  it('refuses new names past the cap, as unknown namespaces, and keeps serving the ones made', async () => {
+    const server = new SioServer(['--max-dynamic', '2']);
+    try {
+      const url = await server.start();
+      const a = await connect(url + '/dyn-a');
+      const b = await connect(url + '/dyn-b');
+      for (let i = 0; i < 3; i++) {
+        const err = await connectError(url + `/dyn-new-${i}`);
+        assert.equal(err.message, 'Invalid namespace');
+      }
+      const again = await connect(url + '/dyn-a'); // a name made before: still there
+      assert.equal((await ackOf(again, 'info'))[0].count, 2);
+      for (const s of [a, b]) assert.deepEqual(await ackOf(s, 'ack-me', 'still'), ['still']);
+      await server.stopClean();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('allowRequest (wsio_io_allow_request)', () => {
   const server = new SioServer();
   let url;
