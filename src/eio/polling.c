@@ -67,6 +67,10 @@ void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, in
 
 /* ---- HTTP compression of GET responses (engine.io's httpCompression) ---- */
 
+/* Larger responses go uncompressed: deflate runs on the loop, and a payload of many megabytes would hold
+ * every other client of the loop up for its whole run. */
+#define EIO_HTTP_COMPRESSION_MAX ((size_t)1 << 20)
+
 /* Compresses p[0..len) into srv->gz_out with the loop's stream for enc. Returns 0, or -1 when zlib has no
  * memory (the response then goes uncompressed). */
 static int compress_body(eio_server *srv, int enc, const uint8_t *p, size_t len) {
@@ -121,7 +125,7 @@ static void respond_get_part(eio_socket *s, size_t len) {
   eio_server *srv = s->srv;
   const uint8_t *body = s->out.data;
   size_t body_len = len;
-  if (srv->gz_threshold && len >= srv->gz_threshold) {
+  if (srv->gz_threshold && len >= srv->gz_threshold && len <= EIO_HTTP_COMPRESSION_MAX) {
     /* Whatever the client accepts, caches must not give one client's form to another. */
     http_response_header(&out, "Vary", "Accept-Encoding");
     if (s->get_enc && compress_body(srv, s->get_enc, body, len) == 0) {
@@ -131,6 +135,7 @@ static void respond_get_part(eio_socket *s, size_t len) {
     }
   }
   http_response_end(&out, body, body_len, s->get_keep_alive);
+  buf_reset(&srv->gz_out, 65536); /* the body is in out now: keep no large buffer for the next one */
   http_conn_respond(hc, out.data, out.len, s->get_keep_alive);
   buf_free(&out);
   if (len < s->out.len) buf_consume(&s->out, len + 1); /* and the separator */
