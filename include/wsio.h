@@ -341,7 +341,7 @@ WSIO_API void wsio_io_set_http_compression(wsio_io *io, size_t threshold);
 
 /* How many namespaces matchers (wsio_io_of_match) may create. Each lives as long as the io and clients pick
  * the names, so past max a new name gets CONNECT_ERROR "Invalid namespace" (and one log line) while the
- * ones made keep working. Default 10000. */
+ * ones made keep working. Default 10000, per io (with wsio_workers_run, per worker). */
 WSIO_API void wsio_io_set_max_dynamic_namespaces(wsio_io *io, size_t max);
 
 /* io.of(name): the namespace, created on first use. NULL if name does not start with '/'. */

@@ -612,7 +612,8 @@ describe('namespaces made by a matcher are capped', () => {
   afterEach(closeAll);
 
   it('refuses new names past the cap, as unknown namespaces, and keeps serving the ones made', async () => {
-    const server = new SioServer(['--max-dynamic', '2']);
+    // One worker even in the workers run: each worker's io counts its own namespaces.
+    const server = new SioServer(['--max-dynamic', '2', '--workers', '1']);
     try {
       const url = await server.start();
       const a = await connect(url + '/dyn-a');
