@@ -335,6 +335,21 @@ WSIO_API const struct wsio_handshake *wsio_request_handshake(const wsio_request 
 /* A header of the request (case-insensitive name), or NULL. */
 WSIO_API const char *wsio_request_header(const wsio_request *r, const char *name);
 
+/* io.engine.on("connection_error"): cb runs for every request answered with an Engine.IO error, before the
+ * answer goes out: code is one of WSIO_EIO_* and message what the answer's body says ("Session ID unknown",
+ * or allowRequest's message). r as for allowRequest, borrowed for the call. Useful to see why clients
+ * fail to connect (a load balancer without sticky sessions shows as WSIO_EIO_UNKNOWN_SID). NULL removes it. */
+enum {
+  WSIO_EIO_UNKNOWN_TRANSPORT = 0,
+  WSIO_EIO_UNKNOWN_SID = 1,
+  WSIO_EIO_BAD_HANDSHAKE_METHOD = 2,
+  WSIO_EIO_BAD_REQUEST = 3,
+  WSIO_EIO_FORBIDDEN = 4,
+  WSIO_EIO_UNSUPPORTED_PROTOCOL_VERSION = 5
+};
+typedef void (*wsio_connection_error_cb)(const wsio_request *r, int code, const char *message, void *ud);
+WSIO_API void wsio_io_on_connection_error(wsio_io *io, wsio_connection_error_cb cb, void *ud);
+
 /* httpCompression: long-polling responses of at least threshold bytes are compressed (gzip, else deflate)
  * for clients whose Accept-Encoding allows it. 0 turns it off. Default 1024, as socket.io's. */
 WSIO_API void wsio_io_set_http_compression(wsio_io *io, size_t threshold);

@@ -74,6 +74,8 @@ struct eio_server {
   ws_handshake_config ws_hs;
   buf scratch;             /* encoding space, reused */
   buf bin;                 /* base64-decoded binary packets */
+  eio_error_fn on_error;   /* connection_error; NULL: none */
+  void *on_error_ud;
   eio_allow_fn allow;      /* NULL: every open is allowed */
   void *allow_ud;
   size_t gz_threshold;     /* polling responses this long or longer are compressed; 0: never */
@@ -93,6 +95,9 @@ void eio_session_opened(eio_socket *s, const http_request *req, const char *remo
 /* Ends the session at once (no close packet), reason to on_close. */
 void eio_session_end(eio_socket *s, const char *reason);
 uint64_t eio_now(const eio_server *srv);
+
+/* Tells the connection_error hook, if any, about an error answer to req on hc. */
+void eio_report_error(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message);
 
 /* polling.c */
 void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q);

@@ -273,6 +273,12 @@ static const char *const ERROR_BODIES[] = {
     "{\"code\":5,\"message\":\"Unsupported protocol version\"}",
 };
 
+const char *eio_error_message(int code) {
+  static const char *const names[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
+                                      "Bad request", "Forbidden", "Unsupported protocol version"};
+  return code >= 0 && (size_t)code < sizeof names / sizeof names[0] ? names[code] : "Bad request";
+}
+
 const char *eio_error_body(int code) {
   if (code < 0 || (size_t)code >= sizeof ERROR_BODIES / sizeof ERROR_BODIES[0]) return NULL;
   return ERROR_BODIES[code];

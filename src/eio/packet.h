@@ -142,6 +142,8 @@ typedef enum eio_error {
  * unknown"}; a static string. NULL for a code out of range. */
 const char *eio_error_body(int code);
 
+/* The message of an error code ("Session ID unknown"). */
+const char *eio_error_message(int code);
 /* {"code":code,"message":message} into out (appended), message escaped as a JSON string; NULL: the code's
  * own message. Returns 0 or WSIO_ENOMEM. */
 int eio_error_json(buf *out, int code, const char *message);

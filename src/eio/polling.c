@@ -61,6 +61,7 @@ static void reply(eio_server *srv, http_conn *hc, const http_request *req, int s
 }
 
 void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, int code) {
+  eio_report_error(srv, hc, req, code, NULL);
   const char *body = eio_error_body(code);
   reply(srv, hc, req, eio_error_status(code), "application/json", body, strlen(body), NULL);
 }

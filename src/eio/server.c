@@ -457,6 +457,18 @@ int eio_server_set_cors(eio_server *srv, const char *origins, int credentials) {
 
 void eio_server_set_http_compression(eio_server *srv, size_t threshold) { srv->gz_threshold = threshold; }
 
+void eio_server_on_error(eio_server *srv, eio_error_fn fn, void *ud) {
+  srv->on_error = fn;
+  srv->on_error_ud = ud;
+}
+
+void eio_report_error(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message) {
+  if (!srv->on_error) return;
+  char remote[80] = "";
+  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  srv->on_error(srv->on_error_ud, req, remote, code, message ? message : eio_error_message(code));
+}
+
 void eio_server_set_allow(eio_server *srv, eio_allow_fn fn, void *ud) {
   srv->allow = fn;
   srv->allow_ud = ud;
@@ -468,6 +480,7 @@ static int open_disallowed(eio_server *srv, http_conn *hc, const http_request *r
   net_conn_peer(http_conn_net(hc), remote, sizeof remote);
   const char *message = NULL;
   if (srv->allow(srv->allow_ud, req, remote, &message)) return 0;
+  eio_report_error(srv, hc, req, EIO_ERR_FORBIDDEN, message);
   buf body = {0}, out = {0};
   eio_error_json(&body, EIO_ERR_FORBIDDEN, message);
   http_response_start(&out, 403);

@@ -79,6 +79,12 @@ int eio_server_set_cors(eio_server *srv, const char *origins, int credentials);
 typedef int (*eio_allow_fn)(void *ud, const http_request *req, const char *remote, const char **message);
 void eio_server_set_allow(eio_server *srv, eio_allow_fn fn, void *ud);
 
+/* engine.io's "connection_error": called for every request answered with an Engine.IO error (code
+ * EIO_ERR_*, message what the body says), before the answer goes out. req and remote are borrowed for the
+ * call. */
+typedef void (*eio_error_fn)(void *ud, const http_request *req, const char *remote, int code, const char *message);
+void eio_server_on_error(eio_server *srv, eio_error_fn fn, void *ud);
+
 /* Compresses polling responses of at least threshold bytes (0: never). EIO_HTTP_COMPRESSION_DEFAULT until
  * set. */
 void eio_server_set_http_compression(eio_server *srv, size_t threshold);

@@ -160,6 +160,14 @@ static const char *find_client_dir(const server_config *c, char *out, size_t cap
   return NULL;
 }
 
+/* Engine.IO error answers, counted by code; each logged at debug (a client-driven event, so never louder). */
+static void on_connection_error(const wsio_request *r, int code, const char *message, void *ud) {
+  srv_app *app = ud;
+  if (code >= 0 && (size_t)code < sizeof app->metrics.eio_errors / sizeof app->metrics.eio_errors[0])
+    app->metrics.eio_errors[code]++;
+  log_debug("socket.io: %s answered %s (code %d)", wsio_request_handshake(r)->address, message, code);
+}
+
 static wsio_io *attach_io(wsio_server *s, const server_config *c) {
   char dir[PATH_MAX];
   char *origins = join_list(&c->cors.origins);
@@ -333,6 +341,7 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   w->app.claim_rooms = srv_auth_claim_rooms;
   if ((rc = add_endpoints(s, c)) != 0) return setup_failed(p, 2, rc, "wsio: WebSocket endpoint: %s\n", wsio_strerror(rc));
   if (!(w->app.io = attach_io(s, c))) return setup_failed(p, 1, WSIO_ENOMEM, "wsio: could not start Socket.IO%s\n", "");
+  wsio_io_on_connection_error(w->app.io, on_connection_error, &w->app);
   /* [redis]: each worker is a node of the Redis cluster (its io then takes no in-process adapter). */
   if (c->redis.url && *c->redis.url) {
     wsio_redis_config rc_ = {.url = c->redis.url, .key = c->redis.key, .sharded = c->redis.sharded,

@@ -23,6 +23,8 @@ static void metrics_add(srv_metrics *to, const srv_metrics *m) {
   to->api_requests += m->api_requests;
   to->api_rejected += m->api_rejected;
   to->auth_rejected += m->auth_rejected;
+  for (size_t i = 0; i < sizeof to->eio_errors / sizeof to->eio_errors[0]; i++)
+    to->eio_errors[i] += m->eio_errors[i];
   to->route_events += m->route_events;
   to->redis_nodes += m->redis_nodes;
   to->redis_connected += m->redis_connected;

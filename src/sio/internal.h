@@ -185,6 +185,8 @@ struct wsio_io {
   size_t dynamic_children, max_dynamic; /* namespaces made by matchers, and how many may be */
   int dynamic_full_told;     /* the cap was logged once */
   wsio_allow_request_cb allow; /* allowRequest; NULL: none */
+  wsio_connection_error_cb on_error; /* connection_error; NULL: none */
+  void *on_error_ud;
   void *allow_ud;
   wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */
   buf mp_out, mp_json, mp_text;

@@ -357,6 +357,22 @@ static int allow_request(void *ud, const http_request *req, const char *remote, 
   return ok;
 }
 
+static void connection_error(void *ud, const http_request *req, const char *remote, int code, const char *message) {
+  wsio_io *io = ud;
+  wsio_request r;
+  char *block;
+  if (hs_build(req, remote, io->loop->tls != NULL, &r.hs, &r.headers, &block) != 0) return;
+  io->on_error(&r, code, message, io->on_error_ud);
+  free(block);
+}
+
+void wsio_io_on_connection_error(wsio_io *io, wsio_connection_error_cb cb, void *ud) {
+  if (!io) return;
+  io->on_error = cb;
+  io->on_error_ud = ud;
+  eio_server_on_error(io->eio, cb ? connection_error : NULL, io);
+}
+
 void wsio_io_allow_request(wsio_io *io, wsio_allow_request_cb cb, void *ud) {
   if (!io) return;
   io->allow = cb;

@@ -14,6 +14,7 @@
  * --http-compression BYTES sets the long-polling compression threshold (0: off; wsio_io_set_http_compression).
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
+ * Engine.IO error answers (wsio_io_on_connection_error) are printed as "eio-error CODE MESSAGE".
  * The room events of "/" (wsio_nsp_on_room) are printed as "room create|delete ROOM" and
  * "room join|leave ROOM ID".
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
@@ -410,6 +411,13 @@ static void on_room(wsio_nsp *n, wsio_room_event ev, const char *room, const cha
   else printf("room %s %s\n", names[ev], room);
 }
 
+/* connection_error: see the top of the file. */
+static void on_connection_error(const wsio_request *r, int code, const char *message, void *ud) {
+  (void)r;
+  (void)ud;
+  printf("eio-error %d %s\n", code, message);
+}
+
 /* allowRequest: see the top of the file. */
 static int allow_request(const wsio_request *r, const char **message, void *ud) {
   (void)ud;
@@ -441,6 +449,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   if (!io) return WSIO_ENOMEM;
   if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
   wsio_io_allow_request(io, allow_request, NULL);
+  wsio_io_on_connection_error(io, on_connection_error, NULL);
   if (opts.http_compression >= 0) wsio_io_set_http_compression(io, (size_t)opts.http_compression);
   if (opts.max_dynamic >= 0) wsio_io_set_max_dynamic_namespaces(io, (size_t)opts.max_dynamic);
   if (opts.redis) {

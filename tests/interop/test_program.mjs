@@ -862,6 +862,23 @@ describe('/metrics', () => {
     });
   });
 
+  it('counts Engine.IO error answers by code (connection_error)', async () => {
+    const series = code => `wsio_engineio_errors_total{code="${code}",message="${
+      ['Transport unknown', 'Session ID unknown', 'Bad handshake method'][code]}"}`;
+    const before0 = await metrics(srv);
+    for (const q of ['transport=polling&sid=AAAAAAAAAAAAAAAAAAAA', 'transport=polling&sid=BBBBBBBBBBBBBBBBBBBB',
+                     'transport=nope'])
+      assert.equal((await fetch(`${srv.url}/socket.io/?EIO=4&${q}`)).status, 400);
+    assert.equal((await fetch(`${srv.url}/socket.io/?EIO=4&transport=polling`, { method: 'PUT' })).status, 400);
+    await eventually(async () => {
+      const m = await metrics(srv);
+      const moved = code => m.get(series(code)) - (before0.get(series(code)) ?? 0);
+      assert.equal(moved(1), 2, 'two unknown sessions');
+      assert.equal(moved(0), 1, 'an unknown transport');
+      assert.equal(moved(2), 1, 'a handshake by PUT');
+    });
+  });
+
   it('answers only GET and HEAD', async () => {
     let r = await api(srv, 'HEAD', '/metrics');
     assert.equal(r.status, 200);

@@ -5,7 +5,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { io as ioClient, Manager as ClientManager } from 'socket.io-client';
-import { SioServer, within, waitEvent, ackOf, quiet, PARSER, parserOpts } from './sio_harness.mjs';
+import { SioServer, within, waitEvent, ackOf, quiet, eventually, PARSER, parserOpts } from './sio_harness.mjs';
 
 const io = (url, opts) => ioClient(url, { ...parserOpts, ...opts });
 const Manager = class extends ClientManager {
@@ -681,6 +681,32 @@ describe('allowRequest (wsio_io_allow_request)', () => {
     assert.equal(res.status, 200);
     const [stats] = await ackOf(await connect(url), 'server-stats');
     assert.ok(stats, 'the server still serves');
+  });
+
+  it('reports every Engine.IO error answer to connection_error, with its code and message', async () => {
+    const mark = server.lines.length;
+    const seen = re => eventually(() => assert.ok(server.lines.slice(mark).some(l => re.test(l)), `a line ${re}`), 3000);
+    const cases = [
+      ['transport=polling&deny=query', 'GET', 403, 4, 'denied by query'],
+      ['transport=polling', 'GET', 403, 4, 'Forbidden', { 'X-Deny': '1' }],
+      ['transport=carrier-pigeon', 'GET', 400, 0, 'Transport unknown'],
+      ['transport=polling&sid=AAAAAAAAAAAAAAAAAAAA', 'GET', 400, 1, 'Session ID unknown'],
+      ['transport=polling', 'PUT', 400, 2, 'Bad handshake method'],
+    ];
+    for (const [query, method, status, code, message, headers] of cases) {
+      const res = await fetch(`${url}/socket.io/?EIO=4&${query}`, { method, headers });
+      assert.equal(res.status, status, query);
+      assert.deepEqual(await res.json(), { code, message });
+      await seen(new RegExp(`^eio-error ${code} ${message}$`));
+    }
+    const v3 = await fetch(`${url}/socket.io/?EIO=3&transport=polling`);
+    assert.equal(v3.status, 400);
+    await seen(/^eio-error 5 Unsupported protocol version$/);
+    // A connection that goes well reports nothing.
+    const before = server.lines.slice(mark).filter(l => l.startsWith('eio-error')).length;
+    await connect(url, { transports: ['polling'] });
+    await quiet(100);
+    assert.equal(server.lines.slice(mark).filter(l => l.startsWith('eio-error')).length, before);
   });
 });
 
