@@ -133,9 +133,7 @@ int net_conn_writev(net_conn *c, const net_iov *iov, int n) {
   return 0;
 }
 
-size_t net_conn_buffered(const net_conn *c) {
-  return c->out.len + net_refq_bytes(c) + c->inflight.len + (c->tls ? net_tls_wire(c->tls)->len : 0);
-}
+size_t net_conn_tls_buffered(const net_conn *c) { return net_tls_wire(c->tls)->len; }
 
 void net_conn_set_over(net_conn *c) { c->flags |= NET_CONN_OVER; }
 

@@ -11,7 +11,6 @@ void net_conn_start(net_conn *c);
 /* Writes what is staged: try_write first, uv_write for the rest. */
 void net_conn_flush(net_conn *c);
 /* Puts c on the loop's flush list. */
-void net_conn_mark_dirty(net_conn *c);
 /* The bytes that go on the wire for c: c->out, or the TLS ciphertext buffer. */
 buf *net_tls_wire(net_tls *t);
 

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "util/buf.h"
+#include "wsio.h"
 
 typedef struct net_loop net_loop;
 typedef struct net_conn net_conn;
@@ -150,11 +151,35 @@ typedef struct net_iov {
   const void *p;
   size_t len;
 } net_iov;
+/* Writing in place: room for n more bytes at the end of c's output, filled by the caller and then handed
+ * over with net_conn_commit(c, n) before anything else writes to c. Returns the place, or NULL when c is
+ * closing (*rc WSIO_ECLOSED) or memory ran out (*rc WSIO_ENOMEM). Inline: a send's one copy goes here. */
+void net_conn_mark_dirty(net_conn *c);
+static inline uint8_t *net_conn_reserve(net_conn *c, size_t n, int *rc) {
+  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) {
+    *rc = WSIO_ECLOSED;
+    return NULL;
+  }
+  if (c->out.cap - c->out.len < n && buf_reserve(&c->out, n) != 0) {
+    *rc = WSIO_ENOMEM;
+    return NULL;
+  }
+  return c->out.data + c->out.len;
+}
+static inline void net_conn_commit(net_conn *c, size_t n) {
+  c->out.len += n;
+  c->active = 1;
+  if (!(c->flags & NET_CONN_DIRTY)) net_conn_mark_dirty(c);
+}
 /* Queues the parts of n iov, in order, as one net_conn_write of their concatenation would (one copy, one
  * buffer check): a frame's header and payload. Same returns. */
 int net_conn_writev(net_conn *c, const net_iov *iov, int n);
-/* Bytes queued and not yet accepted by the kernel (TLS records included). */
-size_t net_conn_buffered(const net_conn *c);
+/* Bytes queued and not yet accepted by the kernel (TLS records included). Inline: every send asks, often
+ * twice (the limit before, the drain mark after). */
+size_t net_conn_tls_buffered(const net_conn *c);
+static inline size_t net_conn_buffered(const net_conn *c) {
+  return c->out.len + c->refq_bytes + c->inflight.len + (c->tls ? net_conn_tls_buffered(c) : 0);
+}
 /* Marks c over its output limit: on_drain is called once its buffer empties. */
 void net_conn_set_over(net_conn *c);
 

@@ -126,10 +126,15 @@ ws_conn *ws_conn_upgrade(net_conn *c, const ws_conn_handler *h, size_t ext_size,
 static int send_plain(ws_conn *wc, int opcode, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
                       size_t len) {
   if (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY) return WSIO_EINVAL;
-  uint8_t hdr[WS_FRAME_HEADER_MAX];
-  size_t hn = ws_frame_header_encode(hdr, 1, 0, opcode, prefix_len + len, NULL);
-  net_iov iov[3] = {{hdr, hn}, {prefix, prefix_len}, {data, len}};
-  return net_conn_writev(wc->conn, iov, 3);
+  size_t n = prefix_len + len;
+  int rc = 0;
+  uint8_t *dst = net_conn_reserve(wc->conn, WS_FRAME_HEADER_MAX + n, &rc);
+  if (!dst) return rc;
+  size_t hn = ws_frame_header_encode(dst, 1, 0, opcode, n, NULL);
+  if (prefix_len) memcpy(dst + hn, prefix, prefix_len);
+  if (len) memcpy(dst + hn + prefix_len, data, len);
+  net_conn_commit(wc->conn, hn + n);
+  return 0;
 }
 
 int ws_conn_send(ws_conn *wc, int opcode, const uint8_t *data, size_t len, int compress) {

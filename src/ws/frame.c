@@ -35,30 +35,6 @@ ssize_t ws_frame_header_parse(const uint8_t *buf, size_t len, ws_frame_header *h
   return (ssize_t)pos;
 }
 
-size_t ws_frame_header_encode(uint8_t *out, int fin, int rsv1, int opcode, uint64_t len, const uint8_t *mask) {
-  out[0] = (uint8_t)((fin ? 0x80u : 0) | (rsv1 ? 0x40u : 0) | ((unsigned)opcode & 0x0Fu));
-  uint8_t mbit = mask ? 0x80u : 0;
-  size_t pos;
-  if (len < 126) {
-    out[1] = (uint8_t)(mbit | len);
-    pos = 2;
-  } else if (len <= 0xFFFF) {
-    out[1] = mbit | 126;
-    out[2] = (uint8_t)(len >> 8);
-    out[3] = (uint8_t)len;
-    pos = 4;
-  } else {
-    out[1] = mbit | 127;
-    for (int i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
-    pos = 10;
-  }
-  if (mask) {
-    memcpy(out + pos, mask, 4);
-    pos += 4;
-  }
-  return pos;
-}
-
 unsigned ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], unsigned offset) {
   offset &= 3u;
   /* Unaligned words straight away: loads and stores go through memcpy, defined at any alignment, and on the

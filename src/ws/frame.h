@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 enum {
@@ -37,8 +38,31 @@ typedef struct ws_frame_header {
 ssize_t ws_frame_header_parse(const uint8_t *buf, size_t len, ws_frame_header *h);
 
 /* Writes a header into out (WS_FRAME_HEADER_MAX bytes). mask may be NULL (server frames are unmasked).
- * rsv1 marks a compressed message's first frame. Returns the header length. */
-size_t ws_frame_header_encode(uint8_t *out, int fin, int rsv1, int opcode, uint64_t len, const uint8_t *mask);
+ * rsv1 marks a compressed message's first frame. Returns the header length. Inline: every send writes one. */
+static inline size_t ws_frame_header_encode(uint8_t *out, int fin, int rsv1, int opcode, uint64_t len,
+                                            const uint8_t *mask) {
+  out[0] = (uint8_t)((fin ? 0x80u : 0) | (rsv1 ? 0x40u : 0) | ((unsigned)opcode & 0x0Fu));
+  uint8_t mbit = mask ? 0x80u : 0;
+  size_t pos;
+  if (len < 126) {
+    out[1] = (uint8_t)(mbit | len);
+    pos = 2;
+  } else if (len <= 0xFFFF) {
+    out[1] = mbit | 126;
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+    pos = 4;
+  } else {
+    out[1] = mbit | 127;
+    for (int i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    pos = 10;
+  }
+  if (mask) {
+    memcpy(out + pos, mask, 4);
+    pos += 4;
+  }
+  return pos;
+}
 
 /* XORs data with mask, starting at byte `offset` of the masking key stream (offset mod 4). Works a machine
  * word at a time. Returns the new offset (offset + len) mod 4. */
