@@ -49,9 +49,9 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
     s->rooms = m;
     s->rooms_cap = cap;
   }
-  int created = !room_get(n, room, len, 0);
-  sio_room *r = room_get(n, room, len, 1);
-  if (!r) return WSIO_ENOMEM;
+  sio_room *r = room_get(n, room, len, 0);
+  int created = !r;
+  if (!r && !(r = room_get(n, room, len, 1))) return WSIO_ENOMEM;
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 4;
     sio_member *m = realloc(r->members, cap * sizeof *m);
