@@ -8,24 +8,23 @@ target_link_libraries(redis_node PRIVATE wsio_static)
 find_program(NODE_BIN node)
 find_program(REDIS_SERVER_BIN redis-server)
 find_program(REDIS_CLI_BIN redis-cli)
-if(NODE_BIN AND REDIS_SERVER_BIN)
+# interop/<prefix>_classic and _sharded: script run by node with REDIS_MODE set, plus the environment given.
+function(redis_interop_tests prefix script env)
   foreach(mode classic sharded)
-    add_test(NAME interop/redis_${mode}
-             COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_redis.mjs
+    add_test(NAME interop/${prefix}_${mode}
+             COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/${script}
              WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
-    set_tests_properties(interop/redis_${mode} PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
-      "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};REDIS_MODE=${mode}")
+    set_tests_properties(interop/${prefix}_${mode} PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
+      "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};${env}REDIS_MODE=${mode}")
   endforeach()
+endfunction()
+
+if(NODE_BIN AND REDIS_SERVER_BIN)
+  redis_interop_tests(redis test_redis.mjs "")
 endif()
 
 # The same over a 3-primary Redis Cluster the test starts itself (test_redis_cluster.mjs): the Node server
 # uses node-redis createCluster; sharded and classic; a slot in use is moved to another primary while running.
 if(NODE_BIN AND REDIS_SERVER_BIN AND REDIS_CLI_BIN)
-  foreach(mode classic sharded)
-    add_test(NAME interop/redis_cluster_${mode}
-             COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_redis_cluster.mjs
-             WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
-    set_tests_properties(interop/redis_cluster_${mode} PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
-      "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};REDIS_CLI=${REDIS_CLI_BIN};REDIS_MODE=${mode}")
-  endforeach()
+  redis_interop_tests(redis_cluster test_redis_cluster.mjs "REDIS_CLI=${REDIS_CLI_BIN};")
 endif()
