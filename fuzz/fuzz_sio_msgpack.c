@@ -32,12 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sio_packet_limits wide = {.max_attachments = 100000, .max_depth = SIO_JSON_DEPTH_MAX};
   if (sio_packet_decode((const char *)text.data, text.len, &wide, &pkt) != 0) return 0;
   CHECK(pkt.attachments == atts.n);
-  int rc = sio_mp_encode((const char *)text.data, text.len, atts.v, atts.n, &out);
+  int rc = sio_mp_encode((const char *)text.data, text.len, atts.v, atts.n, &json, &out);
   if (rc == WSIO_ENOMEM) return 0;
   CHECK(rc == 0);
   CHECK(sio_mp_decode(out.data, out.len, &wide, &json, &atts2, &text2) == 0);
   CHECK(sio_packet_decode((const char *)text2.data, text2.len, &wide, &pkt) == 0);
-  CHECK(sio_mp_encode((const char *)text2.data, text2.len, atts2.v, atts2.n, &out2) == 0);
+  CHECK(sio_mp_encode((const char *)text2.data, text2.len, atts2.v, atts2.n, &json, &out2) == 0);
   CHECK(sio_mp_decode(out2.data, out2.len, &wide, &json, &atts3, &text3) == 0);
   CHECK(text3.len == text2.len && memcmp(text3.data, text2.data, text2.len) == 0);
   CHECK(out2.len == out.len || atts.n != atts2.n); /* unreferenced binaries drop out on the first pass only */

@@ -264,19 +264,24 @@ int eio_sid_worker(const char *sid) {
 
 /* ---- errors ---------------------------------------------------------------------------------------- */
 
-static const char *const ERROR_BODIES[] = {
-    "{\"code\":0,\"message\":\"Transport unknown\"}",
-    "{\"code\":1,\"message\":\"Session ID unknown\"}",
-    "{\"code\":2,\"message\":\"Bad handshake method\"}",
-    "{\"code\":3,\"message\":\"Bad request\"}",
-    "{\"code\":4,\"message\":\"Forbidden\"}",
-    "{\"code\":5,\"message\":\"Unsupported protocol version\"}",
-};
+/* One list: the messages and the JSON bodies are both made from it. */
+#define EIO_ERRORS(X)                  \
+  X(0, "Transport unknown")            \
+  X(1, "Session ID unknown")           \
+  X(2, "Bad handshake method")         \
+  X(3, "Bad request")                  \
+  X(4, "Forbidden")                    \
+  X(5, "Unsupported protocol version")
+#define ERROR_MESSAGE_(code, msg) msg,
+#define ERROR_BODY_(code, msg) "{\"code\":" #code ",\"message\":\"" msg "\"}",
+static const char *const ERROR_MESSAGES[] = {EIO_ERRORS(ERROR_MESSAGE_)};
+static const char *const ERROR_BODIES[] = {EIO_ERRORS(ERROR_BODY_)};
+#undef ERROR_MESSAGE_
+#undef ERROR_BODY_
 
 const char *eio_error_message(int code) {
-  static const char *const names[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
-                                      "Bad request", "Forbidden", "Unsupported protocol version"};
-  return code >= 0 && (size_t)code < sizeof names / sizeof names[0] ? names[code] : "Bad request";
+  return code >= 0 && (size_t)code < sizeof ERROR_MESSAGES / sizeof ERROR_MESSAGES[0] ? ERROR_MESSAGES[code]
+                                                                                      : "Bad request";
 }
 
 const char *eio_error_body(int code) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "eio/packet.h"
 #include "http/response.h"
 
 static const double bucket_bounds[SRV_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -103,10 +104,8 @@ void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf
   metric(b, "wsio_auth_rejected_total", "counter", "Connections refused by JWT authentication.", m->auth_rejected);
   put(b, "# HELP wsio_engineio_errors_total Requests answered with an Engine.IO error (code, message).\n"
          "# TYPE wsio_engineio_errors_total counter\n");
-  static const char *const names[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
-                                      "Bad request", "Forbidden", "Unsupported protocol version"};
   for (size_t i = 0; i < sizeof m->eio_errors / sizeof m->eio_errors[0]; i++)
-    put(b, "wsio_engineio_errors_total{code=\"%zu\",message=\"%s\"} %llu\n", i, names[i],
+    put(b, "wsio_engineio_errors_total{code=\"%zu\",message=\"%s\"} %llu\n", i, eio_error_message((int)i),
         (unsigned long long)m->eio_errors[i]);
   metric(b, "wsio_proxy_requests_total", "counter", "Events forwarded to the backend.", m->proxy_requests);
   metric(b, "wsio_proxy_failures_total", "counter", "Forwarded events that failed.", m->proxy_failures);

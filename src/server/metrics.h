@@ -25,7 +25,7 @@ typedef struct srv_metrics {
   uint64_t webhook_deliveries, webhook_failures, webhook_dropped;
   uint64_t api_requests, api_rejected;
   uint64_t auth_rejected;
-  uint64_t eio_errors[6];      /* requests answered with Engine.IO error code i (connection_error) */
+  uint64_t eio_errors[WSIO_EIO_UNSUPPORTED_PROTOCOL_VERSION + 1]; /* answers with Engine.IO error code i */
   uint64_t route_events;
   /* [redis]: summed over workers (each one node); redis_nodes 0 when the adapter is off */
   uint64_t redis_nodes, redis_connected, redis_connects, redis_disconnects;

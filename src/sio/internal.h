@@ -189,7 +189,7 @@ struct wsio_io {
   void *on_error_ud;
   void *allow_ud;
   wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */
-  buf mp_out, mp_json, mp_text;
+  buf mp_out, mp_json, mp_text; /* mp_json: scratch of both directions (a decode's is done with by dispatch) */
   mpk_atts mp_atts;
   sio_recovery *rec;         /* NULL unless connection state recovery is on */
   sio_adapter *adapter;      /* the cluster adapter, NULL: this server alone */

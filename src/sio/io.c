@@ -237,7 +237,7 @@ int sio_client_send(sio_client *c, const char *text, size_t len, const sio_bin *
   eio_socket *e = c->eio;
   if (!e) return WSIO_ECLOSED;
   if (c->io->parser == WSIO_PARSER_MSGPACK) {
-    int rc = sio_mp_encode(text, len, atts, natts, &c->io->mp_out);
+    int rc = sio_mp_encode(text, len, atts, natts, &c->io->mp_json, &c->io->mp_out);
     return rc ? rc : eio_socket_send(e, 1, c->io->mp_out.data, c->io->mp_out.len);
   }
   int rc = eio_socket_send(e, 0, (const uint8_t *)text, len);
@@ -254,7 +254,7 @@ eio_msg *sio_msg_new(wsio_io *io, const char *text, size_t len, const sio_bin *a
   if (!m) return NULL;
   int rc;
   if (io->parser == WSIO_PARSER_MSGPACK) {
-    rc = sio_mp_encode(text, len, atts, natts, &io->mp_out);
+    rc = sio_mp_encode(text, len, atts, natts, &io->mp_json, &io->mp_out);
     if (rc == 0) rc = eio_msg_add(m, 1, io->mp_out.data, io->mp_out.len);
   } else {
     rc = eio_msg_add(m, 0, (const uint8_t *)text, len);

@@ -83,12 +83,13 @@ void mpk_pack_strn(mpk_writer *w, const char *s, size_t n);
  * Returns 0, WSIO_EPROTO or WSIO_ENOMEM (out unchanged on error). */
 int mpk_packet_json(buf *out, const char *text, size_t len, size_t natts, int with_id);
 
-/* Packs the packet object of a Socket.IO text packet and its attachments: {type, data, nsp[, id]} with
+/* Packs the packet object of a Socket.IO text packet and its attachments (built in tmp, the caller's
+ * scratch, reset here: no allocation once it has grown): {type, data, nsp[, id]} with
  * type 2 for EVENT and BINARY_EVENT, 3 for ACK and BINARY_ACK (others as they are), data the payload with
  * the attachments inline, nsp always present, id only when with_id and the packet has one. natts must equal
  * the packet's attachment count. Returns 0, WSIO_EPROTO (the text does not decode, or natts differs) or
  * WSIO_ENOMEM. */
-int mpk_pack_packet(mpk_writer *w, const char *text, size_t len, const sio_bin *atts, size_t natts,
+int mpk_pack_packet(mpk_writer *w, buf *tmp, const char *text, size_t len, const sio_bin *atts, size_t natts,
                     int with_id);
 
 /* The reverse, from the JSON form of a packet object (as mpk_to_json or a JSON peer wrote it, with its

@@ -157,16 +157,13 @@ int mpk_packet_json(buf *out, const char *text, size_t len, size_t natts, int wi
   return 0;
 }
 
-int mpk_pack_packet(mpk_writer *w, const char *text, size_t len, const sio_bin *atts, size_t natts,
+int mpk_pack_packet(mpk_writer *w, buf *tmp, const char *text, size_t len, const sio_bin *atts, size_t natts,
                     int with_id) {
-  buf j = {0};
-  int rc = mpk_packet_json(&j, text, len, natts, with_id);
-  if (rc == 0) {
-    sio_json_span v = {(const char *)j.data, j.len, SIO_JSON_OBJECT};
-    rc = mpk_pack_json(w, &v, atts, natts);
-  }
-  buf_free(&j);
-  return rc;
+  tmp->len = 0;
+  int rc = mpk_packet_json(tmp, text, len, natts, with_id);
+  if (rc) return rc;
+  sio_json_span v = {(const char *)tmp->data, tmp->len, SIO_JSON_OBJECT};
+  return mpk_pack_json(w, &v, atts, natts);
 }
 
 int mpk_json_rebase(const sio_json_span *v, size_t base, size_t count, buf *out) {

@@ -71,9 +71,9 @@ int sio_mp_decode(const uint8_t *p, size_t len, const sio_packet_limits *lim, bu
   return rc;
 }
 
-int sio_mp_encode(const char *text, size_t len, const sio_bin *atts, size_t natts, buf *out) {
+int sio_mp_encode(const char *text, size_t len, const sio_bin *atts, size_t natts, buf *tmp, buf *out) {
   out->len = 0;
   mpk_writer w;
   mpk_writer_init(&w, out);
-  return mpk_pack_packet(&w, text, len, atts, natts, 1);
+  return mpk_pack_packet(&w, tmp, text, len, atts, natts, 1);
 }

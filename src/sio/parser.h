@@ -32,8 +32,8 @@ int sio_mp_decode(const uint8_t *p, size_t len, const sio_packet_limits *lim, bu
                   buf *text);
 
 /* A text packet and its natts attachments to the one binary message that carries it, in out (reset
- * first). Returns 0, WSIO_EPROTO (text is no valid packet, or natts is not its attachment count) or
- * WSIO_ENOMEM. */
-int sio_mp_encode(const char *text, size_t len, const sio_bin *atts, size_t natts, buf *out);
+ * first); tmp is scratch for the packet object's JSON (reset). Returns 0, WSIO_EPROTO (text is no valid
+ * packet, or natts is not its attachment count) or WSIO_ENOMEM. */
+int sio_mp_encode(const char *text, size_t len, const sio_bin *atts, size_t natts, buf *tmp, buf *out);
 
 #endif
