@@ -111,6 +111,8 @@ void eio_release_get_with_noop(eio_socket *s);
 void eio_cors_headers(const eio_server *srv, const http_request *req, buf *out);
 /* Answers with an Engine.IO error body. */
 void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, int code);
+/* The same with a message of the caller's in the body (NULL: the code's own). */
+void eio_reply_error_msg(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message);
 
 /* websocket.c */
 void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q, uint8_t *rest,

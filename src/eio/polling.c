@@ -60,10 +60,16 @@ static void reply(eio_server *srv, http_conn *hc, const http_request *req, int s
   buf_free(&out);
 }
 
+void eio_reply_error_msg(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message) {
+  eio_report_error(srv, hc, req, code, message);
+  buf body = {0};
+  eio_error_json(&body, code, message);
+  reply(srv, hc, req, eio_error_status(code), "application/json", body.data, body.len, NULL);
+  buf_free(&body);
+}
+
 void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, int code) {
-  eio_report_error(srv, hc, req, code, NULL);
-  const char *body = eio_error_body(code);
-  reply(srv, hc, req, eio_error_status(code), "application/json", body, strlen(body), NULL);
+  eio_reply_error_msg(srv, hc, req, code, NULL);
 }
 
 /* ---- HTTP compression of GET responses (engine.io's httpCompression) ---- */

@@ -480,16 +480,7 @@ static int open_disallowed(eio_server *srv, http_conn *hc, const http_request *r
   net_conn_peer(http_conn_net(hc), remote, sizeof remote);
   const char *message = NULL;
   if (srv->allow(srv->allow_ud, req, remote, &message)) return 0;
-  eio_report_error(srv, hc, req, EIO_ERR_FORBIDDEN, message);
-  buf body = {0}, out = {0};
-  eio_error_json(&body, EIO_ERR_FORBIDDEN, message);
-  http_response_start(&out, 403);
-  http_response_header(&out, "Content-Type", "application/json");
-  eio_cors_headers(srv, req, &out);
-  http_response_end(&out, body.data, body.len, 0);
-  http_conn_respond(hc, out.data, out.len, 0);
-  buf_free(&out);
-  buf_free(&body);
+  eio_reply_error_msg(srv, hc, req, EIO_ERR_FORBIDDEN, message);
   return 1;
 }
 

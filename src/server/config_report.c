@@ -182,9 +182,9 @@ int server_config_diff(const server_config *old, const server_config *new_, char
     const cfg_setting *s = &cfg_settings[i];
     if (cfg_equal(old, new_, s)) continue;
     int live = (s->flags & CF_LIVE) != 0;
-    /* Another certificate or key loads live; turning TLS on or off takes other listeners: a restart. */
-    if (live && !strcmp(s->section, "tls") && (!old->tls.cert || !*old->tls.cert) != (!new_->tls.cert || !*new_->tls.cert))
-      live = 0;
+    /* Another certificate or key loads live; turning TLS on or off takes other listeners: a restart. (Both or
+     * neither are set, an empty one being NULL.) */
+    if (live && !strcmp(s->section, "tls") && !old->tls.cert != !new_->tls.cert) live = 0;
     if (live) n.live++;
     else n.restart++;
     cfg_buf_printf(&b, "%s: [%s] %s: ", live ? LIVE_LABEL : RESTART_LABEL, s->section, s->key);

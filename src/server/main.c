@@ -267,7 +267,7 @@ static void on_sighup(uv_signal_t *h, int signum) {
   /* A renewed certificate usually keeps its file names: with TLS on from the start and still set, the
    * files are read again at every reload. Worker 0 first: only when it could load them do the others. */
   const char *cert = r->cfg.tls.cert;
-  int tls = p->cfg.tls.cert && *p->cfg.tls.cert && cert && *cert && r->cfg.tls.key && *r->cfg.tls.key;
+  int tls = p->cfg.tls.cert && cert; /* cert and key are both set or both NULL */
   int tls_ok = tls && tls_reload(w, &r->cfg) == 0;
   if (tls_ok) log_info("reload: [tls] certificate and key loaded again from %s: new connections use them", cert);
   if (n == 0) {
