@@ -110,26 +110,11 @@ void net_conn_mark_dirty(net_conn *c) {
 }
 
 int net_conn_write(net_conn *c, const void *data, size_t len) {
-  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
-  if (buf_append(&c->out, data, len) != 0) return WSIO_ENOMEM;
-  c->active = 1;
-  net_conn_mark_dirty(c);
-  return 0;
-}
-
-int net_conn_writev(net_conn *c, const net_iov *iov, int n) {
-  if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return WSIO_ECLOSED;
-  size_t total = 0;
-  for (int i = 0; i < n; i++) total += iov[i].len;
-  if (buf_reserve(&c->out, total) != 0) return WSIO_ENOMEM;
-  uint8_t *dst = c->out.data + c->out.len;
-  for (int i = 0; i < n; i++) {
-    if (iov[i].len) memcpy(dst, iov[i].p, iov[i].len);
-    dst += iov[i].len;
-  }
-  c->out.len += total;
-  c->active = 1;
-  net_conn_mark_dirty(c);
+  int rc = 0;
+  uint8_t *dst = net_conn_reserve(c, len, &rc);
+  if (!dst) return rc;
+  if (len) memcpy(dst, data, len);
+  net_conn_commit(c, len);
   return 0;
 }
 

@@ -146,11 +146,6 @@ int net_conn_write_shared(net_conn *c, const void *data, size_t len, net_shared 
 /* A connection's queued stream up to this size is gathered into one buffer and written with write(). */
 #define NET_STAGE_MAX 16384
 
-/* A part of a gathered write. */
-typedef struct net_iov {
-  const void *p;
-  size_t len;
-} net_iov;
 /* Writing in place: room for n more bytes at the end of c's output, filled by the caller and then handed
  * over with net_conn_commit(c, n) before anything else writes to c. Returns the place, or NULL when c is
  * closing (*rc WSIO_ECLOSED) or memory ran out (*rc WSIO_ENOMEM). Inline: a send's one copy goes here. */
@@ -171,9 +166,6 @@ static inline void net_conn_commit(net_conn *c, size_t n) {
   c->active = 1;
   if (!(c->flags & NET_CONN_DIRTY)) net_conn_mark_dirty(c);
 }
-/* Queues the parts of n iov, in order, as one net_conn_write of their concatenation would (one copy, one
- * buffer check): a frame's header and payload. Same returns. */
-int net_conn_writev(net_conn *c, const net_iov *iov, int n);
 /* Bytes queued and not yet accepted by the kernel (TLS records included). Inline: every send asks, often
  * twice (the limit before, the drain mark after). */
 size_t net_conn_tls_buffered(const net_conn *c);
