@@ -1,7 +1,6 @@
 /* The msgpack parser (npm socket.io-msgpack-parser) at the edge of the Socket.IO layer: see parser.h. */
 #include "sio/parser.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "wsio.h"
@@ -30,9 +29,8 @@ int sio_mp_decode(const uint8_t *p, size_t len, const sio_packet_limits *lim, bu
   char nspbuf[256];
   if (!sio_json_object_find(&obj, "nsp", 3, &nsp) || nsp.kind != SIO_JSON_STRING) return WSIO_EPROTO;
   ssize_t nn = sio_json_string_decode(&nsp, nspbuf, sizeof nspbuf);
-  /* The text form has no room for a namespace without its slash or with a comma. */
-  if (nn <= 0 || nspbuf[0] != '/' || memchr(nspbuf, ',', (size_t)nn) || memchr(nspbuf, 0, (size_t)nn))
-    return WSIO_EPROTO;
+  /* (Its slash, its lack of commas and its UTF-8 are checked by the text encoder below.) */
+  if (nn <= 0 || memchr(nspbuf, 0, (size_t)nn)) return WSIO_EPROTO;
   int has_data = sio_json_object_find(&obj, "data", 4, &data);
   /* python-socketio's msgpack packets carry data: null where JavaScript leaves it undefined. */
   if (has_data && data.kind == SIO_JSON_NULL && (t == SIO_CONNECT || t == SIO_DISCONNECT)) has_data = 0;
@@ -50,25 +48,13 @@ int sio_mp_decode(const uint8_t *p, size_t len, const sio_packet_limits *lim, bu
     return WSIO_EPROTO;
   /* Binaries travel inline: an event or ack holding any becomes the default parser's binary type, its
    * placeholders numbering the attachments in the order they came. */
-  char head[64];
-  int k;
-  if (atts->n && (t == SIO_EVENT || t == SIO_ACK))
-    k = snprintf(head, sizeof head, "%d%zu-", t == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK, atts->n);
-  else if (atts->n)
-    return WSIO_EPROTO; /* binaries where no packet type carries them */
-  else
-    k = snprintf(head, sizeof head, "%d", (int)t);
-  rc = buf_append(text, head, (size_t)k);
-  if (rc == 0 && nn != 1) {
-    rc = buf_append(text, nspbuf, (size_t)nn);
-    if (rc == 0) rc = buf_append(text, ",", 1);
-  }
-  if (rc == 0 && has_id) {
-    k = snprintf(head, sizeof head, "%llu", (unsigned long long)idv);
-    rc = buf_append(text, head, (size_t)k);
-  }
-  if (rc == 0 && has_data) rc = buf_append(text, data.p, data.len);
-  return rc;
+  sio_packet pkt = {.type = (int)t, .attachments = (unsigned)atts->n, .nsp = nspbuf, .nsp_len = (size_t)nn,
+                    .id = has_id ? (int64_t)idv : -1};
+  if (atts->n && (t == SIO_EVENT || t == SIO_ACK)) pkt.type = t == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
+  else if (atts->n) return WSIO_EPROTO; /* binaries where no packet type carries them */
+  if (has_data) pkt.data = data;
+  rc = sio_packet_encode(text, &pkt);
+  return rc == WSIO_EINVAL ? WSIO_EPROTO : rc;
 }
 
 int sio_mp_encode(const char *text, size_t len, const sio_bin *atts, size_t natts, buf *tmp, buf *out) {
