@@ -14,6 +14,7 @@
 
 #include "sio/packet.h"
 #include "wsio.h"
+#include "util/utf8.h"
 
 #define CHECK(x)                \
   do {                          \
@@ -105,7 +106,7 @@ static void check_helpers(const char *s, size_t n) {
   buf b = {0};
   sio_packet pkt;
   sio_json_span v;
-  int utf8 = sio_json_utf8_valid(s, n);
+  int utf8 = utf8_valid((const uint8_t *)s, n);
 
   int rc = sio_packet_encode_event(&b, NULL, 0, 7, s, n, NULL, 0);
   CHECK((rc == 0) == (utf8 && !sio_packet_name_reserved(s, n)));

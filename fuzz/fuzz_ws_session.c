@@ -11,7 +11,7 @@
 
 #include "ws/frame.h"
 #include "ws/session.h"
-#include "ws/utf8.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 #define MAX_MESSAGE 4096
@@ -37,7 +37,7 @@ static void on_message(void *ud, int op, uint8_t *data, size_t len) {
   check(op == WS_OP_TEXT || op == WS_OP_BINARY);
   check(len <= MAX_MESSAGE);
   check(data != NULL);
-  if (op == WS_OP_TEXT) check(ws_utf8_valid(data, len));
+  if (op == WS_OP_TEXT) check(utf8_valid(data, len));
   for (size_t i = 0; i < len; i++) f->sink += data[i];
   if (f->echo) {
     int rc = ws_session_send(f->s, op, data, len, 1);

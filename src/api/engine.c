@@ -6,7 +6,7 @@
 #include "api/api.h"
 #include "eio/server.h"
 #include "sio/internal.h"
-#include "ws/utf8.h"
+#include "util/utf8.h"
 
 struct wsio_engine {
   wsio_engine *next;             /* the server's list */
@@ -183,7 +183,7 @@ int wsio_engine_socket_send(wsio_engine_socket *s, wsio_opcode op, const void *d
   if (!s || (op != WSIO_TEXT && op != WSIO_BINARY) || (!data && len)) return WSIO_EINVAL;
   if (!s->eio) return WSIO_ECLOSED;
   /* A text frame with broken UTF-8 would make the client drop the connection. */
-  if (op == WSIO_TEXT && !ws_utf8_valid(data, len)) return WSIO_EINVAL;
+  if (op == WSIO_TEXT && !utf8_valid(data, len)) return WSIO_EINVAL;
   return eio_socket_send(s->eio, op == WSIO_BINARY, len ? data : (const uint8_t *)"", len);
 }
 

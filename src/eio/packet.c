@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ws/utf8.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 /* ---- base64 ---------------------------------------------------------------------------------------------- */
@@ -116,7 +116,7 @@ static int decode_one(const uint8_t *p, size_t n, buf *bin, int check_utf8, eio_
     return 0;
   }
   if (p[0] < '0' || p[0] > '0' + EIO_NOOP) return WSIO_EPROTO;
-  if (check_utf8 && !ws_utf8_valid(p + 1, n - 1)) return WSIO_EPROTO;
+  if (check_utf8 && !utf8_valid(p + 1, n - 1)) return WSIO_EPROTO;
   *out = (eio_packet){(eio_packet_type)(p[0] - '0'), 0, p + 1, n - 1};
   return 0;
 }

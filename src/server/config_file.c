@@ -7,7 +7,7 @@
 
 #include "server/config_internal.h"
 #include "sio/json.h"
-#include "ws/utf8.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 enum { SEC_NONE, SEC_PLAIN, SEC_ROUTE, SEC_NSP };
@@ -388,7 +388,7 @@ int cfg_parse_text(server_config *c, const char *name, const char *text, size_t 
     p.line++;
     if (e > s && e[-1] == '\r') e--;
     if (memchr(s, 0, (size_t)(e - s))) rc = fail(&p, "the line contains a NUL byte");
-    else if (!ws_utf8_valid((const uint8_t *)s, (size_t)(e - s))) rc = fail(&p, "the line is not valid UTF-8");
+    else if (!utf8_valid((const uint8_t *)s, (size_t)(e - s))) rc = fail(&p, "the line is not valid UTF-8");
     else if (cfg_has_ctl(s, (size_t)(e - s))) rc = fail(&p, "the line contains a control character");
     if (rc) break;
     while (s < e && blank(*s)) s++;

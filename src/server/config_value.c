@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "server/config_internal.h"
-#include "ws/utf8.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 #define KIB 1024ull
@@ -356,7 +356,7 @@ static int set_number(server_config *c, const cfg_setting *s, const char *v, cha
 
 int cfg_set(server_config *c, const cfg_setting *s, const char *v, char *why, size_t cap) {
   size_t len = strlen(v);
-  if (!ws_utf8_valid((const uint8_t *)v, len)) return cfg_errf(why, cap, "is not valid UTF-8");
+  if (!utf8_valid((const uint8_t *)v, len)) return cfg_errf(why, cap, "is not valid UTF-8");
   if (cfg_has_ctl(v, len)) return bad(why, cap, v, "contains a control character");
   if (!*v && !(s->flags & CF_OPTIONAL)) return cfg_errf(why, cap, "needs a value");
   switch (s->type) {

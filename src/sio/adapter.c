@@ -11,6 +11,7 @@
 
 #include "sio/internal.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 int sio_adapter_attach(wsio_io *io, sio_adapter *a) {
   if (!io || !a || !a->vt) return WSIO_EINVAL;
@@ -263,7 +264,7 @@ int sio_cluster_fetch(wsio_io *io, const sio_targets *t, sio_cluster_socket_fn f
 
 /* Appends s as a JSON string; bytes that are not UTF-8 (a Latin-1 header) become '?'. */
 static int json_str_lossy(buf *b, const char *s, size_t n) {
-  if (sio_json_utf8_valid(s, n)) return sio_json_write_string(b, s, n);
+  if (utf8_valid((const uint8_t *)s, n)) return sio_json_write_string(b, s, n);
   char *c = malloc(n ? n : 1);
   if (!c) return WSIO_ENOMEM;
   for (size_t i = 0; i < n; i++) c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "util/scan.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 typedef const unsigned char *cursor;
@@ -20,44 +21,6 @@ static int hex_val(unsigned c) {
   c |= 0x20;
   if (c - 'a' < 6u) return (int)(c - 'a' + 10);
   return -1;
-}
-
-/* One UTF-8 sequence starting at a byte >= 0x80. Returns the byte after it, or NULL. Second-byte ranges
- * exclude overlongs (E0, F0), surrogates (ED) and code points past U+10FFFF (F4), per RFC 3629. */
-static cursor utf8_seq(cursor p, cursor end) {
-  unsigned c = p[0], lo = 0x80, hi = 0xBF;
-  size_t n;
-  if (c < 0xC2 || c > 0xF4) return NULL;
-  if (c < 0xE0) {
-    n = 1;
-  } else if (c < 0xF0) {
-    n = 2;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else {
-    n = 3;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  if ((size_t)(end - p) <= n) return NULL;
-  if (p[1] < lo || p[1] > hi) return NULL;
-  for (size_t i = 2; i <= n; i++)
-    if ((p[i] & 0xC0) != 0x80) return NULL;
-  return p + n + 1;
-}
-
-int sio_json_utf8_valid(const char *s, size_t len) {
-  cursor p = (cursor)s, end = p + len;
-  while (p < end) {
-    p += scan_ascii(p, (size_t)(end - p)); /* ASCII runs */
-    if (p >= end) break;
-    if (*p < 0x80) {
-      p++;
-    } else if (!(p = utf8_seq(p, end))) {
-      return 0;
-    }
-  }
-  return 1;
 }
 
 /* Reads the 4 hex digits of a \u escape at p. Returns the code unit or -1. */
@@ -507,7 +470,7 @@ ssize_t sio_json_string_len(const char *s, size_t n) {
   /* Most strings (event names, ids) are printable ASCII with nothing to escape: one pass. */
   size_t i = scan_json_plain((cursor)s, n);
   if (i == n) return (ssize_t)n + 2;
-  if (!sio_json_utf8_valid(s + i, n - i)) return WSIO_EINVAL;
+  if (!utf8_valid((const uint8_t *)s + i, n - i)) return WSIO_EINVAL;
   size_t len = n + 2;
   for (; i < n; i++) {
     unsigned char c = (unsigned char)s[i];

@@ -113,9 +113,6 @@ int sio_json_write_string(buf *b, const char *s, size_t n);
 ssize_t sio_json_string_len(const char *s, size_t n);
 size_t sio_json_string_put(char *out, const char *s, size_t n, size_t len);
 
-/* 1 if p[0..len) is valid UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF). */
-int sio_json_utf8_valid(const char *p, size_t len);
-
 /* Reads a NUMBER span that is a plain non-negative integer (digits only: no sign, fraction or exponent) no
  * larger than max. Returns 0 and sets *v, or WSIO_EPROTO. */
 int sio_json_uint(const sio_json_span *num, uint64_t max, uint64_t *v);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "wsio.h"
+#include "util/utf8.h"
 
 static int is_binary(int t) { return t == SIO_BINARY_EVENT || t == SIO_BINARY_ACK; }
 static int is_event(int t) { return t == SIO_EVENT || t == SIO_BINARY_EVENT; }
@@ -85,7 +86,7 @@ int sio_packet_decode(const char *s, size_t len, const sio_packet_limits *lim, s
   if (i < len && s[i] == '/') {
     const char *comma = memchr(s + i, ',', len - i);
     size_t stop = comma ? (size_t)(comma - s) : len;
-    if (!sio_json_utf8_valid(s + i, stop - i)) return WSIO_EPROTO;
+    if (!utf8_valid((const uint8_t *)s + i, stop - i)) return WSIO_EPROTO;
     pkt->nsp = s + i;
     pkt->nsp_len = stop - i;
     i = comma ? stop + 1 : len;
@@ -129,7 +130,8 @@ static int nsp_check(const char **nsp, size_t *len) {
     return 0;
   }
   if (*len == 1 && (*nsp)[0] == '/') return 0; /* the main namespace, on every send */
-  if ((*nsp)[0] != '/' || memchr(*nsp, ',', *len) || !sio_json_utf8_valid(*nsp, *len)) return WSIO_EINVAL;
+  const char *name = *nsp;
+  if (name[0] != '/' || memchr(name, ',', *len) || !utf8_valid((const uint8_t *)name, *len)) return WSIO_EINVAL;
   return 0;
 }
 

@@ -6,7 +6,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "ws/frame.h"
-#include "ws/utf8.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 /* Everything that exists only while a message, a split control frame or the peer's close payload is held.
@@ -121,7 +121,7 @@ static int on_close(ws_session *s, const uint8_t *p, size_t len) {
   if (len >= 2) {
     code = (unsigned)p[0] << 8 | p[1];
     if (!ws_close_code_valid(code)) return fail(s, 1002, "invalid close code");
-    if (!ws_utf8_valid(p + 2, len - 2)) return fail(s, 1007, "close reason not UTF-8");
+    if (!utf8_valid(p + 2, len - 2)) return fail(s, 1007, "close reason not UTF-8");
   }
   s->msg_op = 0;
   s->peer_code = (uint16_t)code;
@@ -154,8 +154,8 @@ static int discarding(const ws_session *s) { return (s->flags & F_CLOSE_SENT) !=
 
 static int validate_text(ws_session *s, const uint8_t *p, size_t len) {
   if (s->msg_op != WS_OP_TEXT) return 0;
-  s->utf8 = (uint8_t)ws_utf8_validate(s->utf8, p, len);
-  if (s->utf8 == WS_UTF8_REJECT) return fail(s, 1007, "invalid UTF-8 in text message");
+  s->utf8 = (uint8_t)utf8_validate(s->utf8, p, len);
+  if (s->utf8 == UTF8_REJECT) return fail(s, 1007, "invalid UTF-8 in text message");
   return 0;
 }
 
@@ -185,7 +185,7 @@ static int frame_end(ws_session *s) {
     if (rc) return fail_errno(s, rc);
     if (m->len > before && validate_text(s, m->data + before, m->len - before)) return s->result;
   }
-  if (s->msg_op == WS_OP_TEXT && s->utf8 != WS_UTF8_ACCEPT)
+  if (s->msg_op == WS_OP_TEXT && s->utf8 != UTF8_ACCEPT)
     return fail(s, 1007, "text message ends inside a character");
   int op = s->msg_op;
   s->msg_op = 0;
@@ -258,7 +258,7 @@ static int frame_begin(ws_session *s, const ws_frame_header *h, uint8_t **pp, ui
 
   if (op != WS_OP_CONT) {
     s->msg_op = (uint8_t)op;
-    s->utf8 = WS_UTF8_ACCEPT;
+    s->utf8 = UTF8_ACCEPT;
     s->flags = (uint8_t)((s->flags & ~F_COMPRESSED) | (h->rsv ? F_COMPRESSED : 0));
   }
   if (!discarding(s)) {
@@ -277,7 +277,7 @@ static int frame_begin(ws_session *s, const ws_frame_header *h, uint8_t **pp, ui
     if (op != WS_OP_CONT && h->fin && !(s->flags & F_COMPRESSED) && h->len <= avail) {
       size_t n = (size_t)h->len;
       ws_mask(p, n, h->mask, 0);
-      if (op == WS_OP_TEXT && !ws_utf8_valid(p, n)) return fail(s, 1007, "invalid UTF-8 in text message");
+      if (op == WS_OP_TEXT && !utf8_valid(p, n)) return fail(s, 1007, "invalid UTF-8 in text message");
       *pp = p + n;
       s->flags &= (uint8_t)~F_PAYLOAD;
       s->msg_op = 0;

@@ -468,19 +468,6 @@ static void test_string_every_position(void **state) {
   }
 }
 
-static void test_utf8(void **state) {
-  (void)state;
-  assert_true(sio_json_utf8_valid("", 0));
-  assert_true(sio_json_utf8_valid("\x00\x7F", 2));
-  assert_true(sio_json_utf8_valid("\xC2\x80\xDF\xBF\xE0\xA0\x80\xED\x9F\xBF\xEE\x80\x80\xF0\x90\x80\x80", 17));
-  assert_false(sio_json_utf8_valid("\xC2", 1));
-  assert_false(sio_json_utf8_valid("\xE0\xA0", 2));
-  assert_false(sio_json_utf8_valid("\xF0\x90\x80", 3));
-  assert_false(sio_json_utf8_valid("\xC2\xC0", 2));
-  assert_false(sio_json_utf8_valid("\xE1\x80\xC0", 3));
-  assert_false(sio_json_utf8_valid("\xF1\x80\x80\x7F", 4));
-}
-
 static void test_uint(void **state) {
   (void)state;
   static const struct {
@@ -599,7 +586,7 @@ int main(void) {
       cmocka_unit_test(test_truncations),     cmocka_unit_test(test_array_spans),
       cmocka_unit_test(test_object_members),  cmocka_unit_test(test_string_decode),
       cmocka_unit_test(test_noted_elements),
-      cmocka_unit_test(test_write_string),    cmocka_unit_test(test_utf8),
+      cmocka_unit_test(test_write_string),
       cmocka_unit_test(test_uint),            cmocka_unit_test(test_placeholder),
       cmocka_unit_test(test_placeholder_walk), cmocka_unit_test(test_string_every_position),
   };

@@ -12,7 +12,7 @@
 #include "util/buf.h"
 #include "ws/frame.h"
 #include "ws/session.h"
-#include "ws/utf8.h"
+#include "util/utf8.h"
 #include "wsio.h"
 
 enum { FIN = 0x80, RSV1 = 0x40, RSV2 = 0x20, RSV3 = 0x10 };
@@ -112,7 +112,7 @@ static void cb_message(void *ud, int op, uint8_t *data, size_t len) {
   assert_false(r->done);
   assert_non_null(data);
   assert_true(op == TEXT || op == BIN);
-  if (op == TEXT) assert_true(ws_utf8_valid(data, len));
+  if (op == TEXT) assert_true(utf8_valid(data, len));
   assert_true(len <= r->limits.max_message);
   r->msgs++;
   if ((uintptr_t)data >= r->in_lo && (uintptr_t)data < r->in_hi) r->zero_copy++;
@@ -665,7 +665,7 @@ static void test_close_api(void **state) {
   memcpy(reason + 121, "\xe2\x82\xac", 3);
   assert_int_equal(ws_session_close(r.s, 1000, reason, 130), 0);
   assert_int_equal(r.out.data[1], 2 + 121);
-  assert_true(ws_utf8_valid(r.out.data + 4, 121));
+  assert_true(utf8_valid(r.out.data + 4, 121));
   rec_free(&r);
 
   rec_init(&r, 100, 0);

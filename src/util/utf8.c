@@ -1,4 +1,4 @@
-#include "ws/utf8.h"
+#include "util/utf8.h"
 
 #include <string.h>
 
@@ -26,8 +26,8 @@ enum {
 };
 
 enum {
-  S_ACCEPT = WS_UTF8_ACCEPT,
-  S_REJECT = WS_UTF8_REJECT,
+  S_ACCEPT = UTF8_ACCEPT,
+  S_REJECT = UTF8_REJECT,
   S_NEED1,  /* one more continuation byte, any */
   S_NEED2,
   S_NEED3,
@@ -72,7 +72,7 @@ static const uint8_t next_state[S_COUNT][C_COUNT] = {
 };
 #undef R
 
-uint32_t ws_utf8_validate(uint32_t state, const uint8_t *p, size_t len) {
+uint32_t utf8_validate(uint32_t state, const uint8_t *p, size_t len) {
   if (state >= S_COUNT) return S_REJECT;
   if (len == 0) return state; /* p may be NULL */
   const uint8_t *end = p + len;
@@ -87,6 +87,12 @@ uint32_t ws_utf8_validate(uint32_t state, const uint8_t *p, size_t len) {
   return state;
 }
 
-int ws_utf8_valid(const uint8_t *p, size_t len) {
-  return ws_utf8_validate(WS_UTF8_ACCEPT, p, len) == WS_UTF8_ACCEPT;
+int utf8_valid(const uint8_t *p, size_t len) {
+  return utf8_validate(UTF8_ACCEPT, p, len) == UTF8_ACCEPT;
+}
+
+const uint8_t *utf8_seq(const uint8_t *p, const uint8_t *end) {
+  uint32_t state = next_state[S_ACCEPT][byte_class[*p++]];
+  while (state > S_REJECT && p < end) state = next_state[state][byte_class[*p++]];
+  return state == S_ACCEPT ? p : NULL;
 }

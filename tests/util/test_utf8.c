@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "ws/utf8.h"
+#include "util/utf8.h"
 
 /* Reference: RFC 3629 decoded the slow, obvious way. */
 static int ref_valid(const uint8_t *p, size_t len) {
@@ -60,7 +60,7 @@ static int ref_completable(const uint8_t *p, size_t len) {
 static void check_state(uint32_t st, const uint8_t *p, size_t len) {
   int valid = ref_valid(p, len);
   int completable = ref_completable(p, len);
-  if ((st == WS_UTF8_ACCEPT) != valid || (st == WS_UTF8_REJECT) == completable) {
+  if ((st == UTF8_ACCEPT) != valid || (st == UTF8_REJECT) == completable) {
     char hex[64] = "";
     for (size_t i = 0; i < len && i < 8; i++) snprintf(hex + 3 * i, 4, "%02X ", p[i]);
     fail_msg("state %u for %s(valid %d, completable %d)", (unsigned)st, hex, valid, completable);
@@ -74,17 +74,17 @@ static void test_exhaustive_3(void **state) {
   uint8_t s[3];
   for (unsigned a = 0; a < 256; a++) {
     s[0] = (uint8_t)a;
-    uint32_t s1 = ws_utf8_validate(WS_UTF8_ACCEPT, s, 1);
+    uint32_t s1 = utf8_validate(UTF8_ACCEPT, s, 1);
     check_state(s1, s, 1);
     for (unsigned b = 0; b < 256; b++) {
       s[1] = (uint8_t)b;
-      uint32_t s2 = ws_utf8_validate(s1, s + 1, 1);
+      uint32_t s2 = utf8_validate(s1, s + 1, 1);
       check_state(s2, s, 2);
-      assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, s, 2), s2);
-      if (s1 == WS_UTF8_ACCEPT && s2 == WS_UTF8_ACCEPT) continue; /* a, b each complete: covered by 1-byte */
+      assert_int_equal(utf8_validate(UTF8_ACCEPT, s, 2), s2);
+      if (s1 == UTF8_ACCEPT && s2 == UTF8_ACCEPT) continue; /* a, b each complete: covered by 1-byte */
       for (unsigned c = 0; c < 256; c++) {
         s[2] = (uint8_t)c;
-        uint32_t s3 = ws_utf8_validate(s2, s + 2, 1);
+        uint32_t s3 = utf8_validate(s2, s + 2, 1);
         check_state(s3, s, 3);
       }
     }
@@ -101,12 +101,12 @@ static void test_four_byte(void **state) {
       for (size_t c = 0; c < sizeof tails; c++) {
         for (size_t d = 0; d < sizeof tails; d++) {
           s[0] = (uint8_t)a, s[1] = (uint8_t)b, s[2] = tails[c], s[3] = tails[d];
-          uint32_t st = WS_UTF8_ACCEPT;
+          uint32_t st = UTF8_ACCEPT;
           for (size_t i = 0; i < 4; i++) {
-            st = ws_utf8_validate(st, s + i, 1);
+            st = utf8_validate(st, s + i, 1);
             check_state(st, s, i + 1);
           }
-          assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, s, 4), st);
+          assert_int_equal(utf8_validate(UTF8_ACCEPT, s, 4), st);
         }
       }
     }
@@ -125,11 +125,11 @@ static void test_valid_samples(void **state) {
   for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
     const uint8_t *p = (const uint8_t *)samples[i];
     size_t n = strlen(samples[i]);
-    assert_true(ws_utf8_valid(p, n));
-    assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, p, n), WS_UTF8_ACCEPT);
+    assert_true(utf8_valid(p, n));
+    assert_int_equal(utf8_validate(UTF8_ACCEPT, p, n), UTF8_ACCEPT);
   }
-  assert_true(ws_utf8_valid((const uint8_t *)"\0a\0", 3)); /* NUL is a character */
-  assert_true(ws_utf8_valid(NULL, 0));
+  assert_true(utf8_valid((const uint8_t *)"\0a\0", 3)); /* NUL is a character */
+  assert_true(utf8_valid(NULL, 0));
 }
 
 /* Each invalid sequence must be rejected at exactly the byte named, not later. */
@@ -149,16 +149,16 @@ static void test_fail_fast_positions(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const uint8_t *p = (const uint8_t *)cases[i].s;
     size_t n = strlen(cases[i].s);
-    uint32_t st = WS_UTF8_ACCEPT;
+    uint32_t st = UTF8_ACCEPT;
     for (size_t k = 0; k < n; k++) {
-      st = ws_utf8_validate(st, p + k, 1);
-      if (k < cases[i].at) assert_int_not_equal(st, WS_UTF8_REJECT);
-      else assert_int_equal(st, WS_UTF8_REJECT);
+      st = utf8_validate(st, p + k, 1);
+      if (k < cases[i].at) assert_int_not_equal(st, UTF8_REJECT);
+      else assert_int_equal(st, UTF8_REJECT);
     }
     /* One-shot prefixes agree: rejected once the bad byte is in, and not before. */
-    assert_int_not_equal(ws_utf8_validate(WS_UTF8_ACCEPT, p, cases[i].at), WS_UTF8_REJECT);
-    assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, p, cases[i].at + 1), WS_UTF8_REJECT);
-    assert_false(ws_utf8_valid(p, n));
+    assert_int_not_equal(utf8_validate(UTF8_ACCEPT, p, cases[i].at), UTF8_REJECT);
+    assert_int_equal(utf8_validate(UTF8_ACCEPT, p, cases[i].at + 1), UTF8_REJECT);
+    assert_false(utf8_valid(p, n));
   }
 }
 
@@ -166,20 +166,20 @@ static void test_incomplete(void **state) {
   (void)state;
   static const char *cases[] = {"\xc2", "\xe1\x80", "\xf0\x90", "\xf4\x8f\xbf", "abc\xe0", "\xe0\xa0"};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    uint32_t st = ws_utf8_validate(WS_UTF8_ACCEPT, (const uint8_t *)cases[i], strlen(cases[i]));
-    assert_int_not_equal(st, WS_UTF8_ACCEPT);
-    assert_int_not_equal(st, WS_UTF8_REJECT);
-    assert_false(ws_utf8_valid((const uint8_t *)cases[i], strlen(cases[i])));
+    uint32_t st = utf8_validate(UTF8_ACCEPT, (const uint8_t *)cases[i], strlen(cases[i]));
+    assert_int_not_equal(st, UTF8_ACCEPT);
+    assert_int_not_equal(st, UTF8_REJECT);
+    assert_false(utf8_valid((const uint8_t *)cases[i], strlen(cases[i])));
   }
 }
 
 static void test_sticky(void **state) {
   (void)state;
-  assert_int_equal(ws_utf8_validate(WS_UTF8_REJECT, (const uint8_t *)"abc", 3), WS_UTF8_REJECT);
-  assert_int_equal(ws_utf8_validate(WS_UTF8_REJECT, (const uint8_t *)"", 0), WS_UTF8_REJECT);
-  uint32_t st = ws_utf8_validate(WS_UTF8_ACCEPT, (const uint8_t *)"\xff", 1);
-  st = ws_utf8_validate(st, (const uint8_t *)"\xc2\x80 plain ascii afterwards", 26);
-  assert_int_equal(st, WS_UTF8_REJECT);
+  assert_int_equal(utf8_validate(UTF8_REJECT, (const uint8_t *)"abc", 3), UTF8_REJECT);
+  assert_int_equal(utf8_validate(UTF8_REJECT, (const uint8_t *)"", 0), UTF8_REJECT);
+  uint32_t st = utf8_validate(UTF8_ACCEPT, (const uint8_t *)"\xff", 1);
+  st = utf8_validate(st, (const uint8_t *)"\xc2\x80 plain ascii afterwards", 26);
+  assert_int_equal(st, UTF8_REJECT);
 }
 
 /* Same verdict for every split of a mixed string into two and three pieces and byte by byte. */
@@ -193,24 +193,24 @@ static void test_splits(void **state) {
   assert_true(n + 1 < sizeof bad);
   for (int variant = 0; variant < 2; variant++) {
     const uint8_t *s = p;
-    uint32_t want = WS_UTF8_ACCEPT;
+    uint32_t want = UTF8_ACCEPT;
     if (variant) { /* a surrogate in the middle */
       memcpy(bad, p, n);
       bad[40] = 0xED, bad[41] = 0xA0, bad[42] = 0x80;
       s = bad;
-      want = WS_UTF8_REJECT;
+      want = UTF8_REJECT;
     }
-    assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, s, n), want);
-    uint32_t st = WS_UTF8_ACCEPT;
-    for (size_t i = 0; i < n; i++) st = ws_utf8_validate(st, s + i, 1);
+    assert_int_equal(utf8_validate(UTF8_ACCEPT, s, n), want);
+    uint32_t st = UTF8_ACCEPT;
+    for (size_t i = 0; i < n; i++) st = utf8_validate(st, s + i, 1);
     assert_int_equal(st, want);
     for (size_t i = 0; i <= n; i++) {
-      st = ws_utf8_validate(ws_utf8_validate(WS_UTF8_ACCEPT, s, i), s + i, n - i);
+      st = utf8_validate(utf8_validate(UTF8_ACCEPT, s, i), s + i, n - i);
       assert_int_equal(st, want);
       for (size_t j = i; j <= n; j += 7) {
-        st = ws_utf8_validate(WS_UTF8_ACCEPT, s, i);
-        st = ws_utf8_validate(st, s + i, j - i);
-        st = ws_utf8_validate(st, s + j, n - j);
+        st = utf8_validate(UTF8_ACCEPT, s, i);
+        st = utf8_validate(st, s + i, j - i);
+        st = utf8_validate(st, s + j, n - j);
         assert_int_equal(st, want);
       }
     }
@@ -227,19 +227,44 @@ static void test_ascii_fast_path(void **state) {
       for (size_t pos = 0; pos < len; pos++) {
         memset(p, 'a', len);
         p[pos] = 0x80;
-        assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, p, len), WS_UTF8_REJECT);
+        assert_int_equal(utf8_validate(UTF8_ACCEPT, p, len), UTF8_REJECT);
         p[pos] = 0xC3; /* an incomplete character at pos: fine unless it is last */
         if (pos + 1 < len) {
           p[pos + 1] = 0xA9;
-          assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, p, len), WS_UTF8_ACCEPT);
+          assert_int_equal(utf8_validate(UTF8_ACCEPT, p, len), UTF8_ACCEPT);
         } else {
-          uint32_t st = ws_utf8_validate(WS_UTF8_ACCEPT, p, len);
-          assert_int_not_equal(st, WS_UTF8_ACCEPT);
-          assert_int_not_equal(st, WS_UTF8_REJECT);
+          uint32_t st = utf8_validate(UTF8_ACCEPT, p, len);
+          assert_int_not_equal(st, UTF8_ACCEPT);
+          assert_int_not_equal(st, UTF8_REJECT);
         }
       }
       memset(p, 0x7F, len);
-      assert_int_equal(ws_utf8_validate(WS_UTF8_ACCEPT, p, len), WS_UTF8_ACCEPT);
+      assert_int_equal(utf8_validate(UTF8_ACCEPT, p, len), UTF8_ACCEPT);
+    }
+  }
+}
+
+/* utf8_seq: one character and no more, against the reference, for every lead byte with every second byte
+ * and the rest filled from a few continuation and non-continuation bytes; also cut short by end. */
+static void test_seq(void **state) {
+  (void)state;
+  static const uint8_t fill[] = {0x80, 0xBF, 0x41, 0xC2};
+  uint8_t q[8];
+  for (unsigned lead = 0; lead < 256; lead++) {
+    for (unsigned second = 0; second < 256; second++) {
+      for (size_t f = 0; f < sizeof fill; f++) {
+        q[0] = (uint8_t)lead, q[1] = (uint8_t)second, q[2] = q[3] = fill[f], q[4] = 'x';
+        size_t want = 0; /* the reference's length of the first character, 0 when none is valid */
+        for (size_t k = 1; k <= 4 && !want; k++)
+          if (ref_valid(q, k)) want = k;
+        const uint8_t *r = utf8_seq(q, q + 5);
+        if (want) {
+          assert_ptr_equal(r, q + want);
+          if (want > 1) assert_null(utf8_seq(q, q + want - 1));
+        } else {
+          assert_null(r);
+        }
+      }
     }
   }
 }
@@ -250,6 +275,7 @@ int main(void) {
       cmocka_unit_test(test_incomplete),      cmocka_unit_test(test_sticky),
       cmocka_unit_test(test_splits),          cmocka_unit_test(test_ascii_fast_path),
       cmocka_unit_test(test_four_byte),       cmocka_unit_test(test_exhaustive_3),
+      cmocka_unit_test(test_seq),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
