@@ -363,6 +363,15 @@ static void topo_apply(rlink *l, rl_node *from, const redisReply *r) {
   l->topo_failed = 0;
 }
 
+/* 1 when the topology was read and every primary in it answers: nothing to wait for but the periodic
+ * refresh. Otherwise a failover may be under way, which only a new CLUSTER SLOTS shows. */
+static int topo_sound(const rlink *l) {
+  if (!l->have_topology || l->topo_failed || l->want_refresh) return 0;
+  for (size_t i = 0; i < l->nnodes; i++)
+    if (l->nodes[i]->primary && !conn_up(l->nodes[i]->cmd)) return 0;
+  return 1;
+}
+
 static void slots_done(void *ud, redisReply *r) {
   rl_node *from = ud;
   rlink *l = from->l;
@@ -377,7 +386,7 @@ static void slots_done(void *ud, redisReply *r) {
   } else {
     topo_apply(l, from, r);
   }
-  uv_timer_start(&l->timer, on_timer, RLINK_REFRESH_EVERY_MS, 0);
+  uv_timer_start(&l->timer, on_timer, topo_sound(l) ? RLINK_REFRESH_EVERY_MS : RLINK_REFRESH_DOWN_MS, 0);
   if (l->want_refresh) refresh(l);
 }
 

@@ -11,8 +11,9 @@
  * primary (the "home") and PUBLISH goes to any; subscriber counts are summed over every primary, as
  * @socket.io/redis-adapter does over a cluster client. A -MOVED or -ASK reply, a slot moved away under a
  * sharded subscription (Redis 7 then sends "sunsubscribe") or a command connection lost make the link ask
- * for the topology again (at most every RLINK_REFRESH_MIN_MS, and every RLINK_REFRESH_EVERY_MS anyway),
- * then move the subscriptions where they belong; a sharded message a -MOVED refused (so undelivered) is
+ * for the topology again (at most every RLINK_REFRESH_MIN_MS, and every RLINK_REFRESH_EVERY_MS anyway, or
+ * every RLINK_REFRESH_DOWN_MS while a primary is unreachable or the topology cannot be read: a dead
+ * primary's replica takes over within seconds, and only the topology says when), then move the subscriptions where they belong; a sharded message a -MOVED refused (so undelivered) is
  * sent once more, to the new owner: it is copied while in flight, within a byte budget. Nothing is queued
  * while a node is away: what cannot be sent is refused (and counted by the caller) or, when Redis refuses
  * it later, counted as lost.
@@ -35,6 +36,7 @@
 
 #define RLINK_REFRESH_MIN_MS 300
 #define RLINK_REFRESH_EVERY_MS 10000
+#define RLINK_REFRESH_DOWN_MS 1000
 
 enum { RLINK_CHANNEL = 0, RLINK_PATTERN = 1, RLINK_SHARD = 2 };
 enum { RLINK_DETECT = -1, RLINK_SINGLE = 0, RLINK_CLUSTER = 1 };

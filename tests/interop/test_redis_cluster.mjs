@@ -5,7 +5,8 @@
 // REDIS_MODE=sharded (createShardedAdapter: SSUBSCRIBE/SPUBLISH routed to slot owners) or classic
 // (createAdapter: cluster-wide pub/sub, server counts summed over the primaries). Rooms are picked so that
 // their channels land on different primaries; then the slot of a channel in use is moved to another primary
-// while running, and delivery across nodes must resume.
+// while running, and delivery across nodes must resume. Last, a replica joins the primary that serves the main
+// channel, that primary is killed, and delivery must resume once the replica has taken over.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +28,7 @@ onExit(() => rmSync(dir, { recursive: true, force: true }));
 
 describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io node over 3 primaries`, () => {
   const ports = [];
+  const buses = [];     // their cluster bus ports
   const redis = [];     // redis-server processes
   const admin = [];     // a node-redis client per cluster node
   const procs = [];     // wsio and Node servers
@@ -51,22 +53,28 @@ describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io n
     const taken = new Set();
     const fresh = async () => { let p; do p = await freePort(); while (taken.has(p)); taken.add(p); return p; };
     for (let i = 0; i < 3; i++) {
-      const [port, bus] = [await fresh(), await fresh()]; // the cluster bus gets a port of its own
-      ports.push(port);
-      redis.push((await startProc(`redis:${port}`, REDIS_SERVER, [
-        '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--save', '', '--appendonly', 'no',
-      ], {}, /Ready to accept/)).proc);
-      const c = createClient({ url: `redis://127.0.0.1:${port}` });
-      c.on('error', () => {});
-      await c.connect();
-      admin.push(c);
+      await startRedis(await fresh(), await fresh()); // the cluster bus gets a port of its own
     }
   });
+  // A cluster node on port (bus: its cluster bus port), with an admin client. A short node timeout lets a
+  // replica take over from a dead primary within a few seconds.
+  async function startRedis(port, bus) {
+    ports.push(port);
+    buses.push(bus);
+    redis.push((await startProc(`redis:${port}`, REDIS_SERVER, [
+      '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-node-timeout', '1500', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
+      '--save', '', '--appendonly', 'no',
+    ], {}, /Ready to accept/)).proc);
+    const c = createClient({ url: `redis://127.0.0.1:${port}` });
+    c.on('error', () => {});
+    await c.connect();
+    admin.push(c);
+  }
   after(async () => {
     for (const s of clients) s.disconnect();
     await Promise.all(procs.map(p => stopProc(p)));
-    await Promise.all(admin.map(c => c.quit().catch(() => {})));
+    await Promise.all(admin.map(c => c.disconnect().catch(() => {}))); // quit would wait for a dead node
     await Promise.all(redis.map(p => stopProc(p)));
     rmSync(dir, { recursive: true, force: true });
   });
@@ -243,5 +251,58 @@ describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io n
       assert.ok(after.refreshes > before.refreshes, 'the topology was read again');
     }
     assert.equal(after.connected, true);
+  });
+  it('the primary of the main channel dies and its replica takes over: delivery across nodes resumes', async () => {
+    const slot = await slotOf('socket.io#/#');
+    const victim = await ownerOf(slot);
+    const victimId = String(await cmd(victim, 'CLUSTER', 'MYID'));
+    const live = [0, 1, 2].filter(i => i !== victim);
+    await startRedis(await freePort(), await freePort());
+    const replica = ports.length - 1;
+    const replicaId = String(await cmd(replica, 'CLUSTER', 'MYID'));
+    await cmd(replica, 'CLUSTER', 'MEET', '127.0.0.1', ports[victim], buses[victim]);
+    await until('the new node known to the cluster', async () =>
+      String(await cmd(replica, 'CLUSTER', 'NODES')).includes(victimId), 5000);
+    await cmd(replica, 'CLUSTER', 'REPLICATE', victimId);
+    await until('the replica in sync and known to every primary', async () => {
+      if (!String(await cmd(replica, 'INFO', 'replication')).includes('master_link_status:up')) return false;
+      for (const i of [victim, ...live])
+        if (!String(await cmd(i, 'CLUSTER', 'NODES')).split('\n').some(l => l.startsWith(replicaId) &&
+                                                                     l.includes(`slave ${victimId}`)))
+          return `primary ${i} does not list the replica yet`;
+      return true;
+    }, 10000);
+    const before = await ack(cA, 'redis-stats');
+    await stopProc(redis[victim], 'SIGKILL');
+    await until('the replica serves the slot and the cluster is ok again', async () => {
+      for (const i of [...live, replica]) {
+        if (!String(await cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return `node ${i} not ok`;
+        if ((await ownerOf(slot, i)) !== replica) return `node ${i} has not seen the failover`;
+      }
+      return true;
+    }, 20000);
+    // wsio nodes only (node-redis 4.7's cluster client is not under test here). While a primary is away the
+    // link reads the topology every second, so delivery resumes soon after the replica takes over, not at
+    // the next periodic refresh (10 s).
+    let n = 0;
+    for (const from of [cA, cB]) {
+      await until('io.emit reaches every wsio node again after the failover', async () => {
+        const tag = ++n;
+        const got = [cA, cB].map(s => collect(s, 'failover', 500));
+        await ack(from, 'emit', 'failover', tag);
+        const counts = (await Promise.all(got)).map(g => g.filter(([x]) => x === tag).length);
+        return counts.every(c => c === 1) || `from ${[cA, cB].indexOf(from)}: received ${JSON.stringify(counts)}`;
+      }, 4000);
+    }
+    const got = [cA, cB].map(s => collect(s, 'room-failover', 700));
+    await ack(cA, 'to', rooms[0], 'room-failover', 1); // cB is in it, cA is not
+    assert.deepEqual((await Promise.all(got)).map(g => g.length), [0, 1]);
+    for (const s of [cA, cB]) {
+      const st = await ack(s, 'redis-stats');
+      assert.equal(st.connected, true);
+      assert.equal(st.primaries, 3, 'the dead primary left the topology');
+    }
+    const after = await ack(cA, 'redis-stats');
+    assert.ok(after.refreshes > before.refreshes, 'the topology was read again');
   });
 });
