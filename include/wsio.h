@@ -411,6 +411,42 @@ WSIO_API int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void 
 /* onAny for every socket of n, before the named handlers (the namespace's before the socket's). */
 WSIO_API int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud);
 
+/* socket.use(([event, ...args, ack], next) => ...): middlewares for the events a socket receives. They run
+ * in order after the onAny handlers and before the event's own handlers, as socket.io runs them; the
+ * namespace's (wsio_nsp_use_events) before the socket's. Each calls wsio_event_next_ok (the event goes on)
+ * or wsio_event_next_error (the event is dropped and the error callbacks get message and data) before it
+ * returns, or keeps next with wsio_event_next_keep to answer later. A next neither answered nor kept drops
+ * the event, as a JS middleware that never calls next(). args, ack and next are borrowed for the call; ack
+ * is the client's (NULL when it asked for none): a middleware may answer it, e.g. to refuse with a reason.
+ * A dropped event's ack is left unanswered. Returns 0, WSIO_EINVAL, WSIO_ELIMIT (more than 16 on one socket
+ * or namespace) or WSIO_ENOMEM. */
+typedef struct wsio_event_next wsio_event_next;
+typedef void (*wsio_event_middleware)(wsio_socket *s, const wsio_args *args, wsio_ack *ack, wsio_event_next *next,
+                                      void *ud);
+WSIO_API int wsio_socket_use(wsio_socket *s, wsio_event_middleware mw, void *ud);
+/* The same middleware for every socket of n (no per-socket registration: the fast path, like wsio_nsp_on). */
+WSIO_API int wsio_nsp_use_events(wsio_nsp *n, wsio_event_middleware mw, void *ud);
+WSIO_API void wsio_event_next_ok(wsio_event_next *next);
+/* next(err), with err.message = message (NULL: "") and err.data = data_json (NULL: none). The client is
+ * told nothing, as with socket.io: the error callbacks decide (emit an error event, disconnect, ...). */
+WSIO_API void wsio_event_next_error(wsio_event_next *next, const char *message, const char *data_json);
+/* Keeps next, with a copy of the event, past the middleware's return. The caller owns the returned handle
+ * and answers it later with wsio_event_next_ok or _error, exactly once, which frees it; once the socket is
+ * gone the answer only frees it. The handlers of a kept event get an ack of their own (or NULL if the
+ * client asked for none or it was answered before the keep). Returns NULL (the event is then dropped) on
+ * ENOMEM, or when the socket holds WSIO_MAX_KEPT_EVENTS kept events already: a client cannot make the
+ * server hold an unbounded backlog. */
+#define WSIO_MAX_KEPT_EVENTS 1024
+WSIO_API wsio_event_next *wsio_event_next_keep(wsio_event_next *next);
+
+/* socket.on("error", err => ...): an event middleware refused an event with wsio_event_next_error.
+ * data_json is NULL when the error carries no data. One callback per socket (and one per namespace, for
+ * every socket of it, called first); a later call replaces it, NULL removes it. Without any, the refusal
+ * is logged at debug level. */
+typedef void (*wsio_socket_error_cb)(wsio_socket *s, const char *message, const char *data_json, void *ud);
+WSIO_API void wsio_socket_on_error(wsio_socket *s, wsio_socket_error_cb cb, void *ud);
+WSIO_API void wsio_nsp_on_error(wsio_nsp *n, wsio_socket_error_cb cb, void *ud);
+
 /* socket.on("disconnecting" / "disconnect", reason). Reasons are socket.io's: "server namespace
  * disconnect", "client namespace disconnect", "transport close", "transport error", "ping timeout",
  * "parse error", "forced close", "server shutting down". In disconnecting the rooms are still joined. */

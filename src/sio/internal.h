@@ -23,6 +23,12 @@ typedef struct sio_handler {
   char event[];
 } sio_handler;
 
+/* An event middleware (use.c) with its argument. */
+typedef struct sio_event_mw {
+  wsio_event_middleware fn;
+  void *ud;
+} sio_event_mw;
+
 typedef struct sio_room sio_room;
 
 typedef struct sio_member {
@@ -57,6 +63,10 @@ struct wsio_nsp {
   unsigned nmw;
   sio_handler *handlers;     /* wsio_nsp_on */
   sio_handler *any;          /* wsio_nsp_on_any */
+  sio_event_mw emw[SIO_MAX_MIDDLEWARES]; /* wsio_nsp_use_events */
+  unsigned nemw;
+  wsio_socket_error_cb on_error;
+  void *on_error_ud;
   wsio_socket **sockets;     /* connected sockets, dense; s->nsp_index */
   size_t nsockets, cap;
   map by_id;                 /* socket id -> socket */
@@ -94,6 +104,31 @@ struct wsio_next {
   unsigned index;            /* the middleware that holds it */
 };
 
+/* What a socket has only once it asks for it (socket.use, socket.on("error"), kept events): most sockets
+ * never do, and an idle socket stays small. */
+typedef struct sio_socket_ext {
+  sio_event_mw mw[SIO_MAX_MIDDLEWARES];
+  unsigned nmw;
+  wsio_socket_error_cb on_error;
+  void *on_error_ud;
+  wsio_event_next *kept;     /* kept events, newest first */
+  size_t nkept;
+} sio_socket_ext;
+
+/* The next of an event middleware: on the stack while the middleware runs, on the heap once kept. */
+struct wsio_event_next {
+  wsio_socket *s;            /* NULL once the socket is gone */
+  unsigned index;            /* the middleware that holds it, over the namespace's then the socket's */
+  uint8_t state;             /* SIO_EVN_* */
+  uint8_t kept;              /* a heap copy made by wsio_event_next_keep */
+  const wsio_args *args;     /* borrowed; kept: owned (one allocation, sio_args_copy) */
+  wsio_ack *ack;             /* borrowed, NULL: none; kept: unused */
+  int64_t ack_id;            /* kept: the ack the handlers get, -1: none */
+  size_t name_len;           /* the event name's length for matching named handlers; 0: none match */
+  wsio_event_next *kept_next, **kept_prev;
+};
+enum { SIO_EVN_PENDING = 0, SIO_EVN_OK, SIO_EVN_ERROR, SIO_EVN_KEPT };
+
 struct wsio_socket {
   sio_client *client;
   wsio_nsp *nsp;
@@ -109,6 +144,7 @@ struct wsio_socket {
   size_t nwaits;
   wsio_ack *kept;            /* acks the application kept */
   wsio_next *next;           /* pending middleware step */
+  sio_socket_ext *ext;       /* NULL until socket.use, socket.on("error") or a kept event */
   void *data;
   char *data_json;           /* socket.data as peers see it; NULL: "null" */
   char *auth;
@@ -237,6 +273,13 @@ void sio_socket_start(wsio_socket *s);
 /* Connects s now (after the middlewares, or directly for a recovered session). */
 void sio_socket_connect(wsio_socket *s);
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts);
+/* The event's named handlers (after onAny and the event middlewares); name_len 0: none. */
+void sio_socket_dispatch(wsio_socket *s, const wsio_args *a, size_t name_len, wsio_ack *ack);
+/* use.c: runs the event middlewares of s from the first, then dispatches; 1 if s has any (0: none ran). */
+int sio_event_mw_run(wsio_socket *s, const wsio_args *a, size_t name_len, wsio_ack *ack);
+/* use.c: at the socket's end, kept events let go of it; sio_socket_ext_free frees the rest. */
+void sio_socket_ext_end(wsio_socket *s);
+void sio_socket_ext_free(wsio_socket *s);
 void sio_socket_ack_in(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts);
 /* Ends s: disconnecting, leave rooms, fail waits, disconnect, unlink, free later. notify: send DISCONNECT. */
 void sio_socket_end(wsio_socket *s, const char *reason, int notify);

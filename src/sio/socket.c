@@ -253,6 +253,13 @@ static void call_handlers(wsio_socket *s, const sio_handler *h, const wsio_args 
     if (!name_len || (h->event_len == name_len && memcmp(h->event, a->event, name_len) == 0)) h->cb(s, a, ack, h->ud);
 }
 
+void sio_socket_dispatch(wsio_socket *s, const wsio_args *a, size_t name_len, wsio_ack *ack) {
+  if (!name_len) return;
+  const wsio_nsp *o = owner(s->nsp);
+  call_handlers(s, o->handlers, a, name_len, ack);
+  call_handlers(s, s->handlers, a, name_len, ack);
+}
+
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
   sio_arg stack[SIO_MAX_ARGS_STACK];
   sio_arg *heap = NULL;
@@ -284,10 +291,9 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   const wsio_nsp *o = owner(s->nsp);
   if (o->any) call_handlers(s, o->any, &a, 0, ack);
   if (s->any) call_handlers(s, s->any, &a, 0, ack);
-  if (nl > 0) {
-    call_handlers(s, o->handlers, &a, (size_t)nl, ack);
-    call_handlers(s, s->handlers, &a, (size_t)nl, ack);
-  }
+  /* socket.use middlewares, then the named handlers (socket.io runs onAny before the middlewares). */
+  if (!(o->nemw || s->ext) || !sio_event_mw_run(s, &a, (size_t)nl, ack))
+    sio_socket_dispatch(s, &a, (size_t)nl, ack);
   /* A kept ack was copied by wsio_ack_keep: the stack one ends here. */
 out:
   if (name != name_stack) free(name);
@@ -415,6 +421,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
   sio_recovery_discard(s);
   for (wsio_ack *k = s->kept; k; k = k->next_kept) k->s = NULL;
   s->kept = NULL;
+  sio_socket_ext_end(s);
   for (wsio_socket **pp = &c->sockets; *pp; pp = &(*pp)->client_next) {
     if (*pp == s) {
       *pp = s->client_next;
@@ -434,6 +441,7 @@ void sio_handlers_free(sio_handler *h) {
 }
 
 void sio_socket_free(wsio_socket *s) {
+  sio_socket_ext_free(s);
   sio_handlers_free(s->handlers);
   sio_handlers_free(s->any);
   free(s->rooms);

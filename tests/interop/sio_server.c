@@ -15,6 +15,7 @@
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
  * Engine.IO error answers (wsio_io_on_connection_error) are printed as "eio-error CODE MESSAGE".
+ * The namespace "/use" exercises socket.use and socket.on("error") (sio_server_use.c).
  * The room events of "/" (wsio_nsp_on_room) are printed as "room create|delete ROOM" and
  * "room join|leave ROOM ID".
  * Prints "listening on HOST:PORT" once ready, then one line per connection and disconnection:
@@ -35,6 +36,8 @@
 #define ROOMS_MAX 64
 
 static _Thread_local wsio_io *io; /* each worker's own (--workers) */
+
+int sio_server_use_setup(wsio_server *server, wsio_io *io); /* sio_server_use.c */
 static _Thread_local wsio_server *server_of_thread;
 static _Thread_local unsigned worker_index;
 
@@ -478,6 +481,10 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   wsio_nsp_on_connection(admin, on_other_connection, NULL);
   wsio_nsp_on(admin, "echo", on_echo, NULL);
   wsio_nsp_on(admin, "ack-me", on_ack_me, NULL);
+
+  /* "/use": socket.use and socket.on("error") (sio_server_use.c). */
+  int err = sio_server_use_setup(server, io);
+  if (err) return err;
 
   wsio_nsp *dyn = wsio_io_of_match(io, dyn_match, NULL);
   wsio_nsp_on_connection(dyn, on_other_connection, NULL);

@@ -1,6 +1,6 @@
 # Socket.IO interop: official clients (npm socket.io-client, Debian python3-socketio, headless chromium
 # loading the served socket.io.js) against sio_server, a test server built from the public API only.
-add_executable(sio_server ${CMAKE_CURRENT_SOURCE_DIR}/sio_server.c)
+add_executable(sio_server ${CMAKE_CURRENT_SOURCE_DIR}/sio_server.c ${CMAKE_CURRENT_SOURCE_DIR}/sio_server_use.c)
 target_compile_options(sio_server PRIVATE ${WSIO_WARN})
 target_compile_definitions(sio_server PRIVATE
   WSIO_CLIENT_DIR="${PROJECT_SOURCE_DIR}/tests/node_modules/socket.io-client/dist")
@@ -74,6 +74,23 @@ add_test(NAME interop/sio_python_workers
          WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 set_tests_properties(interop/sio_python_workers PROPERTIES LABELS interop TIMEOUT 90
                      ENVIRONMENT "${SIO_WORKERS_ENV}" SKIP_RETURN_CODE 77)
+
+# socket.use and socket.on("error"), compared with Node socket.io; with the msgpack parser (kept events copy
+# their binaries) and with two workers.
+if(NODE_BIN)
+  foreach(variant "" _msgpack _workers)
+    set(env "${SIO_ENV}")
+    if(variant STREQUAL "_msgpack")
+      set(env "${SIO_ENV};SIO_PARSER=msgpack")
+    elseif(variant STREQUAL "_workers")
+      set(env "${SIO_WORKERS_ENV}")
+    endif()
+    add_test(NAME interop/sio_use${variant}
+             COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_use.mjs
+             WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+    set_tests_properties(interop/sio_use${variant} PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${env}")
+  endforeach()
+endif()
 
 # Connection state recovery with the npm client, one worker and two (a session saved on one worker is
 # recovered on the other).
