@@ -741,7 +741,10 @@ typedef enum wsio_redis_mode {
 } wsio_redis_mode;
 
 typedef struct wsio_redis_config {
-  const char *url;               /* redis://[[user]:password@]host[:port][/db]; NULL: redis://127.0.0.1:6379 */
+  const char *url;               /* redis://[[user]:password@]host[:port][/db]; NULL: redis://127.0.0.1:6379;
+                                  * or redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/name[/db]:
+                                  * the master named name, as the listed sentinels (port 26379 by default)
+                                  * say, followed through failovers */
   const char *key;               /* channel prefix (the adapters' key / channelPrefix); NULL: "socket.io" */
   int sharded;                   /* Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE), as createShardedAdapter */
   wsio_redis_mode subscription_mode; /* sharded only; default WSIO_REDIS_DYNAMIC as in socket.io */
@@ -751,10 +754,12 @@ typedef struct wsio_redis_config {
 } wsio_redis_config;
 
 /* Attaches the Redis adapter to io (cfg copied; NULL: defaults). Unless degraded_start is set, first checks
- * that Redis answers (a blocking connect of at most connect_timeout_ms) and fails with a logged reason.
- * Returns 0, WSIO_EINVAL (bad URL or mode), WSIO_EIO (Redis unreachable, or a cluster whose cluster_state is
- * not ok), WSIO_EPROTO (Redis refused AUTH or SELECT), WSIO_EEXISTS (io already has an adapter),
- * WSIO_ENOMEM. Loop thread only. The adapter lives as long as io. */
+ * that Redis answers (a blocking connect of at most connect_timeout_ms; with Sentinel, the sentinels are
+ * asked in turn for the master, which must then answer as a master) and fails with a logged reason.
+ * Returns 0, WSIO_EINVAL (bad URL or mode; a Sentinel URL naming a cluster node), WSIO_EIO (Redis
+ * unreachable, no sentinel knows the master, or a cluster whose cluster_state is not ok), WSIO_EPROTO
+ * (Redis refused AUTH or SELECT), WSIO_EEXISTS (io already has an adapter), WSIO_ENOMEM. Loop thread only.
+ * The adapter lives as long as io. */
 WSIO_API int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg);
 
 typedef struct wsio_redis_stats {
@@ -770,6 +775,9 @@ typedef struct wsio_redis_stats {
   unsigned cluster_primaries;  /* primaries in the topology known now */
   uint64_t cluster_refreshes;  /* topologies read (CLUSTER SLOTS) */
   uint64_t cluster_redirects;  /* -MOVED/-ASK replies, and sharded subscriptions a node dropped (slot moved) */
+  /* Redis Sentinel (0 without): */
+  int sentinel;                /* the URL is redis+sentinel:// */
+  uint64_t sentinel_switches;  /* failovers followed: the master changed to another server */
 } wsio_redis_stats;
 
 /* Fills out with the counters of io's Redis adapter. Returns 0, or WSIO_ENOTFOUND when io has none. */

@@ -560,17 +560,27 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   redis_url url;
   int rc = redis_url_parse(cfg->url ? cfg->url : "redis://127.0.0.1:6379", &url);
   if (rc < 0) {
-    log_error("redis: invalid URL (expected redis://[[user]:password@]host[:port][/db])");
+    log_error("redis: invalid URL (expected redis://[[user]:password@]host[:port][/db], or "
+              "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db])");
     return rc;
   }
   uint32_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
   /* Degraded start: Redis may be away, and whether it is a cluster is asked at the first connection. */
-  int mode = RLINK_DETECT;
+  int mode = url.master ? RLINK_SENTINEL : RLINK_DETECT;
   if (!cfg->degraded_start) {
     char why[256] = "";
     int cluster = 0;
+    if (url.master && (rc = redis_sentinel_resolve(&url, cto, why, sizeof why)) < 0) {
+      log_error("redis: cannot find the master %s: %s", url.master, why);
+      redis_url_free(&url);
+      return rc;
+    }
     rc = redis_probe(&url, cto, why, sizeof why, &cluster);
-    mode = cluster ? RLINK_CLUSTER : RLINK_SINGLE;
+    if (rc == 0 && cluster && url.master) {
+      snprintf(why, sizeof why, "a Redis Cluster node: Sentinel is for one master and its replicas");
+      rc = WSIO_EINVAL;
+    }
+    if (!url.master) mode = cluster ? RLINK_CLUSTER : RLINK_SINGLE;
     if (rc < 0) {
       log_error("redis: cannot use %s:%d: %s", url.host, url.port, why);
       redis_url_free(&url);
@@ -610,8 +620,14 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   }
   uv_timer_start(&a->tick, on_tick, RDA_TICK_MS, RDA_TICK_MS);
   uv_unref((uv_handle_t *)&a->tick);
-  log_info("redis: adapter on %s:%d%s, %s pub/sub%s%s, key \"%s\", node %s", a->url.host, a->url.port,
-           mode == RLINK_CLUSTER ? " (Redis Cluster)" : "", a->sharded ? "sharded" : "classic",
+  char where[300];
+  if (mode == RLINK_SENTINEL)
+    snprintf(where, sizeof where, "master %s through %zu sentinel%s", a->url.master, a->url.nsentinels,
+             a->url.nsentinels > 1 ? "s" : "");
+  else
+    snprintf(where, sizeof where, "%s:%d%s", a->url.host ? a->url.host : "?", a->url.port,
+             mode == RLINK_CLUSTER ? " (Redis Cluster)" : "");
+  log_info("redis: adapter on %s, %s pub/sub%s%s, key \"%s\", node %s", where, a->sharded ? "sharded" : "classic",
            a->sharded ? ", subscription mode " : "",
            a->sharded ? mode_name(a->mode) : "", a->key, a->uid);
   return 0;
@@ -633,5 +649,7 @@ int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out) {
   out->cluster_primaries = ls.primaries;
   out->cluster_refreshes = ls.refreshes;
   out->cluster_redirects = ls.redirects;
+  out->sentinel = ls.sentinel;
+  out->sentinel_switches = ls.switches;
   return 0;
 }

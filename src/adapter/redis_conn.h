@@ -25,17 +25,32 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
-/* redis://[[user]:password@]host[:port][/db] (also rediss:// is refused: no TLS here). */
-typedef struct redis_url {
+typedef struct redis_addr {
   char *host;
+  int port;
+} redis_addr;
+
+/* redis://[[user]:password@]host[:port][/db], or, through Redis Sentinel,
+ * redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db] naming the sentinels
+ * (port 26379 by default) and the master they watch. The credentials and db are the data servers'; the
+ * sentinels are asked without AUTH. rediss:// is refused: no TLS here. */
+typedef struct redis_url {
+  char *host;     /* the server; with Sentinel the master once known, NULL before */
   int port;
   char *user;     /* NULL: AUTH with the password alone (or no AUTH) */
   char *password; /* NULL: no AUTH */
   int db;
+  char *master;   /* Sentinel: the master's name; NULL: no Sentinel */
+  redis_addr *sentinels;
+  size_t nsentinels;
 } redis_url;
+
+#define REDIS_MAX_SENTINELS 16
 
 /* Parses url into out (strings allocated; redis_url_free). Returns 0, WSIO_EINVAL or WSIO_ENOMEM. */
 int redis_url_parse(const char *url, redis_url *out);
+/* A deep copy. Returns 0 or WSIO_ENOMEM (dst then holds nothing to free). */
+int redis_url_copy(redis_url *dst, const redis_url *src);
 void redis_url_free(redis_url *u);
 
 typedef struct redis_conn redis_conn;
@@ -85,5 +100,13 @@ void redis_conn_free(redis_conn *c);
  * Returns 0, WSIO_EIO (unreachable, or a cluster not ok; the reason in err), WSIO_EPROTO (refused
  * AUTH/SELECT). */
 int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap, int *cluster);
+
+/* Redis Sentinel: asks the sentinels of u in turn (blocking, timeout_ms each) for the address of u->master
+ * and sets u->host and u->port. Returns 0, WSIO_EIO (none answered with it; the last reason in err) or
+ * WSIO_ENOMEM. With u->master set, redis_probe also checks that the server is a master (ROLE). */
+int redis_sentinel_resolve(redis_url *u, uint32_t timeout_ms, char *err, size_t errcap);
+/* Reads a SENTINEL get-master-addr-by-name reply into host (cap bytes) and *port. Returns 0, WSIO_ENOTFOUND
+ * (a nil: the sentinel does not know the name) or WSIO_EPROTO. */
+int redis_sentinel_reply(const redisReply *r, char *host, size_t cap, int *port);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adapter/redis_cluster.h"
+#include "adapter/redis_sentinel.h"
 #include "util/log.h"
 #include "util/map.h"
 #include "wsio.h"
@@ -54,6 +55,8 @@ struct rlink {
   uv_timer_t timer;       /* refreshes: deferred by the rate limit, and periodic */
   uint64_t gone_connects, gone_failures, lost, refreshes, redirects;
   size_t retained;        /* bytes of sharded messages in flight kept for a retry */
+  rsen *sen;              /* Sentinel: who the master is */
+  uint64_t switches;
 };
 
 static void node_sub_up(redis_conn *c, void *ud);
@@ -71,8 +74,10 @@ static redis_conn *conn_open(rlink *l, rl_node *n, int pubsub) {
   if (l->mode == RLINK_CLUSTER) u.db = 0;
   char name[64];
   const char *role = pubsub ? "subscribe" : "publish";
-  if (l->mode == RLINK_CLUSTER) snprintf(name, sizeof name, "%s %s:%d", role, n->host, n->port);
-  else snprintf(name, sizeof name, "%s", role);
+  if (l->mode == RLINK_CLUSTER || l->mode == RLINK_SENTINEL) /* the server changes: say which */
+    snprintf(name, sizeof name, "%s %s:%d", role, n->host, n->port);
+  else
+    snprintf(name, sizeof name, "%s", role);
   redis_conn_config cc = {.url = &u, .name = name, .pubsub = pubsub, .connect_timeout_ms = l->cto,
                           .backoff_max_ms = l->backoff};
   redis_conn_cbs cmd = {.on_up = node_cmd_up, .on_down = node_cmd_down};
@@ -457,13 +462,44 @@ static void node_cmd_up(redis_conn *c, void *ud) {
     redis_conn_cmd(c, detect_done, n, 2, argv, lens);
   } else if (l->mode == RLINK_CLUSTER && (l->want_refresh || !l->have_topology)) {
     refresh(l);
+  } else if (l->mode == RLINK_SENTINEL) {
+    rsen_urgent(l->sen, 0);
   }
 }
 
 static void node_cmd_down(redis_conn *c, void *ud) {
   (void)c;
   rl_node *n = ud;
+  if (n->l->mode == RLINK_SENTINEL) rsen_urgent(n->l->sen, 1); /* a failover? the sentinels say */
   refresh(n->l); /* the node may be gone for good (a failover): the topology says */
+}
+
+/* Sentinel: the master the sentinels name. Another than the one in use: both connections move there. */
+static void sen_master(void *ud, const char *host, int port) {
+  rlink *l = ud;
+  if (l->dead) return;
+  if (l->home && l->home->port == port && strcmp(l->home->host, host) == 0) return;
+  if (l->home) {
+    log_warn("redis: the sentinels name %s:%d master of %s, instead of %s:%d: moving there", host, port,
+             l->url.master, l->home->host, l->home->port);
+    l->switches++;
+    node_free(l, l->home);
+    l->home = NULL;
+    l->nnodes = 0;
+  } else {
+    log_info("redis: the sentinels name %s:%d master of %s", host, port, l->url.master);
+  }
+  size_t i = 0;
+  map_entry *e;
+  while (map_next(&l->subs, &i, &e)) ((rl_sub *)e->value)->at = NULL;
+  l->home = node_get(l, host, strlen(host), port);
+  if (l->home && !(l->home->sub = conn_open(l, l->home, 1))) l->home = NULL;
+  if (!l->home) {
+    log_error("redis: out of memory connecting to %s:%d", host, port);
+    return;
+  }
+  l->home->primary = 1;
+  subs_place_all(l); /* held here from now on; subscribed once the subscribe connection is up */
 }
 
 /* ---- publishing and counts ---- */
@@ -625,19 +661,21 @@ void rlink_stats_get(const rlink *l, rlink_stats *o) {
   o->lost = l->lost;
   o->refreshes = l->refreshes;
   o->redirects = l->redirects;
+  o->sentinel = l->mode == RLINK_SENTINEL;
+  o->switches = l->switches;
 }
 
 /* ---- lifetime ---- */
 
 rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push, void *ud) {
-  if (!cfg->url || !cfg->url->host || !on_push) return NULL;
+  if (!cfg->url || (!cfg->url->host && cfg->mode != RLINK_SENTINEL) || !on_push) return NULL;
   rlink *l = calloc(1, sizeof *l);
   if (!l) return NULL;
+  if (redis_url_copy(&l->url, cfg->url) != 0) {
+    free(l);
+    return NULL;
+  }
   l->loop = loop;
-  l->url = *cfg->url;
-  l->url.host = strdup(cfg->url->host);
-  l->url.user = cfg->url->user ? strdup(cfg->url->user) : NULL;
-  l->url.password = cfg->url->password ? strdup(cfg->url->password) : NULL;
   l->sharded = cfg->sharded;
   l->mode = cfg->mode;
   l->cto = cfg->connect_timeout_ms;
@@ -647,10 +685,15 @@ rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push
   uv_timer_init(loop, &l->timer);
   uv_unref((uv_handle_t *)&l->timer);
   l->timer.data = l;
-  int ok = l->url.host && (!cfg->url->user || l->url.user) && (!cfg->url->password || l->url.password);
-  if (ok && l->mode == RLINK_CLUSTER) {
+  int ok = 1;
+  if (l->mode == RLINK_CLUSTER) {
     ok = cluster_init(l) == 0;
-  } else if (ok) {
+  } else if (l->mode == RLINK_SENTINEL) {
+    /* The master found at start (if it was asked then) is used until the sentinels say otherwise. */
+    ok = (l->sen = rsen_new(loop, &l->url, l->cto, l->backoff, sen_master, l)) != NULL;
+    if (ok && l->url.host) sen_master(l, l->url.host, l->url.port);
+    ok = ok && (!l->url.host || l->home);
+  } else {
     /* One server: both connections from the start, as the adapter always had them. */
     l->home = node_get(l, l->url.host, strlen(l->url.host), l->url.port);
     ok = l->home && (l->home->sub = conn_open(l, l->home, 1)) != NULL;
@@ -679,6 +722,7 @@ static void timer_closed(uv_handle_t *h) {
 void rlink_free(rlink *l) {
   if (!l) return;
   l->dead = 1;
+  rsen_free(l->sen);
   for (size_t i = 0; i < l->nnodes; i++) node_free(l, l->nodes[i]);
   l->nnodes = 0;
   uv_close((uv_handle_t *)&l->timer, timer_closed);

@@ -13,10 +13,16 @@
  * sharded subscription (Redis 7 then sends "sunsubscribe") or a command connection lost make the link ask
  * for the topology again (at most every RLINK_REFRESH_MIN_MS, and every RLINK_REFRESH_EVERY_MS anyway, or
  * every RLINK_REFRESH_DOWN_MS while a primary is unreachable or the topology cannot be read: a dead
- * primary's replica takes over within seconds, and only the topology says when), then move the subscriptions where they belong; a sharded message a -MOVED refused (so undelivered) is
- * sent once more, to the new owner: it is copied while in flight, within a byte budget. Nothing is queued
+ * primary's replica takes over within seconds, and only the topology says when), then move the
+ * subscriptions where they belong; a sharded message a -MOVED refused (so undelivered) is sent once more,
+ * to the new owner: it is copied while in flight, within a byte budget. Nothing is queued
  * while a node is away: what cannot be sent is refused (and counted by the caller) or, when Redis refuses
  * it later, counted as lost.
+ *
+ * Redis Sentinel (a redis+sentinel:// URL): as for one server, the master the sentinels name
+ * (redis_sentinel.h). When they name another (a failover), the link drops the old server's connections and
+ * opens both connections to the new one, which then subscribes everything again; while the master's
+ * command connection is down the sentinels are asked every second.
  *
  * The mode is given at creation when known (the adapter probes the server at start); when not (a degraded
  * start with Redis away), the link starts as for one server and asks INFO cluster at its first connection.
@@ -39,14 +45,15 @@
 #define RLINK_REFRESH_DOWN_MS 1000
 
 enum { RLINK_CHANNEL = 0, RLINK_PATTERN = 1, RLINK_SHARD = 2 };
-enum { RLINK_DETECT = -1, RLINK_SINGLE = 0, RLINK_CLUSTER = 1 };
+enum { RLINK_DETECT = -1, RLINK_SINGLE = 0, RLINK_CLUSTER = 1, RLINK_SENTINEL = 2 };
 
 typedef struct rlink rlink;
 
 typedef struct rlink_config {
   const redis_url *url;          /* copied; in cluster mode its db is ignored (a cluster has only db 0) */
   int sharded;                   /* publish with SPUBLISH (else PUBLISH) */
-  int mode;                      /* RLINK_SINGLE, RLINK_CLUSTER, or RLINK_DETECT (ask at the first connection) */
+  int mode;                      /* RLINK_SINGLE, RLINK_CLUSTER, RLINK_DETECT (ask at the first connection),
+                                  * or RLINK_SENTINEL (url has sentinels; its host, when set, is the master) */
   uint32_t connect_timeout_ms;   /* per attempt; 0: 2000 */
   uint32_t backoff_max_ms;       /* 0: 5000 */
 } rlink_config;
@@ -65,6 +72,8 @@ typedef struct rlink_stats {
   uint64_t lost;        /* messages Redis refused after they were handed over (a redirection, CLUSTERDOWN) */
   uint64_t refreshes;   /* topologies read */
   uint64_t redirects;   /* -MOVED / -ASK replies, and sharded subscriptions dropped by a node */
+  int sentinel;
+  uint64_t switches;    /* Sentinel: masters changed to (the first one not counted) */
 } rlink_stats;
 
 /* Creates the link and starts connecting. Returns NULL on ENOMEM or a bad config. */

@@ -165,7 +165,8 @@ const cfg_setting cfg_settings[] = {
     STR("metrics", "path", metrics.path, CK_PATH, 0, "/metrics", "PATH", "where the metrics are served"),
 
     STR("redis", "url", redis.url, CK_NONE, O | CF_SECRET, "", "URL",
-        "join a cluster through Redis: redis://[[user]:password@]host[:port][/db]; empty: off"),
+        "join a cluster through Redis: redis://[[user]:password@]host[:port][/db], or through Redis "
+        "Sentinel: redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]; empty: off"),
     STR("redis", "key", redis.key, CK_NONE, 0, "socket.io", "KEY",
         "channel prefix, the same on every node (the adapters' key option)"),
     BOOL("redis", "sharded", redis.sharded, 0, "false",

@@ -128,6 +128,9 @@ void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf
   metric(b, "wsio_redis_dropped_total", "counter", "Messages for other nodes dropped (Redis away or backlogged).",
          m->redis_dropped);
   metric(b, "wsio_redis_malformed_total", "counter", "Messages from Redis that did not decode.", m->redis_malformed);
+  if (m->redis_sentinel)
+    metric(b, "wsio_redis_sentinel_switches_total", "counter",
+           "Redis Sentinel failovers followed: the master moved to another server.", m->redis_sentinel_switches);
   if (!m->redis_cluster_primaries && !m->redis_cluster_refreshes) return; /* one Redis server */
   metric(b, "wsio_redis_cluster_primaries", "gauge", "Redis Cluster primaries in the topology known now.",
          m->redis_cluster_primaries);

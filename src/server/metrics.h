@@ -32,6 +32,8 @@ typedef struct srv_metrics {
   uint64_t redis_published, redis_received, redis_dropped, redis_malformed;
   /* Redis Cluster: primaries in the topology (0 with one server), topologies read, redirects */
   uint64_t redis_cluster_primaries, redis_cluster_refreshes, redis_cluster_redirects;
+  /* Redis Sentinel: nodes using it, failovers they followed */
+  uint64_t redis_sentinel, redis_sentinel_switches;
 } srv_metrics;
 
 /* Appends the whole exposition for s (and the program's counters) to body. */

@@ -39,6 +39,8 @@ static void metrics_add(srv_metrics *to, const srv_metrics *m) {
     to->redis_cluster_primaries = m->redis_cluster_primaries;
   to->redis_cluster_refreshes += m->redis_cluster_refreshes;
   to->redis_cluster_redirects += m->redis_cluster_redirects;
+  to->redis_sentinel += m->redis_sentinel;
+  to->redis_sentinel_switches += m->redis_sentinel_switches;
 }
 
 /* This worker's Redis adapter counters into its metrics (nothing without [redis] url). */
@@ -57,6 +59,8 @@ static void redis_snap(worker *w) {
   m->redis_cluster_primaries = st.cluster ? st.cluster_primaries : 0;
   m->redis_cluster_refreshes = st.cluster_refreshes;
   m->redis_cluster_redirects = st.cluster_redirects;
+  m->redis_sentinel = st.sentinel ? 1 : 0;
+  m->redis_sentinel_switches = st.sentinel_switches;
 }
 
 /* Before the loop waits: this worker's counters, for /metrics answered by another worker. */

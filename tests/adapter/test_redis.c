@@ -47,6 +47,57 @@ static void test_url(void **st) {
   assert_int_equal(redis_url_parse(NULL, &u), WSIO_EINVAL);
 }
 
+static void test_url_sentinel(void **st) {
+  (void)st;
+  redis_url u, c;
+  assert_int_equal(redis_url_parse("redis+sentinel://:pw@10.0.0.1,10.0.0.2:5000,[::1]:26380/my%20master/2", &u), 0);
+  assert_null(u.host); /* the master: asked of the sentinels */
+  assert_string_equal(u.master, "my master");
+  assert_string_equal(u.password, "pw");
+  assert_int_equal(u.db, 2);
+  assert_int_equal(u.nsentinels, 3);
+  assert_string_equal(u.sentinels[0].host, "10.0.0.1");
+  assert_int_equal(u.sentinels[0].port, 26379);
+  assert_string_equal(u.sentinels[1].host, "10.0.0.2");
+  assert_int_equal(u.sentinels[1].port, 5000);
+  assert_string_equal(u.sentinels[2].host, "::1");
+  assert_int_equal(u.sentinels[2].port, 26380);
+  assert_int_equal(redis_url_copy(&c, &u), 0);
+  redis_url_free(&u);
+  assert_string_equal(c.master, "my master");
+  assert_string_equal(c.sentinels[2].host, "::1");
+  assert_int_equal(c.nsentinels, 3);
+  redis_url_free(&c);
+  assert_int_equal(redis_url_parse("redis+sentinel://s1/mymaster", &u), 0);
+  assert_int_equal(u.nsentinels, 1);
+  assert_string_equal(u.master, "mymaster");
+  assert_int_equal(u.db, 0);
+  redis_url_free(&u);
+  static const char *bad[] = {"redis+sentinel://s1", "redis+sentinel://s1/", "redis+sentinel://s1,/m",
+                              "redis+sentinel://,s1/m", "redis+sentinel://s1:0/m", "redis+sentinel://s1/m/x",
+                              "redis+sentinel:///m", "redis+sentinel://s1//2",
+                              "redis+sentinel://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(redis_url_parse(bad[i], &u), WSIO_EINVAL);
+  /* A sentinel's answer. */
+  redisReply h = {.type = REDIS_REPLY_STRING, .str = "10.1.2.3", .len = 8};
+  redisReply p = {.type = REDIS_REPLY_STRING, .str = "6380", .len = 4};
+  redisReply *two[2] = {&h, &p};
+  redisReply arr = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = two};
+  char host[64];
+  int port = 0;
+  assert_int_equal(redis_sentinel_reply(&arr, host, sizeof host, &port), 0);
+  assert_string_equal(host, "10.1.2.3");
+  assert_int_equal(port, 6380);
+  redisReply nil = {.type = REDIS_REPLY_NIL};
+  assert_int_equal(redis_sentinel_reply(&nil, host, sizeof host, &port), WSIO_ENOTFOUND);
+  p.str = "0";
+  p.len = 1;
+  assert_int_equal(redis_sentinel_reply(&arr, host, sizeof host, &port), WSIO_EPROTO);
+  p.str = "6380";
+  p.len = 4;
+  assert_int_equal(redis_sentinel_reply(&arr, host, 8, &port), WSIO_EPROTO); /* no room for the host */
+}
+
 static void test_json_int(void **st) {
   (void)st;
   sio_json_span o = span("{\"a\":3,\"b\":-7,\"c\":1.5,\"d\":\"4\",\"e\":1e300,\"f\":42222222222222222222,"
@@ -174,7 +225,8 @@ static void test_attach_errors(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_url),         cmocka_unit_test(test_json_int),  cmocka_unit_test(test_targets),
+      cmocka_unit_test(test_url),         cmocka_unit_test(test_url_sentinel), cmocka_unit_test(test_json_int),
+      cmocka_unit_test(test_targets),
       cmocka_unit_test(test_channel_nsp), cmocka_unit_test(test_first_arg), cmocka_unit_test(test_attach_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

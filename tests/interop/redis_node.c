@@ -21,7 +21,7 @@
  *   bcast-ack(ms)                   io.timeout(ms).emit("poll", cb); ack([err, answers])
  *   server-count                    ack(io.serverCount())
  *   redis-stats                     ack({connected, dropped, published, received, malformed, cluster,
- *                                        primaries, refreshes, redirects})
+ *                                        primaries, refreshes, redirects, sentinel, switches})
  * Server-side events: "hello"(x) -> io.local.emit("server-hello", x); "whoami"(x) -> callback("wsio:" PORT).
  */
 #include <jansson.h>
@@ -188,11 +188,12 @@ static void on_redis_stats(wsio_socket *s, const wsio_args *a, wsio_ack *ack, vo
   (void)s, (void)a, (void)ud;
   wsio_redis_stats st;
   if (wsio_io_redis_stats(io, &st) != 0) return ack_json(ack, json_null());
-  ack_json(ack, json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I}", "connected", st.connected, "dropped",
+  ack_json(ack, json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:I}", "connected", st.connected, "dropped",
                           (json_int_t)st.dropped, "published", (json_int_t)st.published, "received",
                           (json_int_t)st.received, "malformed", (json_int_t)st.malformed, "cluster", st.cluster,
                           "primaries", (json_int_t)st.cluster_primaries, "refreshes",
-                          (json_int_t)st.cluster_refreshes, "redirects", (json_int_t)st.cluster_redirects));
+                          (json_int_t)st.cluster_refreshes, "redirects", (json_int_t)st.cluster_redirects,
+                          "sentinel", st.sentinel, "switches", (json_int_t)st.sentinel_switches));
 }
 
 static void on_hello(wsio_nsp *n, const wsio_args *a, wsio_server_ack *ack, void *ud) {

@@ -28,3 +28,9 @@ endif()
 if(NODE_BIN AND REDIS_SERVER_BIN AND REDIS_CLI_BIN)
   redis_interop_tests(redis_cluster test_redis_cluster.mjs "REDIS_CLI=${REDIS_CLI_BIN};")
 endif()
+
+# Through Redis Sentinel (test_redis_sentinel.mjs): a master, a replica and three sentinels the test starts;
+# the nodes get only the sentinels' addresses, and follow a failover.
+if(NODE_BIN AND REDIS_SERVER_BIN)
+  redis_interop_tests(redis_sentinel test_redis_sentinel.mjs "")
+endif()
