@@ -3,7 +3,7 @@
  * adapters' inbound paths, and the msgpack codec on its own.
  *
  * The same body also goes through the Redis Cluster parsers (CLUSTER SLOTS replies, -MOVED/-ASK errors,
- * hash slots).
+ * hash slots), a sentinel's master address, and the Redis URL parser.
  *
  * Input: byte 0 picks the path (bit 0: classic or sharded adapter; bits 1-2: the channel the message comes
  * on: broadcast, a room's broadcast, request, response), the rest is the message body. Every input also
@@ -110,6 +110,39 @@ static redisReply *str_reply(const char *s, size_t n) {
 
 /* The cluster parsers on what a node could answer: the body as RESP (a CLUSTER SLOTS reply, every range
  * inside 0..16383 and a port in range), and as an error's text (-MOVED / -ASK). */
+/* A sentinel's answer (host and port split at the first space) and the input as a Redis URL. */
+static void check_sentinel(const uint8_t *p, size_t n) {
+  const uint8_t *sp = memchr(p, ' ', n);
+  size_t hl = sp ? (size_t)(sp - p) : n;
+  redisReply h = {.type = REDIS_REPLY_STRING, .str = (char *)p, .len = hl};
+  char port_s[32];
+  size_t pl = sp ? n - hl - 1 : 0;
+  if (pl >= sizeof port_s) pl = sizeof port_s - 1;
+  if (pl) memcpy(port_s, sp + 1, pl);
+  port_s[pl] = 0;
+  redisReply pt = {.type = REDIS_REPLY_STRING, .str = port_s, .len = pl};
+  redisReply *two[2] = {&h, &pt};
+  redisReply arr = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = two};
+  char host[64];
+  int port = 0;
+  if (redis_sentinel_reply(&arr, host, sizeof host, &port) == 0)
+    CHECK(port > 0 && port <= 65535 && strlen(host) == hl && hl > 0 && hl < sizeof host);
+  char *url = malloc(n + 1);
+  if (!url) return;
+  memcpy(url, p, n);
+  url[n] = 0;
+  redis_url u, c;
+  if (redis_url_parse(url, &u) == 0) {
+    CHECK(u.master ? u.nsentinels >= 1 && u.nsentinels <= REDIS_MAX_SENTINELS && !u.host : u.host != NULL);
+    for (size_t i = 0; i < u.nsentinels; i++) CHECK(u.sentinels[i].port > 0 && u.sentinels[i].port <= 65535);
+    CHECK(redis_url_copy(&c, &u) == 0);
+    CHECK(c.nsentinels == u.nsentinels && !!c.master == !!u.master && c.db == u.db);
+    redis_url_free(&c);
+    redis_url_free(&u);
+  }
+  free(url);
+}
+
 static void check_cluster(const uint8_t *p, size_t n) {
   unsigned slot;
   const char *host;
@@ -135,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   check_codec(data + 1, size - 1);
   check_cluster(data + 1, size - 1);
+  check_sentinel(data + 1, size - 1);
   int sharded = data[0] & 1, path = (data[0] >> 1) & 3;
   rda *a = adapters[sharded];
   char ch[128];
