@@ -321,6 +321,18 @@ WSIO_API int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials)
 typedef enum wsio_parser { WSIO_PARSER_DEFAULT = 0, WSIO_PARSER_MSGPACK = 1 } wsio_parser;
 WSIO_API int wsio_io_set_parser(wsio_io *io, wsio_parser parser);
 
+/* allowEIO3: also serve socket.io-client 2.x (Engine.IO protocol 3, Socket.IO protocol 4), as socket.io's
+ * `new Server(http, { allowEIO3: true })`. Off by default: such clients get HTTP 400 {"code":5,"message":
+ * "Unsupported protocol version"}. On, a handshake whose EIO is anything but 4 opens a v3 session (as
+ * engine.io reads it): the client pings and the server answers, payloads are length-prefixed, the client is
+ * in "/" at once, a namespace's query becomes its handshake auth, socket ids are the Engine.IO id ("/") or
+ * "<nsp>#<engine id>", refusals send the error's data (or its message) alone, and connection state
+ * recovery does not apply. v2, v3 and v4 clients share namespaces, rooms and broadcasts. Only with the
+ * default parser: with WSIO_PARSER_MSGPACK (protocol 5 only, as in socket.io) v3 handshakes stay refused.
+ * Applies to handshakes from now on. Returns 0, or WSIO_EINVAL when io is NULL. With wsio_workers_run, set
+ * it in every worker's setup. */
+WSIO_API int wsio_io_set_allow_eio3(wsio_io *io, int on);
+
 /* allowRequest: cb decides on the handshake request of every new Engine.IO session (a polling handshake or
  * a direct WebSocket), before the session opens or a namespace is asked for. r is borrowed for the call:
  * wsio_request_handshake gives its url, query, address and time (auth is "{}": no CONNECT yet), and

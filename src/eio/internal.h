@@ -33,12 +33,17 @@ struct eio_socket {
   uint8_t close_queued;    /* a CLOSE packet is in out */
   uint8_t probed;          /* the probe's ping arrived: every GET now gets a NOOP at once */
   uint8_t overflowed;      /* past max_buffer: sends are refused, the session ends at the next flush */
+  uint8_t protocol;        /* 3 or 4, from the handshake's EIO */
+  uint8_t v3_b64;          /* v3 polling: the client asked for b64 (no binary payloads) */
+  uint8_t jsonp;           /* v3 polling: JSONP (the handshake had j) */
+  char jsonp_j[EIO_QUERY_J_MAX + 1]; /* the JSONP callback index */
   eio_socket *next_overflow;
   http_conn *get;          /* the held GET of the polling transport */
   buf get_headers;         /* extra header lines for the held GET's response (CORS) */
   ws_conn *ws;             /* the WebSocket transport once active */
   ws_conn *probe;          /* a WebSocket being upgraded to */
-  buf out;                 /* packets queued for the next GET, as a polling payload */
+  buf out;                 /* packets queued for the next GET, as a v4 polling payload (whatever the protocol:
+                            * v3 sessions' responses are converted as they leave) */
   eio_link hb;             /* in srv->pings or srv->pongs */
   eio_link up;             /* in srv->upgrades while probing */
   eio_socket *next_dirty;
@@ -62,6 +67,8 @@ struct eio_server {
   eio_queue pings;         /* open sessions waiting to send their next ping */
   eio_queue pongs;         /* sessions whose ping is unanswered, and closing polling sessions */
   eio_queue upgrades;      /* sessions with a probe in progress */
+  eio_queue v3_pings;      /* v3 sessions waiting for their client's next ping (pingInterval + pingTimeout) */
+  int allow_eio3;          /* Engine.IO v3 handshakes are served */
   uv_timer_t timer;
   uint64_t timer_due;      /* 0: not armed */
   uv_check_t flush;
@@ -74,6 +81,7 @@ struct eio_server {
   ws_handshake_config ws_hs;
   buf scratch;             /* encoding space, reused */
   buf bin;                 /* base64-decoded binary packets */
+  buf bin_out;             /* the same for what is sent in a v3 form: never where a received packet lives */
   eio_error_fn on_error;   /* connection_error; NULL: none */
   void *on_error_ud;
   eio_allow_fn allow;      /* NULL: every open is allowed */
@@ -96,6 +104,9 @@ void eio_session_opened(eio_socket *s, const http_request *req, const char *remo
 void eio_session_end(eio_socket *s, const char *reason);
 uint64_t eio_now(const eio_server *srv);
 
+/* A v3 session's client pinged: its deadline moves on. */
+void eio_v3_ping_received(eio_socket *s);
+
 /* Tells the connection_error hook, if any, about an error answer to req on hc. */
 void eio_report_error(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message);
 
@@ -113,6 +124,11 @@ void eio_cors_headers(const eio_server *srv, const http_request *req, buf *out);
 void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, int code);
 /* The same with a message of the caller's in the body (NULL: the code's own). */
 void eio_reply_error_msg(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message);
+
+/* The v3 wire form of a v4 payload (what a session's out holds) into out: a binary payload when the
+ * session's client takes one and a packet is binary (*binary set), else a text payload; JSONP sessions get
+ * it wrapped in their callback. Returns 0 or WSIO_ENOMEM / WSIO_EINVAL. */
+int eio_v3_body(eio_socket *s, const uint8_t *v4, size_t len, buf *out, int *binary);
 
 /* websocket.c */
 void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q, uint8_t *rest,

@@ -1,4 +1,5 @@
 #include "eio/packet.h"
+#include "eio/b64.h"
 
 #include <inttypes.h>
 #include <openssl/rand.h>
@@ -11,13 +12,12 @@
 
 /* ---- base64 ---------------------------------------------------------------------------------------------- */
 
-static const char B64_STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const char EIO_B64_STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char B64_URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static size_t b64_encoded_len(size_t n) { return (n + 2) / 3 * 4; }
+size_t eio_b64_encoded_len(size_t n) { return (n + 2) / 3 * 4; }
 
-/* Writes base64 of in[0..n) to out; pad adds '=' to a multiple of 4. Returns the characters written. */
-static size_t b64_encode(const uint8_t *in, size_t n, char *out, const char *alpha, int pad) {
+size_t eio_b64_encode(const uint8_t *in, size_t n, char *out, const char *alpha, int pad) {
   char *o = out;
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
@@ -48,9 +48,7 @@ static int b64_value(uint8_t c) {
   return -1;
 }
 
-/* The decoded length of in[0..n), or -1 when the length or padding cannot be base64. Padding is optional
- * but, when present, completes the last group of 4. */
-static ptrdiff_t b64_decoded_len(const uint8_t *in, size_t n) {
+ptrdiff_t eio_b64_decoded_len(const uint8_t *in, size_t n) {
   size_t pad = 0;
   while (pad < 2 && pad < n && in[n - 1 - pad] == '=') pad++;
   if (pad && n % 4) return -1;
@@ -59,10 +57,8 @@ static ptrdiff_t b64_decoded_len(const uint8_t *in, size_t n) {
   return (ptrdiff_t)(m / 4 * 3 + (m % 4 ? m % 4 - 1 : 0));
 }
 
-/* Decodes in[0..n) into out (NULL: validate only). Returns 0, or -1 for a character outside the alphabet,
- * misplaced '=' or non-zero spare bits (a canonical encoder never sets them). */
-static int b64_decode(const uint8_t *in, size_t n, uint8_t *out) {
-  ptrdiff_t dlen = b64_decoded_len(in, n);
+int eio_b64_decode(const uint8_t *in, size_t n, uint8_t *out) {
+  ptrdiff_t dlen = eio_b64_decoded_len(in, n);
   if (dlen < 0) return -1;
   size_t m = (size_t)dlen / 3 * 4 + ((size_t)dlen % 3 ? (size_t)dlen % 3 + 1 : 0);
   size_t i = 0;
@@ -102,7 +98,7 @@ static int packet_valid(const eio_packet *p) {
 static int decode_one(const uint8_t *p, size_t n, buf *bin, int check_utf8, eio_packet *out) {
   if (n == 0) return WSIO_EPROTO;
   if (p[0] == 'b') {
-    ptrdiff_t dlen = b64_decoded_len(p + 1, n - 1);
+    ptrdiff_t dlen = eio_b64_decoded_len(p + 1, n - 1);
     if (dlen < 0) return WSIO_EPROTO;
     uint8_t *dst = NULL;
     if (bin) {
@@ -110,7 +106,7 @@ static int decode_one(const uint8_t *p, size_t n, buf *bin, int check_utf8, eio_
       if (buf_reserve(bin, (size_t)dlen)) return WSIO_ENOMEM;
       dst = bin->data;
     }
-    if (b64_decode(p + 1, n - 1, dst) < 0) return WSIO_EPROTO;
+    if (eio_b64_decode(p + 1, n - 1, dst) < 0) return WSIO_EPROTO;
     if (bin) bin->len = (size_t)dlen;
     *out = (eio_packet){EIO_MESSAGE, 1, dlen ? dst : NULL, (size_t)dlen};
     return 0;
@@ -175,7 +171,7 @@ int eio_payload_check(const uint8_t *body, size_t len, size_t max_packets, size_
 }
 
 size_t eio_payload_packet_len(const eio_packet *p) {
-  return 1 + (p->binary ? b64_encoded_len(p->len) : p->len);
+  return 1 + (p->binary ? eio_b64_encoded_len(p->len) : p->len);
 }
 
 int eio_payload_append(buf *out, const eio_packet *p) {
@@ -187,7 +183,7 @@ int eio_payload_append(buf *out, const eio_packet *p) {
   if (sep) *o++ = EIO_SEPARATOR;
   if (p->binary) {
     *o++ = 'b';
-    o += b64_encode(p->data, p->len, (char *)o, B64_STD, 1);
+    o += eio_b64_encode(p->data, p->len, (char *)o, EIO_B64_STD, 1);
   } else {
     *o++ = (uint8_t)('0' + p->type);
     if (p->len) memcpy(o, p->data, p->len);
@@ -236,7 +232,7 @@ int eio_sid_generate(char out[EIO_SID_LEN + 1]) {
     out[0] = '\0';
     return WSIO_EIO;
   }
-  out[b64_encode(raw, sizeof raw, out, B64_URL, 0)] = '\0';
+  out[eio_b64_encode(raw, sizeof raw, out, B64_URL, 0)] = '\0';
   return 0;
 }
 
@@ -407,8 +403,8 @@ int eio_query_get(const char *q, size_t len, const char *key, char *out, size_t 
 }
 
 int eio_query_parse(const char *q, size_t len, eio_query *out) {
-  enum { K_EIO, K_TRANSPORT, K_SID, K_B64, K_T, K_COUNT };
-  static const char *const names[K_COUNT] = {"EIO", "transport", "sid", "b64", "t"};
+  enum { K_EIO, K_TRANSPORT, K_SID, K_B64, K_T, K_J, K_COUNT };
+  static const char *const names[K_COUNT] = {"EIO", "transport", "sid", "b64", "t", "j"};
   qspan vals[K_COUNT] = {{NULL, 0}}, k, v;
   skip_mark(&q, &len);
   for (size_t pos = 0; next_pair(q, len, &pos, &k, &v);)
@@ -441,6 +437,20 @@ int eio_query_parse(const char *q, size_t len, eio_query *out) {
   }
   out->b64 = vals[K_B64].s && vals[K_B64].n;
   out->has_t = vals[K_T].s != NULL;
+  if (vals[K_J].s) {
+    out->has_j = 1;
+    size_t nj = 0;
+    const char *jv = vals[K_J].s;
+    for (size_t i = 0; i < vals[K_J].n && nj < EIO_QUERY_J_MAX; i++) {
+      char c = jv[i];
+      if (c == '%') { /* well-formed: checked above */
+        c = (char)(hex_value(jv[i + 1]) << 4 | hex_value(jv[i + 2]));
+        i += 2;
+      }
+      if (c >= '0' && c <= '9') out->j[nj++] = c;
+    }
+    out->j[nj] = '\0';
+  }
   return 0;
 }
 

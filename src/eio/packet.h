@@ -99,6 +99,58 @@ int eio_payload_append(buf *out, const eio_packet *p);
 /* The bytes eio_payload_append writes for p, separator not included. */
 size_t eio_payload_packet_len(const eio_packet *p);
 
+/* ---- Engine.IO v3 (socket.io's allowEIO3): the forms that differ from v4 ---------------------------------
+ *
+ * Long-polling payloads come in two forms. Text: each packet as <length>:<packet>, the length in UTF-16
+ * code units of the packet (as JavaScript's String length counts them: a character outside the BMP counts
+ * 2), a binary MESSAGE as b4<base64>. Binary (XHR2 clients that did not ask for b64): per packet a byte 0
+ * (text) or 1 (binary), the packet's length in bytes as decimal digits one per byte, a byte 255, then the
+ * packet: UTF-8 text, or the type byte 4 and the data. On WebSocket, text messages are as v4's and a binary
+ * message carries the type byte 4 before its data. */
+
+/* The UTF-16 length of UTF-8 text p[0..n) (assumed valid: each lead byte counts 1, a 4-byte one 2). */
+size_t eio_v3_utf16_len(const uint8_t *p, size_t n);
+
+/* Appends p to a text payload: <length>:<type><data>, a binary MESSAGE as <length>:b4<base64>. Text data
+ * must be valid UTF-8. Returns 0, WSIO_EINVAL (as eio_payload_append, separators allowed) or WSIO_ENOMEM;
+ * on error out is unchanged. */
+int eio_v3_payload_append_text(buf *out, const eio_packet *p);
+
+/* Appends p to a binary payload (see above). Same returns. */
+int eio_v3_payload_append_binary(buf *out, const eio_packet *p);
+
+/* Iterates over a whole v3 POST body in either form (binary: the body came as application/octet-stream).
+ * Text form: digits then ':' then that many UTF-16 units, which must end on a character boundary; a
+ * length of 0 is an empty entry and yields nothing, as engine.io skips it. Binary form: 0 or 1, 1 to 10
+ * digit bytes, 255, then that many bytes (at least 1). A text packet is a type character '0'..'6' and
+ * valid UTF-8 data, or b4 and base64 (a binary MESSAGE); a binary packet is the byte 4 and its data. The
+ * fields are private. */
+typedef struct eio_v3_iter {
+  const uint8_t *body;
+  size_t len;
+  size_t pos;
+  size_t count;
+  int binary;
+  int state; /* 0 running, 1 done, < 0 the sticky error */
+} eio_v3_iter;
+
+/* Starts iterating over body[0..len) (kept unchanged meanwhile). An empty body is an error, as in engine.io.
+ * max_bytes bounds len (0: no limit). Returns 0, or WSIO_ETOOBIG (eio_v3_payload_next then returns it). */
+int eio_v3_payload_iter_init(eio_v3_iter *it, const uint8_t *body, size_t len, int binary, size_t max_bytes);
+
+/* Yields the next packet: 1 with *out filled, 0 at the end, or a sticky error: WSIO_EPROTO (a bad length —
+ * not digits, too many digits, missing ':' or 255 —, a truncated packet, an unknown type, bad base64 or
+ * UTF-8), WSIO_ENOMEM. Views and bin as for eio_payload_next. */
+int eio_v3_payload_next(eio_v3_iter *it, buf *bin, eio_packet *out);
+
+/* Validates a whole body as eio_v3_payload_next would. Returns the packet count (>= 0) or the error. */
+int eio_v3_payload_check(const uint8_t *body, size_t len, int binary, size_t max_bytes);
+
+/* Decodes one v3 WebSocket message: text as eio_ws_decode but a base64 binary MESSAGE is b4<base64>; a
+ * binary message must start with the byte 4 (MESSAGE), the rest being the data (zero copy). Returns 0 with
+ * *out filled, WSIO_EPROTO or WSIO_ENOMEM. */
+int eio_v3_ws_decode(const uint8_t *msg, size_t len, int binary, buf *bin, eio_packet *out);
+
 /* ---- Handshake ------------------------------------------------------------------------------------------ */
 
 /* Appends the OPEN packet's JSON (not the '0' type character) to out:
@@ -167,6 +219,8 @@ typedef enum eio_transport {
 
 /* Longest sid the query parser keeps; longer ones cannot be ours. */
 #define EIO_QUERY_SID_MAX 64
+/* JSONP callback index digits kept (clients count from 0: a few digits). */
+#define EIO_QUERY_J_MAX 16
 
 typedef struct eio_query {
   int eio;                          /* EIO as a decimal number 0..999 without leading zeros, else -1 */
@@ -176,6 +230,8 @@ typedef struct eio_query {
                                      * which then matches no session */
   int b64;                          /* b64 present and not empty */
   int has_t;                        /* the t cache-buster is present */
+  int has_j;                        /* j present (JSONP polling, Engine.IO v3), even empty */
+  char j[EIO_QUERY_J_MAX + 1];      /* its digits only, as engine.io keeps them; the first EIO_QUERY_J_MAX */
 } eio_query;
 
 /* What an Accept-Encoding header value allows for a polling response: gzip, else deflate (HTTP's deflate
@@ -183,7 +239,7 @@ typedef struct eio_query {
 enum { EIO_ENC_IDENTITY = 0, EIO_ENC_GZIP = 1, EIO_ENC_DEFLATE = 2 };
 int eio_accept_encoding(const char *v, size_t len);
 
-/* Reads EIO, transport, sid, b64 and t from a raw query string into *out. Returns 0, or WSIO_EPROTO when
+/* Reads EIO, transport, sid, b64, t and j from a raw query string into *out. Returns 0, or WSIO_EPROTO when
  * one of those values has a bad %-escape (answer EIO_ERR_BAD_REQUEST). */
 int eio_query_parse(const char *q, size_t len, eio_query *out);
 

@@ -121,21 +121,81 @@ void eio_polling_free(eio_server *srv) {
  * (max_decode_packets), and the rest simply waits for the next GET. */
 #define EIO_POLL_MAX_PACKETS 16
 
+/* ---- Engine.IO v3 bodies ---- */
+
+/* JSON.stringify of the payload, then U+2028 and U+2029 escaped as engine.io's JSONP transport does (a
+ * script, not JSON): the callback's argument. */
+static int jsonp_wrap(const eio_socket *s, const uint8_t *p, size_t n, buf *out) {
+  int rc = buf_append(out, "___eio[", 7);
+  if (!rc) rc = buf_append(out, s->jsonp_j, strlen(s->jsonp_j));
+  if (!rc) rc = buf_append(out, "](\"", 3);
+  for (size_t i = 0, run = 0; !rc && i <= n; i++) {
+    char esc[8];
+    size_t el = 0, skip = 1;
+    if (i == n) {
+      el = 0;
+    } else if (p[i] == '"' || p[i] == '\\') {
+      esc[0] = '\\', esc[1] = (char)p[i], el = 2;
+    } else if (p[i] < 0x20) {
+      static const char short_esc[] = {['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+      if (p[i] < sizeof short_esc && short_esc[p[i]]) esc[0] = '\\', esc[1] = short_esc[p[i]], el = 2;
+      else el = (size_t)snprintf(esc, sizeof esc, "\\u%04x", p[i]);
+    } else if (p[i] == 0xe2 && i + 2 < n && p[i + 1] == 0x80 && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
+      el = (size_t)snprintf(esc, sizeof esc, "\\u%04x", p[i + 2] == 0xa8 ? 0x2028u : 0x2029u);
+      skip = 3;
+    } else {
+      continue;
+    }
+    rc = buf_append(out, p + run, i - run);
+    if (!rc && el) rc = buf_append(out, esc, el);
+    run = i + skip;
+    i += skip - 1;
+  }
+  if (!rc) rc = buf_append(out, "\");", 3);
+  return rc ? WSIO_ENOMEM : 0;
+}
+
+int eio_v3_body(eio_socket *s, const uint8_t *v4, size_t len, buf *out, int *binary) {
+  eio_server *srv = s->srv;
+  /* engine.io answers in binary only when the client can take it and a packet needs it. JSONP is text:
+   * its clients always ask for b64. */
+  int bin = !s->v3_b64 && !s->jsonp && len && (v4[0] == 'b' || memmem(v4, len, "\x1e" "b", 2));
+  buf text = {0}, *dst = s->jsonp ? &text : out;
+  eio_payload_iter it;
+  eio_packet p;
+  int rc;
+  eio_payload_iter_init(&it, v4, len, 0, 0);
+  while ((rc = eio_payload_next(&it, &srv->bin_out, &p)) == 1) {
+    rc = bin ? eio_v3_payload_append_binary(dst, &p) : eio_v3_payload_append_text(dst, &p);
+    if (rc) break;
+  }
+  buf_reset(&srv->bin_out, 65536);
+  if (rc == 0 && s->jsonp) rc = jsonp_wrap(s, text.data, text.len, out);
+  buf_free(&text);
+  *binary = bin;
+  return rc;
+}
+
 /* Answers the held GET with the first len bytes of out (whole packets) and drops them from out. */
 static void respond_get_part(eio_socket *s, size_t len) {
   http_conn *hc = s->get;
   s->get = NULL;
-  buf out = {0};
-  http_response_start(&out, 200);
-  http_response_header(&out, "Content-Type", "text/plain; charset=UTF-8");
-  buf_append(&out, s->get_headers.data, s->get_headers.len);
+  buf out = {0}, v3 = {0};
   eio_server *srv = s->srv;
   const uint8_t *body = s->out.data;
   size_t body_len = len;
-  if (srv->gz_threshold && len >= srv->gz_threshold && len <= EIO_HTTP_COMPRESSION_MAX) {
+  int binary = 0;
+  if (s->protocol == 3 && eio_v3_body(s, body, len, &v3, &binary) == 0) {
+    body = v3.data;
+    body_len = v3.len;
+  }
+  http_response_start(&out, 200);
+  http_response_header(&out, "Content-Type", binary ? "application/octet-stream" : "text/plain; charset=UTF-8");
+  buf_append(&out, s->get_headers.data, s->get_headers.len);
+  if (srv->gz_threshold && body_len >= srv->gz_threshold && body_len <= EIO_HTTP_COMPRESSION_MAX) {
     /* Whatever the client accepts, caches must not give one client's form to another. */
     http_response_header(&out, "Vary", "Accept-Encoding");
-    if (s->get_enc && compress_body(srv, s->get_enc, body, len) == 0) {
+    if (s->get_enc && compress_body(srv, s->get_enc, body, body_len) == 0) {
       http_response_header(&out, "Content-Encoding", s->get_enc == EIO_ENC_GZIP ? "gzip" : "deflate");
       body = srv->gz_out.data;
       body_len = srv->gz_out.len;
@@ -145,6 +205,7 @@ static void respond_get_part(eio_socket *s, size_t len) {
   buf_reset(&srv->gz_out, 65536); /* the body is in out now: keep no large buffer for the next one */
   http_conn_respond(hc, out.data, out.len, s->get_keep_alive);
   buf_free(&out);
+  buf_free(&v3);
   if (len < s->out.len) buf_consume(&s->out, len + 1); /* and the separator */
   else buf_reset(&s->out, 4096);
   buf_free(&s->get_headers);
@@ -208,16 +269,29 @@ static void on_get_abort(http_conn *hc, void *owner) {
   else if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL);
 }
 
-static void handshake(eio_server *srv, http_conn *hc, const http_request *req) {
+static void handshake(eio_server *srv, http_conn *hc, const http_request *req, const eio_query *q) {
   eio_socket *s = eio_session_new(srv, EIO_POLLING);
   if (!s) {
     eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
     return;
   }
+  if (q->eio != 4) {
+    s->protocol = 3;
+    s->v3_b64 = (uint8_t)q->b64;
+    s->jsonp = (uint8_t)q->has_j;
+    memcpy(s->jsonp_j, q->j, sizeof s->jsonp_j);
+  }
   buf body = {0}, extra = {0};
   int upgrades = !srv->cfg.no_upgrades && (srv->cfg.transports & EIO_WEBSOCKET);
   buf_append(&body, "0", 1);
   eio_open_json(&body, s->sid, upgrades, srv->cfg.ping_interval_ms, srv->cfg.ping_timeout_ms, srv->cfg.max_payload);
+  if (s->protocol == 3) { /* v3 answers with a payload, even of one packet */
+    buf v3 = {0};
+    int binary;
+    eio_v3_body(s, body.data, body.len, &v3, &binary);
+    buf_free(&body);
+    body = v3;
+  }
   if (srv->cookie) {
     char cookie[128];
     snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax", srv->cookie, s->sid);
@@ -249,11 +323,70 @@ static void preflight(eio_server *srv, http_conn *hc, const http_request *req) {
   buf_free(&extra);
 }
 
+/* A JSONP POST's form body: the payload is the field d (percent-decoded, '+' a space), its newlines
+ * escaped by the client as \n and its \n as \\n. Into out, NUL-terminated. Returns 0, or -1 when there is
+ * no d (engine.io then takes nothing from the body). */
+static int jsonp_payload(const http_request *req, buf *out) {
+  if (buf_reserve(out, req->body_len + 1)) return -1;
+  int n = eio_query_get((const char *)req->body, req->body_len, "d", (char *)out->data, req->body_len + 1);
+  if (n < 0) return -1;
+  uint8_t *p = out->data, *o = p;
+  for (size_t i = 0; i < (size_t)n; i++) {
+    if (p[i] == '\\' && i + 2 < (size_t)n && p[i + 1] == '\\' && p[i + 2] == 'n') {
+      *o++ = '\\', *o++ = 'n';
+      i += 2;
+    } else if (p[i] == '\\' && i + 1 < (size_t)n && p[i + 1] == 'n') {
+      *o++ = '\n';
+      i++;
+    } else {
+      *o++ = p[i];
+    }
+  }
+  out->len = (size_t)(o - p);
+  return 0;
+}
+
+/* A v3 POST: either payload form, by its Content-Type; JSONP sessions post a form. */
+static void post_v3(eio_socket *s, http_conn *hc, const http_request *req) {
+  eio_server *srv = s->srv;
+  const http_header *ct = http_request_header(req, "content-type");
+  int binary = !s->jsonp && ct && ct->value_len == 24 && !strncasecmp(ct->value, "application/octet-stream", 24);
+  buf form = {0};
+  const uint8_t *body = req->body;
+  size_t len = req->body_len;
+  if (s->jsonp) {
+    if (jsonp_payload(req, &form) != 0) {
+      buf_free(&form);
+      reply(srv, hc, req, 200, "text/html", "ok", 2, NULL);
+      return;
+    }
+    body = form.data;
+    len = form.len;
+  }
+  if (eio_v3_payload_check(body, len, binary, 0) < 0) {
+    buf_free(&form);
+    eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+    eio_session_end(s, "parse error");
+    return;
+  }
+  reply(srv, hc, req, 200, "text/html", "ok", 2, NULL);
+  eio_v3_iter it;
+  eio_v3_payload_iter_init(&it, body, len, binary, 0);
+  eio_packet p;
+  while (s->state == EIO_S_OPEN && eio_v3_payload_next(&it, &srv->bin, &p) == 1) eio_handle_packet(s, &p);
+  buf_reset(&srv->bin, 65536);
+  buf_free(&form);
+}
+
 static void post(eio_socket *s, http_conn *hc, const http_request *req) {
   eio_server *srv = s->srv;
   if (req->body_len > srv->cfg.max_payload) {
     reply(srv, hc, req, 413, "text/plain; charset=UTF-8", "payload too large", 17, NULL);
     eio_session_end(s, "transport error");
+    return;
+  }
+  if (s->protocol == 3) {
+    post_v3(s, hc, req);
     return;
   }
   int n = eio_payload_check(req->body, req->body_len, 0, srv->cfg.max_payload);
@@ -277,7 +410,7 @@ void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req
   }
   if (!q->has_sid) {
     if (req->method != M_GET) eio_reply_error(srv, hc, req, EIO_ERR_BAD_HANDSHAKE_METHOD);
-    else handshake(srv, hc, req);
+    else handshake(srv, hc, req, q);
     return;
   }
   eio_socket *s = eio_server_find(srv, q->sid);
@@ -285,7 +418,8 @@ void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req
     eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_SID);
     return;
   }
-  if (s->transport != EIO_POLLING) {
+  /* A request of the other protocol than the session's: engine.io's PROTOCOL_MISMATCH. */
+  if (s->transport != EIO_POLLING || s->protocol != (q->eio == 4 ? 4 : 3)) {
     eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
     return;
   }

@@ -57,17 +57,39 @@ void eio_queue_remove(eio_queue *q, eio_socket *s) {
   l->in = NULL;
 }
 
+/* A heartbeat packet on whichever transport the session is on. */
+static void send_control(eio_socket *s, const eio_packet *p) {
+  if (s->transport == EIO_WEBSOCKET) {
+    eio_ws_send_packet(s, p);
+  } else {
+    eio_payload_append(&s->out, p);
+    eio_mark_dirty(s);
+  }
+}
+
 static void send_ping(eio_socket *s) {
   eio_packet p = {.type = EIO_PING};
   eio_queue_remove(&s->srv->pings, s);
   s->awaiting_pong = 1;
   eio_queue_push(s->srv, &s->srv->pongs, s, eio_now(s->srv) + s->srv->cfg.ping_timeout_ms);
-  if (s->transport == EIO_WEBSOCKET) {
-    eio_ws_send_packet(s, &p);
-  } else {
-    eio_payload_append(&s->out, &p);
-    eio_mark_dirty(s);
-  }
+  send_control(s, &p);
+}
+
+/* v3 reverses the heartbeat: the client pings, the server answers, and a client silent for pingInterval +
+ * pingTimeout is gone (engine.io's v3 timer). Every v3 session has the same deadline offset, so its own
+ * queue stays sorted. */
+static void v3_deadline(eio_socket *s) {
+  eio_server *srv = s->srv;
+  eio_queue_remove(&srv->v3_pings, s);
+  eio_queue_push(srv, &srv->v3_pings, s,
+                 eio_now(srv) + (uint64_t)srv->cfg.ping_interval_ms + srv->cfg.ping_timeout_ms);
+}
+
+void eio_v3_ping_received(eio_socket *s) {
+  if (s->state != EIO_S_OPEN) return;
+  v3_deadline(s);
+  eio_packet pong = {.type = EIO_PONG};
+  send_control(s, &pong);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -81,6 +103,7 @@ static void on_timer(uv_timer_t *t) {
     else eio_session_end(s, "ping timeout");
   }
   while ((s = srv->pings.head) && s->hb.due <= now) send_ping(s);
+  while ((s = srv->v3_pings.head) && s->hb.due <= now) eio_session_end(s, "ping timeout");
   while ((s = srv->upgrades.head) && s->up.due <= now) {
     eio_queue_remove(&srv->upgrades, s);
     log_debug("engine.io %s: upgrade timed out", s->sid);
@@ -91,6 +114,7 @@ static void on_timer(uv_timer_t *t) {
   if (srv->pongs.head) next = srv->pongs.head->hb.due;
   if (srv->pings.head && (!next || srv->pings.head->hb.due < next)) next = srv->pings.head->hb.due;
   if (srv->upgrades.head && (!next || srv->upgrades.head->up.due < next)) next = srv->upgrades.head->up.due;
+  if (srv->v3_pings.head && (!next || srv->v3_pings.head->hb.due < next)) next = srv->v3_pings.head->hb.due;
   if (next) arm(srv, next);
 }
 
@@ -142,6 +166,7 @@ eio_socket *eio_session_new(eio_server *srv, int transport) {
   if (!s) return NULL;
   s->srv = srv;
   s->transport = (uint8_t)transport;
+  s->protocol = 4;
   for (int tries = 0; tries < 4; tries++) {
     if (eio_sid_generate(s->sid) != 0) break;
     if (srv->loop->nworkers > 1) eio_sid_set_worker(s->sid, srv->loop->worker);
@@ -156,7 +181,8 @@ eio_socket *eio_session_new(eio_server *srv, int transport) {
 
 void eio_session_opened(eio_socket *s, const http_request *req, const char *remote) {
   eio_server *srv = s->srv;
-  eio_queue_push(srv, &srv->pings, s, eio_now(srv) + srv->cfg.ping_interval_ms);
+  if (s->protocol == 3) v3_deadline(s);
+  else eio_queue_push(srv, &srv->pings, s, eio_now(srv) + srv->cfg.ping_interval_ms);
   if (srv->h->on_open) srv->h->on_open(s, req, remote);
 }
 
@@ -168,6 +194,7 @@ void eio_session_end(eio_socket *s, const char *reason) {
   map_del(&srv->sessions, s->sid, EIO_SID_LEN);
   eio_queue_remove(&srv->pings, s);
   eio_queue_remove(&srv->pongs, s);
+  eio_queue_remove(&srv->v3_pings, s);
   eio_queue_remove(&srv->upgrades, s);
   eio_polling_release(s);
   if (s->probe || s->ws) eio_ws_release(s, 1000);
@@ -194,6 +221,7 @@ void eio_socket_close(eio_socket *s, const char *reason) {
     if (srv->h->on_close) srv->h->on_close(s, why);
     eio_queue_remove(&srv->pings, s);
     eio_queue_remove(&srv->pongs, s);
+    eio_queue_remove(&srv->v3_pings, s);
     /* A probe in progress is kept: the client may have paused polling for it, and then fetches what is
      * queued only over the WebSocket once the upgrade completes (websocket.c ends the session right after,
      * as the reference server does). The closing deadline below bounds the wait. */
@@ -209,6 +237,10 @@ void eio_handle_packet(eio_socket *s, const eio_packet *p) {
   eio_server *srv = s->srv;
   switch (p->type) {
     case EIO_PONG:
+      if (s->protocol == 3) { /* engine.io: "invalid heartbeat direction" */
+        eio_session_end(s, "transport error");
+        break;
+      }
       if (s->awaiting_pong) {
         s->awaiting_pong = 0;
         eio_queue_remove(&srv->pongs, s);
@@ -223,7 +255,9 @@ void eio_handle_packet(eio_socket *s, const eio_packet *p) {
       if (s->transport == EIO_POLLING) eio_release_get_with_noop(s);
       eio_session_end(s, "transport close");
       break;
-    case EIO_PING:  /* v3 clients ping; v4 ones only answer */
+    case EIO_PING:
+      if (s->protocol == 3) eio_v3_ping_received(s);
+      break; /* v4 clients only answer */
     case EIO_NOOP:
       break;
     default:
@@ -236,6 +270,7 @@ void eio_handle_packet(eio_socket *s, const eio_packet *p) {
 
 const char *eio_socket_id(const eio_socket *s) { return s->sid; }
 int eio_socket_transport(const eio_socket *s) { return s->transport; }
+int eio_socket_protocol(const eio_socket *s) { return s->protocol; }
 void eio_socket_set_data(eio_socket *s, void *data) { s->data = data; }
 void *eio_socket_data(const eio_socket *s) { return s->data; }
 
@@ -272,6 +307,7 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len) 
 static void msg_release(net_shared *sh) {
   eio_msg *m = (eio_msg *)((char *)sh - offsetof(eio_msg, sh));
   buf_free(&m->ws);
+  buf_free(&m->ws3);
   buf_free(&m->polling);
   free(m);
 }
@@ -289,6 +325,7 @@ int eio_msg_add(eio_msg *m, int binary, const uint8_t *data, size_t len) {
   eio_packet p = {.type = EIO_MESSAGE, .binary = binary, .data = data, .len = len};
   int rc = eio_payload_append(&m->polling, &p);
   if (rc) return rc;
+  if (binary) m->binary = 1;
   /* The WebSocket form: one frame per packet, unmasked, uncompressed, so every receiver can take it. */
   uint8_t hdr[WS_FRAME_HEADER_MAX];
   size_t plen = binary ? len : len + 1;
@@ -303,13 +340,42 @@ void eio_msg_unref(eio_msg *m) {
   net_shared_unref(&m->sh); /* freed now, or when the last connection has written the frames */
 }
 
+/* The v3 WebSocket frames of a message with a binary packet, from its polling form (which holds every
+ * packet). Built whole before any connection holds them, so references never see them move. */
+static int msg_build_ws3(eio_msg *m, buf *bin) {
+  eio_payload_iter it;
+  eio_packet p;
+  int rc;
+  eio_payload_iter_init(&it, m->polling.data, m->polling.len, 0, 0);
+  while ((rc = eio_payload_next(&it, bin, &p)) == 1) {
+    uint8_t hdr[WS_FRAME_HEADER_MAX];
+    size_t hl = ws_frame_header_encode(hdr, 1, 0, p.binary ? WS_OP_BINARY : WS_OP_TEXT, p.len + 1, NULL);
+    uint8_t lead = p.binary ? EIO_MESSAGE : (uint8_t)('0' + p.type);
+    if (buf_append(&m->ws3, hdr, hl) || buf_append(&m->ws3, &lead, 1) || buf_append(&m->ws3, p.data, p.len)) {
+      rc = WSIO_ENOMEM;
+      break;
+    }
+  }
+  if (rc < 0) buf_free(&m->ws3);
+  return rc < 0 ? rc : 0;
+}
+
 int eio_socket_send_msg(eio_socket *s, const eio_msg *m) {
   if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
   if (over_limit(s)) return WSIO_EBACKPRESSURE;
   if (s->transport == EIO_WEBSOCKET) {
     if (!s->ws) return WSIO_ECLOSED;
-    /* By reference: the refcount is the message's bookkeeping, not its contents, hence the cast. */
-    return ws_conn_send_shared(s->ws, m->ws.data, m->ws.len, (net_shared *)&m->sh);
+    /* By reference: the refcount is the message's bookkeeping, not its contents, hence the casts. */
+    const buf *frames = &m->ws;
+    if (s->protocol == 3 && m->binary) {
+      if (!m->ws3.len) {
+        int rc = msg_build_ws3((eio_msg *)m, &s->srv->bin_out);
+        buf_reset(&s->srv->bin_out, 65536);
+        if (rc) return rc;
+      }
+      frames = &m->ws3;
+    }
+    return ws_conn_send_shared(s->ws, frames->data, frames->len, (net_shared *)&m->sh);
   }
   int rc = 0;
   if (s->out.len) rc = buf_append(&s->out, "\x1e", 1);
@@ -355,6 +421,7 @@ eio_server *eio_server_new(net_loop *l, const eio_config *cfg, const eio_handler
   srv->pings.link_off = offsetof(eio_socket, hb);
   srv->pongs.link_off = offsetof(eio_socket, hb);
   srv->upgrades.link_off = offsetof(eio_socket, up);
+  srv->v3_pings.link_off = offsetof(eio_socket, hb);
   srv->ws_limits.max_message = srv->cfg.max_payload;
   srv->ws_params.limits = &srv->ws_limits;
   srv->ws_params.deflate = deflate;
@@ -416,6 +483,7 @@ static void free_server(uv_handle_t *h) {
   }
   buf_free(&srv->scratch);
   buf_free(&srv->bin);
+  buf_free(&srv->bin_out);
   eio_polling_free(srv);
   map_free(&srv->sessions);
   free(srv->path);
@@ -456,6 +524,8 @@ int eio_server_set_cors(eio_server *srv, const char *origins, int credentials) {
 }
 
 void eio_server_set_http_compression(eio_server *srv, size_t threshold) { srv->gz_threshold = threshold; }
+
+void eio_server_set_allow_eio3(eio_server *srv, int on) { srv->allow_eio3 = on != 0; }
 
 void eio_server_on_error(eio_server *srv, eio_error_fn fn, void *ud) {
   srv->on_error = fn;
@@ -521,7 +591,8 @@ int eio_server_handle(eio_server *srv, http_conn *hc, const http_request *req, u
     eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
     return 1;
   }
-  if (q.eio != 4) {
+  /* engine.io reads any EIO but "4" as 3 (an absent one included): with v3 allowed, so do we. */
+  if (q.eio != 4 && !srv->allow_eio3) {
     eio_reply_error(srv, hc, req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     return 1;
   }

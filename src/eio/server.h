@@ -1,6 +1,7 @@
 /*
- * eio_server — Engine.IO v4 sessions over HTTP long-polling and WebSocket: the handshake, the upgrade from
- * polling to WebSocket, heartbeats, and the error replies the reference server gives.
+ * eio_server — Engine.IO v4 (and, when allowed, v3) sessions over HTTP long-polling and WebSocket: the
+ * handshake, the upgrade from polling to WebSocket, heartbeats, and the error replies the reference server
+ * gives.
  *
  * The layer above (Socket.IO) sees a session as an eio_socket: messages in (on_message), messages out
  * (eio_socket_send, or eio_socket_send_msg for bytes encoded once for many sessions), and on_close once.
@@ -99,6 +100,13 @@ size_t eio_server_count(const eio_server *srv);
 /* Open sessions by transport. */
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket);
 
+/* Engine.IO v3 (socket.io's allowEIO3): on, handshakes whose EIO is not 4 open v3 sessions, as engine.io
+ * takes any EIO but "4" for 3; off (the default), they are answered 400 "Unsupported protocol version". */
+void eio_server_set_allow_eio3(eio_server *srv, int on);
+
+/* The session's Engine.IO protocol: 3 or 4. */
+int eio_socket_protocol(const eio_socket *s);
+
 /* The session's id (20 characters). */
 const char *eio_socket_id(const eio_socket *s);
 /* The current transport, EIO_POLLING or EIO_WEBSOCKET. */
@@ -118,6 +126,9 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len);
 typedef struct eio_msg {
   int refs;
   buf ws;       /* the WebSocket frames, back to back; queued by reference, so no eio_msg_add once sent */
+  buf ws3;      /* the same for v3 sessions when a packet is binary (type byte before the data): built once,
+                 * whole, for the first v3 WebSocket receiver; text-only messages share ws */
+  int binary;   /* a packet is binary */
   buf polling;  /* the polling packets joined by the separator (no leading separator) */
   net_shared sh; /* one for all of refs, plus one per WebSocket connection holding ws: frees at 0 */
 } eio_msg;

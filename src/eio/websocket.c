@@ -11,7 +11,21 @@
 /* Messages at least this large are compressed when deflate is on (socket.io's default threshold). */
 #define EIO_DEFLATE_THRESHOLD 1024
 
-static int send_on(eio_server *srv, ws_conn *wc, const eio_packet *p) {
+/* v3 binary messages carry the MESSAGE type byte before the data. */
+static int send_v3_binary(eio_server *srv, ws_conn *wc, const eio_packet *p) {
+  static const uint8_t type = EIO_MESSAGE;
+  if (p->len + 1 < EIO_DEFLATE_THRESHOLD || !wc->deflate)
+    return ws_conn_send_parts(wc, WS_OP_BINARY, &type, 1, p->data, p->len);
+  buf *b = &srv->scratch;
+  b->len = 0;
+  int rc = buf_append(b, &type, 1) || buf_append(b, p->data, p->len) ? WSIO_ENOMEM : 0;
+  if (rc == 0) rc = ws_conn_send(wc, WS_OP_BINARY, b->data, b->len, 1);
+  buf_reset(b, 65536);
+  return rc;
+}
+
+static int send_on(eio_server *srv, ws_conn *wc, int protocol, const eio_packet *p) {
+  if (p->binary && protocol == 3) return send_v3_binary(srv, wc, p);
   if (p->binary) return ws_conn_send(wc, WS_OP_BINARY, p->data, p->len, p->len >= EIO_DEFLATE_THRESHOLD);
   if (p->len + 1 < EIO_DEFLATE_THRESHOLD || !wc->deflate) {
     /* Uncompressed: the type digit and the data go into the frame without being joined first. */
@@ -30,7 +44,7 @@ static int send_on(eio_server *srv, ws_conn *wc, const eio_packet *p) {
 
 int eio_ws_send_packet(eio_socket *s, const eio_packet *p) {
   if (!s->ws) return WSIO_ECLOSED;
-  return send_on(s->srv, s->ws, p);
+  return send_on(s->srv, s->ws, s->protocol, p);
 }
 
 void eio_ws_release(eio_socket *s, unsigned code) {
@@ -58,7 +72,7 @@ static void finish_upgrade(eio_socket *s) {
     eio_payload_iter it;
     eio_packet p;
     eio_payload_iter_init(&it, pending.data, pending.len, 0, 0);
-    while (eio_payload_next(&it, &srv->bin, &p) == 1) send_on(srv, s->ws, &p);
+    while (eio_payload_next(&it, &srv->bin, &p) == 1) send_on(srv, s->ws, s->protocol, &p);
     buf_free(&pending);
   }
   log_debug("engine.io %s: upgraded to websocket", s->sid);
@@ -72,7 +86,9 @@ static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
   if (!s || s->state == EIO_S_CLOSED || (s->state == EIO_S_CLOSING && wc != s->probe)) return;
   eio_server *srv = x->srv;
   eio_packet p;
-  if (eio_ws_decode(data, len, opcode == WS_OP_BINARY, &srv->bin, &p) != 0) {
+  int rc = s->protocol == 3 ? eio_v3_ws_decode(data, len, opcode == WS_OP_BINARY, &srv->bin, &p)
+                            : eio_ws_decode(data, len, opcode == WS_OP_BINARY, &srv->bin, &p);
+  if (rc != 0) {
     eio_session_end(s, "parse error");
     return;
   }
@@ -83,7 +99,7 @@ static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
   /* The probe: ping "probe" -> pong "probe"; then the client's UPGRADE switches the session over. */
   if (p.type == EIO_PING && p.len == 5 && memcmp(p.data, "probe", 5) == 0) {
     eio_packet pong = {.type = EIO_PONG, .data = (const uint8_t *)"probe", .len = 5};
-    send_on(srv, wc, &pong);
+    send_on(srv, wc, s->protocol, &pong);
     /* The client now pauses polling: it waits for its GET to end, so each GET gets a NOOP at once. */
     s->probed = 1;
     eio_release_get_with_noop(s);
@@ -134,6 +150,10 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
       eio_reply_error(srv, hc, req, EIO_ERR_UNKNOWN_SID);
       return;
     }
+    if (s->protocol != (q->eio == 4 ? 4 : 3)) { /* engine.io's PROTOCOL_MISMATCH */
+      eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
+      return;
+    }
     if (srv->cfg.no_upgrades) {
       eio_reply_error(srv, hc, req, EIO_ERR_BAD_REQUEST);
       return;
@@ -181,6 +201,7 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
     }
     s->ws = wc;
     x->sock = s;
+    if (q->eio != 4) s->protocol = 3;
     buf *b = &srv->scratch;
     b->len = 0;
     buf_append(b, "0", 1);

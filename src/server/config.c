@@ -81,6 +81,8 @@ const cfg_setting cfg_settings[] = {
         "compress long-polling responses this long or longer for clients that accept gzip or deflate; 0: off"),
     ONE("socketio", "parser", CT_ENUM, socketio.parser, 0, "default", parsers, "default|msgpack",
         "packet encoding clients use: default, or msgpack (socket.io-msgpack-parser)"),
+    BOOL("socketio", "allow_eio3", socketio.allow_eio3, 0, "false",
+         "also serve socket.io-client 2.x (Engine.IO v3), as socket.io's allowEIO3; default parser only"),
     BOOL("socketio", "serve_client", socketio.serve_client, 0, "true",
          "serve the client bundle (socket.io.js) from client_dir"),
     STR("socketio", "client_dir", socketio.client_dir, CK_DIR, O, "", "DIR",
@@ -166,7 +168,7 @@ const cfg_setting cfg_settings[] = {
 
     STR("redis", "url", redis.url, CK_NONE, O | CF_SECRET, "", "URL",
         "join a cluster through Redis: redis://[[user]:password@]host[:port][/db], or through Redis "
-        "Sentinel: redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]; empty: off"),
+        "Sentinel: redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/db], credentials as for redis://; empty: off"),
     STR("redis", "key", redis.key, CK_NONE, 0, "socket.io", "KEY",
         "channel prefix, the same on every node (the adapters' key option)"),
     BOOL("redis", "sharded", redis.sharded, 0, "false",

@@ -129,6 +129,7 @@ typedef struct server_config {
     uint32_t recovery_ms;      /* 0: off */
     int parser;                /* wsio_parser */
     size_t http_compression;   /* threshold in bytes; 0: off */
+    int allow_eio3;            /* serve socket.io-client 2.x too */
     int serve_client;
     char *client_dir;
   } socketio;

@@ -195,6 +195,7 @@ static wsio_io *attach_io(wsio_server *s, const server_config *c) {
   if (io) {
     wsio_io_set_parser(io, (wsio_parser)c->socketio.parser); /* no client yet: cannot fail */
     wsio_io_set_http_compression(io, c->socketio.http_compression);
+    wsio_io_set_allow_eio3(io, c->socketio.allow_eio3);
     wsio_io_set_max_dynamic_namespaces(io, c->limits.max_dynamic_namespaces);
   }
   return io;

@@ -85,7 +85,7 @@ static void mark_room(wsio_nsp *n, const char *room, uint64_t epoch) {
   sio_room *r = map_get(&n->rooms, room, len);
   if (r)
     for (size_t i = 0; i < r->n; i++) r->members[i].s->epoch = epoch;
-  wsio_socket *own = len == EIO_SID_LEN ? map_get(&n->by_id, room, len) : NULL;
+  wsio_socket *own = map_get(&n->by_id, room, len); /* any length: v3 clients' ids are longer */
   if (own) own->epoch = epoch;
 }
 
@@ -116,7 +116,7 @@ size_t sio_each(const sio_sel *op, each_fn fn, void *arg) {
       fn(s, arg);
       count++;
     }
-    wsio_socket *own = len == EIO_SID_LEN ? map_get(&n->by_id, op->rooms[k], len) : NULL;
+    wsio_socket *own = map_get(&n->by_id, op->rooms[k], len);
     if (own && own->epoch != epoch) {
       own->epoch = epoch;
       fn(own, arg);

@@ -85,6 +85,7 @@ typedef struct sio_client {
   wsio_handshake hs;
   uint64_t connect_due;      /* 0 once a namespace was joined */
   net_bucket rate;           /* packets received (wsio_io_config.packets_per_second) */
+  uint8_t v3;                /* Socket.IO protocol v4 over Engine.IO v3 (socket.io-client 2.x) */
   struct sio_client *cnext, *cprev; /* io->connecting */
 } sio_client;
 
@@ -132,7 +133,9 @@ enum { SIO_EVN_PENDING = 0, SIO_EVN_OK, SIO_EVN_ERROR, SIO_EVN_KEPT };
 struct wsio_socket {
   sio_client *client;
   wsio_nsp *nsp;
-  char id[EIO_SID_LEN + 1];
+  char *id;                  /* id_buf, or for a v3 client in another namespace than "/" "<nsp>#<engine id>" */
+  size_t id_len;
+  char id_buf[EIO_SID_LEN + 1];
   size_t nsp_index;
   sio_membership *rooms;
   size_t nrooms, rooms_cap;
@@ -224,6 +227,7 @@ struct wsio_io {
   wsio_connection_error_cb on_error; /* connection_error; NULL: none */
   void *on_error_ud;
   void *allow_ud;
+  int allow_eio3;            /* wsio_io_set_allow_eio3; served only with the default parser */
   wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */
   buf mp_out, mp_json, mp_text; /* mp_json: scratch of both directions (a decode's is done with by dispatch) */
   mpk_atts mp_atts;

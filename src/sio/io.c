@@ -380,6 +380,8 @@ void wsio_io_allow_request(wsio_io *io, wsio_allow_request_cb cb, void *ud) {
   eio_server_set_allow(io->eio, cb ? allow_request : NULL, io);
 }
 
+static void on_connect_packet(sio_client *c, const char *nsp, size_t nsp_len, const char *auth, size_t auth_len);
+
 static void on_eio_open(eio_socket *e, const http_request *req, const char *remote) {
   wsio_io *io = eio_socket_server_data(e);
   sio_client *c = calloc(1, sizeof *c);
@@ -398,6 +400,11 @@ static void on_eio_open(eio_socket *e, const http_request *req, const char *remo
   else io->connecting = c;
   io->connecting_tail = c;
   sio_tick_arm(io);
+  /* socket.io connects a protocol v4 client (Engine.IO v3) to "/" at once: it sends no CONNECT for it. */
+  if (eio_socket_protocol(e) == 3) {
+    c->v3 = 1;
+    on_connect_packet(c, "/", 1, NULL, 0);
+  }
 }
 
 static void client_free(sio_client *c) {
@@ -433,21 +440,22 @@ static void connect_error(sio_client *c, const char *nsp, size_t nsp_len, const 
   sio_client_send(c, (const char *)b->data, b->len, NULL, 0);
 }
 
-static void on_connect_packet(sio_client *c, const sio_packet *pkt) {
-  if (client_socket(c, pkt->nsp, pkt->nsp_len)) return; /* already there: socket.io ignores it too */
-  wsio_nsp *n = sio_nsp_lookup(c->io, pkt->nsp, pkt->nsp_len);
+static void on_connect_packet(sio_client *c, const char *nsp, size_t nsp_len, const char *auth, size_t auth_len) {
+  if (client_socket(c, nsp, nsp_len)) return; /* already there: socket.io ignores it too */
+  wsio_nsp *n = sio_nsp_lookup(c->io, nsp, nsp_len);
   if (!n) {
-    connect_error(c, pkt->nsp, pkt->nsp_len, "Invalid namespace");
+    connect_error(c, nsp, nsp_len, "Invalid namespace");
     return;
   }
-  wsio_socket *s = sio_socket_new(c, n, pkt->data.p, pkt->data.len);
+  wsio_socket *s = sio_socket_new(c, n, auth, auth_len);
   if (!s) {
     eio_socket_close(c->eio, "forced close");
     return;
   }
   connecting_remove(c->io, c);
-  /* A recovered session skips the middlewares, as socket.io's skipMiddlewares default does. */
-  int restored = c->io->rec ? sio_recovery_restore(s, pkt->data.p, pkt->data.len) : 0;
+  /* A recovered session skips the middlewares, as socket.io's skipMiddlewares default does. v3 clients
+   * have no recovery. */
+  int restored = c->io->rec && !c->v3 ? sio_recovery_restore(s, auth, auth_len) : 0;
   if (restored == 1) sio_socket_connect(s);
   else if (restored == 0) sio_socket_start(s); /* 2: held while another worker is asked */
 }
@@ -471,10 +479,90 @@ static int rate_admit(sio_client *c) {
   return 0;
 }
 
+/* Percent-decodes s[0..n) into out ('+' a space, a malformed escape kept as it is, as URLSearchParams). */
+static void form_decode(buf *out, const char *s, size_t n) {
+  out->len = 0;
+  if (buf_reserve(out, n + 1)) return;
+  char *o = (char *)out->data;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+      char h[3] = {s[i + 1], s[i + 2], 0};
+      *o++ = (char)strtol(h, NULL, 16);
+      i += 2;
+    } else {
+      *o++ = s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  out->len = (size_t)(o - (char *)out->data);
+}
+
+/* Pairs read from a v3 namespace's query, at most: the rest are left out of the auth object. */
+#define SIO_V3_QUERY_PAIRS 64
+
+/* socket.io reads a protocol v4 client's namespace as a URL: "/chat?token=x" is the namespace "/chat" and
+ * the auth {"token":"x"} (its query's pairs, decoded; a repeated name keeps its last value). Into out. */
+static int v3_auth(const char *q, size_t n, buf *out) {
+  struct { const char *k, *v; size_t kn, vn; } pairs[SIO_V3_QUERY_PAIRS];
+  size_t np = 0;
+  for (size_t pos = 0; pos < n && np < SIO_V3_QUERY_PAIRS;) {
+    const char *p = q + pos, *amp = memchr(p, '&', n - pos);
+    size_t len = amp ? (size_t)(amp - p) : n - pos;
+    pos += len + 1;
+    if (!len) continue;
+    const char *eq = memchr(p, '=', len);
+    pairs[np].k = p;
+    pairs[np].kn = eq ? (size_t)(eq - p) : len;
+    pairs[np].v = eq ? eq + 1 : p + len;
+    pairs[np].vn = eq ? len - pairs[np].kn - 1 : 0;
+    np++;
+  }
+  buf key = {0}, val = {0};
+  int rc = buf_append(out, "{", 1), first = 1;
+  for (size_t i = 0; rc == 0 && i < np; i++) {
+    size_t later = i + 1;
+    while (later < np && !(pairs[later].kn == pairs[i].kn && !memcmp(pairs[later].k, pairs[i].k, pairs[i].kn)))
+      later++;
+    if (later < np) continue; /* a later value wins */
+    form_decode(&key, pairs[i].k, pairs[i].kn);
+    form_decode(&val, pairs[i].v, pairs[i].vn);
+    size_t old = out->len;
+    if ((!first && buf_append(out, ",", 1)) || sio_json_write_string(out, (const char *)key.data, key.len) ||
+        buf_append(out, ":", 1) || sio_json_write_string(out, (const char *)val.data, val.len)) {
+      out->len = old; /* not UTF-8 once decoded: left out */
+      continue;
+    }
+    first = 0;
+  }
+  if (rc == 0) rc = buf_append(out, "}", 1);
+  buf_free(&key);
+  buf_free(&val);
+  return rc;
+}
+
 static void dispatch(sio_client *c, const sio_packet *pkt, const sio_bin *atts) {
   if (c->io->cfg.packets_per_second && !rate_admit(c)) return;
+  sio_packet v3pkt;
+  const char *query = "";
+  size_t query_len = 0;
+  if (c->v3) {
+    const char *qm = memchr(pkt->nsp, '?', pkt->nsp_len);
+    if (qm) {
+      query = qm + 1;
+      query_len = pkt->nsp_len - (size_t)(query - pkt->nsp);
+      v3pkt = *pkt;
+      v3pkt.nsp_len = (size_t)(qm - pkt->nsp);
+      pkt = &v3pkt;
+    }
+  }
   if (pkt->type == SIO_CONNECT) {
-    on_connect_packet(c, pkt);
+    if (!c->v3) {
+      on_connect_packet(c, pkt->nsp, pkt->nsp_len, pkt->data.p, pkt->data.len);
+      return;
+    }
+    buf auth = {0};
+    if (v3_auth(query, query_len, &auth) == 0)
+      on_connect_packet(c, pkt->nsp, pkt->nsp_len, (const char *)auth.data, auth.len);
+    buf_free(&auth);
     return;
   }
   wsio_socket *s = client_socket(c, pkt->nsp, pkt->nsp_len);
@@ -713,6 +801,11 @@ int wsio_io_set_cors(wsio_io *io, const char *origins, int credentials) {
   return 0;
 }
 
+/* socket.io's msgpack parser speaks protocol v5 only: with it, v3 handshakes are refused as when off. */
+static void eio3_apply(wsio_io *io) {
+  eio_server_set_allow_eio3(io->eio, io->allow_eio3 && io->parser == WSIO_PARSER_DEFAULT);
+}
+
 int wsio_io_set_parser(wsio_io *io, wsio_parser parser) {
   if (!io || (parser != WSIO_PARSER_DEFAULT && parser != WSIO_PARSER_MSGPACK)) return WSIO_EINVAL;
   /* Both ends must use the same parser: switching under connected clients would cut them off. */
@@ -720,6 +813,14 @@ int wsio_io_set_parser(wsio_io *io, wsio_parser parser) {
   eio_server_counts(io->eio, &polling, &websocket);
   if (polling + websocket && parser != io->parser) return WSIO_EEXISTS;
   io->parser = parser;
+  eio3_apply(io);
+  return 0;
+}
+
+int wsio_io_set_allow_eio3(wsio_io *io, int on) {
+  if (!io) return WSIO_EINVAL;
+  io->allow_eio3 = on != 0;
+  eio3_apply(io);
   return 0;
 }
 

@@ -176,7 +176,9 @@ void sio_recovery_store(wsio_io *io, const wsio_op *op, uint64_t seq, eio_msg *m
   p->nsp = op->nsp;
   p->nrooms = op->nrooms;
   p->nexcept = op->nexcept;
-  if (op->except_socket) memcpy(p->except_sid, op->except_socket->id, EIO_SID_LEN + 1);
+  /* Only a recoverable (v4) socket's id can match a session replayed later: a longer (v3) one is left out. */
+  if (op->except_socket && op->except_socket->id_len == EIO_SID_LEN)
+    memcpy(p->except_sid, op->except_socket->id, EIO_SID_LEN + 1);
   msg->refs++;
   p->msg = msg;
   if (r->tail) r->tail->next = p;
@@ -301,7 +303,7 @@ int sio_recovery_restore(wsio_socket *s, const char *auth, size_t auth_len) {
   uint64_t from;
   if (ss->nsp != s->nsp || ss->until <= sio_now(io) || session_from(r, ss, off, &from) != 0) return 0;
   map_del(&r->sessions, pid, EIO_SID_LEN);
-  memcpy(s->id, ss->sid, sizeof s->id);
+  memcpy(s->id_buf, ss->sid, sizeof s->id_buf);
   memcpy(s->pid, ss->pid, sizeof s->pid);
   s->recovered = 1;
   s->migrated = (uint8_t)ss->migrated;
@@ -464,7 +466,7 @@ void sio_recovery_resume(wsio_next *hold, const char *data, size_t len, int err)
   }
   memcpy(ss->pid, s->pid, sizeof ss->pid);
   ss->nsp = s->nsp;
-  memcpy(s->id, ss->sid, sizeof s->id);
+  memcpy(s->id_buf, ss->sid, sizeof s->id_buf);
   s->recovered = 1;
   s->migrated = 1;
   s->seq = sio_recovery_current(io); /* this worker's broadcasts from now on */

@@ -140,6 +140,7 @@ wsio_socket *sio_socket_new(sio_client *c, wsio_nsp *nsp, const char *auth, size
   if (!s) return NULL;
   s->client = c;
   s->nsp = nsp;
+  s->id = s->id_buf;
   if (!auth || !auth_len) {
     auth = "{}";
     auth_len = 2;
@@ -157,14 +158,35 @@ wsio_socket *sio_socket_new(sio_client *c, wsio_nsp *nsp, const char *auth, size
 
 static const wsio_nsp *owner(const wsio_nsp *n) { return n->parent ? n->parent : n; }
 
+/* socket.io's ids for protocol v4 clients: the Engine.IO id in "/", "<nsp>#<engine id>" elsewhere. */
+static int v3_id(wsio_socket *s) {
+  const char *eid = s->client->eio ? eio_socket_id(s->client->eio) : NULL;
+  if (!eid) return WSIO_ECLOSED;
+  wsio_nsp *n = s->nsp;
+  if (n->name_len == 1) {
+    memcpy(s->id_buf, eid, sizeof s->id_buf);
+    return 0;
+  }
+  char *id = malloc(n->name_len + 1 + EIO_SID_LEN + 1);
+  if (!id) return WSIO_ENOMEM;
+  memcpy(id, n->name, n->name_len);
+  id[n->name_len] = '#';
+  memcpy(id + n->name_len + 1, eid, EIO_SID_LEN + 1);
+  s->id = id;
+  return 0;
+}
+
 void sio_socket_connect(wsio_socket *s) {
   wsio_nsp *n = s->nsp;
   wsio_io *io = n->io;
-  if (io->rec && !s->pid[0]) {
+  int v3 = s->client->v3;
+  if (io->rec && !v3 && !s->pid[0]) { /* no recovery for v3 clients: their CONNECT carries no pid */
     if (eio_sid_generate(s->pid) != 0) s->pid[0] = 0;
     s->seq = io->rec ? sio_recovery_current(io) : 0;
   }
-  if ((!s->recovered && eio_sid_generate(s->id) != 0) || map_put(&n->by_id, s->id, EIO_SID_LEN, s) != 0) {
+  int rc = v3 ? v3_id(s) : s->recovered ? 0 : eio_sid_generate(s->id_buf);
+  s->id_len = strlen(s->id);
+  if (rc != 0 || map_put(&n->by_id, s->id, s->id_len, s) != 0) {
     sio_socket_end(s, "forced close", 0);
     return;
   }
@@ -172,7 +194,7 @@ void sio_socket_connect(wsio_socket *s) {
     size_t cap = n->cap ? n->cap * 2 : 16;
     wsio_socket **a = realloc(n->sockets, cap * sizeof *a);
     if (!a) {
-      map_del(&n->by_id, s->id, EIO_SID_LEN);
+      map_del(&n->by_id, s->id, s->id_len);
       sio_socket_end(s, "forced close", 0);
       return;
     }
@@ -188,8 +210,13 @@ void sio_socket_connect(wsio_socket *s) {
   room_event(n, WSIO_ROOM_JOIN, s->id, s->id);
   buf *b = &io->scratch;
   b->len = 0;
-  sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, s->pid[0] ? s->pid : NULL,
-                            s->pid[0] ? EIO_SID_LEN : 0);
+  if (v3) { /* protocol v4's CONNECT carries nothing: the client knows its id from the Engine.IO one */
+    sio_packet connect = {.type = SIO_CONNECT, .nsp = n->name, .nsp_len = n->name_len, .id = -1};
+    sio_packet_encode(b, &connect);
+  } else {
+    sio_packet_encode_connect(b, n->name, n->name_len, s->id, EIO_SID_LEN, s->pid[0] ? s->pid : NULL,
+                              s->pid[0] ? EIO_SID_LEN : 0);
+  }
   sio_client_send(s->client, (const char *)b->data, b->len, NULL, 0);
   if (s->restore) sio_recovery_apply(s);
   const wsio_nsp *o = owner(n);
@@ -225,6 +252,31 @@ void wsio_next_ok(wsio_next *next) {
   run_middleware(s, index + 1);
 }
 
+/* JavaScript's falsy values, as JSON texts (whitespace around them aside). */
+static int json_falsy(const char *j) {
+  while (*j == ' ' || *j == '\t' || *j == '\n' || *j == '\r') j++;
+  size_t n = strlen(j);
+  while (n && (j[n - 1] == ' ' || j[n - 1] == '\t' || j[n - 1] == '\n' || j[n - 1] == '\r')) n--;
+  static const char *const falsy[] = {"null", "false", "0", "-0", "\"\"", "0.0", "-0.0"};
+  for (size_t i = 0; i < sizeof falsy / sizeof falsy[0]; i++)
+    if (strlen(falsy[i]) == n && memcmp(falsy[i], j, n) == 0) return 1;
+  return 0;
+}
+
+/* A refused v3 client gets what socket.io sends protocol 3: the error's data when it has (truthy) data, else
+ * its message as a JSON string, as the whole CONNECT_ERROR payload (socket.io-client 2.x emits it as 'error'). */
+static void v3_connect_error(buf *b, const wsio_nsp *n, const char *msg, const char *data_json) {
+  sio_packet hdr = {.type = SIO_CONNECT_ERROR, .nsp = n->name, .nsp_len = n->name_len, .id = -1};
+  size_t old = b->len;
+  int rc = sio_packet_encode(b, &hdr);
+  size_t dl = data_json ? strlen(data_json) : 0;
+  if (rc == 0 && dl && !json_falsy(data_json) && sio_json_validate(data_json, dl, SIO_JSON_DEPTH_MAX, NULL) == 0)
+    rc = buf_append(b, data_json, dl);
+  else if (rc == 0)
+    rc = sio_json_write_string(b, msg, strlen(msg));
+  if (rc) b->len = old;
+}
+
 void wsio_next_error(wsio_next *next, const char *message, const char *data_json) {
   if (!next) return;
   wsio_socket *s = next->s;
@@ -235,8 +287,10 @@ void wsio_next_error(wsio_next *next, const char *message, const char *data_json
   buf *b = &io->scratch;
   b->len = 0;
   const char *msg = message ? message : "Unauthorized";
-  if (sio_packet_encode_connect_error(b, s->nsp->name, s->nsp->name_len, msg, strlen(msg), data_json,
-                                      data_json ? strlen(data_json) : 0) != 0) {
+  if (s->client->v3) {
+    v3_connect_error(b, s->nsp, msg, data_json);
+  } else if (sio_packet_encode_connect_error(b, s->nsp->name, s->nsp->name_len, msg, strlen(msg), data_json,
+                                             data_json ? strlen(data_json) : 0) != 0) {
     b->len = 0;
     sio_packet_encode_connect_error(b, s->nsp->name, s->nsp->name_len, msg, strlen(msg), NULL, 0);
   }
@@ -408,7 +462,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
     room_event(n, WSIO_ROOM_LEAVE, s->id, s->id);
     room_event(n, WSIO_ROOM_DELETE, s->id, NULL);
     while (s->nrooms) membership_drop(s, s->nrooms - 1);
-    map_del(&n->by_id, s->id, EIO_SID_LEN);
+    map_del(&n->by_id, s->id, s->id_len);
     if (io->adapter) sio_cluster_room_changed(n, s->id, 1, 0);
     n->nsockets--;
     if (s->nsp_index != n->nsockets) {
@@ -447,6 +501,7 @@ void sio_socket_free(wsio_socket *s) {
   free(s->rooms);
   free(s->auth);
   free(s->data_json);
+  if (s->id != s->id_buf) free(s->id);
   free(s);
 }
 

@@ -12,6 +12,9 @@
  * --parser msgpack makes clients speak socket.io-msgpack-parser (wsio_io_set_parser).
  * --max-dynamic N caps the namespaces "/dyn-*" may create (wsio_io_set_max_dynamic_namespaces).
  * --http-compression BYTES sets the long-polling compression threshold (0: off; wsio_io_set_http_compression).
+ * --allow-eio3 (no value) also serves socket.io-client 2.x (wsio_io_set_allow_eio3). "/nodata" refuses every
+ * client with the message "no entry" and no data (what a v2 client's 'error' then gets differs from
+ * "/admin"'s refusal, which has data).
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
  * Engine.IO error answers (wsio_io_on_connection_error) are printed as "eio-error CODE MESSAGE".
@@ -363,6 +366,13 @@ static void admin_guard(wsio_socket *s, wsio_next *next, void *ud) {
   else wsio_next_error(next, "unauthorized", "{\"code\":401}");
 }
 
+/* "/nodata": nobody gets in, and the refusal has no data. */
+static void nodata_guard(wsio_socket *s, wsio_next *next, void *ud) {
+  (void)s;
+  (void)ud;
+  wsio_next_error(next, "no entry", NULL);
+}
+
 static void on_other_connection(wsio_socket *s, void *ud) {
   (void)ud;
   log_connect(s);
@@ -400,7 +410,7 @@ static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
           "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--parser default|msgpack] "
-          "[--http-compression BYTES] [--max-dynamic N] "
+          "[--http-compression BYTES] [--max-dynamic N] [--allow-eio3] "
           "[--tls-cert PEM --tls-key PEM]\n",
           argv0);
 }
@@ -441,6 +451,7 @@ static struct {
   wsio_parser parser;
   long http_compression; /* -1: the default */
   long max_dynamic;      /* -1: the default */
+  int allow_eio3;
 } opts;
 
 static int setup(wsio_server *server, unsigned index, void *ud) {
@@ -455,6 +466,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   wsio_io_on_connection_error(io, on_connection_error, NULL);
   if (opts.http_compression >= 0) wsio_io_set_http_compression(io, (size_t)opts.http_compression);
   if (opts.max_dynamic >= 0) wsio_io_set_max_dynamic_namespaces(io, (size_t)opts.max_dynamic);
+  if (opts.allow_eio3) wsio_io_set_allow_eio3(io, 1);
   if (opts.redis) {
     wsio_redis_config rc = {.url = opts.redis};
     int err = wsio_io_redis(io, &rc);
@@ -486,6 +498,10 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   int err = sio_server_use_setup(server, io);
   if (err) return err;
 
+  wsio_nsp *nodata = wsio_io_of(io, "/nodata");
+  wsio_nsp_use(nodata, nodata_guard, NULL);
+  wsio_nsp_on_connection(nodata, on_other_connection, NULL);
+
   wsio_nsp *dyn = wsio_io_of_match(io, dyn_match, NULL);
   wsio_nsp_on_connection(dyn, on_other_connection, NULL);
   wsio_nsp_on(dyn, "echo", on_echo, NULL);
@@ -508,6 +524,11 @@ int main(int argc, char **argv) {
   opts.http_compression = -1;
   opts.max_dynamic = -1;
   for (int i = 1; i < argc; i += 2) {
+    if (!strcmp(argv[i], "--allow-eio3")) { /* the one flag without a value */
+      opts.allow_eio3 = 1;
+      i--;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) {
       usage(argv[0]);

@@ -105,3 +105,17 @@ if(NODE_BIN)
   set_tests_properties(interop/sio_recovery_msgpack PROPERTIES LABELS interop TIMEOUT 90
                        ENVIRONMENT "${SIO_ENV};SIO_PARSER=msgpack")
 endif()
+
+# allowEIO3: npm socket.io-client 2.5.0 (Engine.IO v3) against sio_server --allow-eio3, beside
+# socket.io-client 4 and Node's socket.io 4.8 with allowEIO3 for the subtle parts; then on two workers.
+if(NODE_BIN)
+  add_test(NAME interop/sio_v2
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_v2.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_v2 PROPERTIES LABELS interop TIMEOUT 90 ENVIRONMENT "${SIO_ENV}")
+  add_test(NAME interop/sio_v2_workers
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_v2.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_v2_workers PROPERTIES LABELS interop TIMEOUT 90
+                       ENVIRONMENT "${SIO_WORKERS_ENV}")
+endif()

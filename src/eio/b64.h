@@ -1,0 +1,21 @@
+/* Base64 for the Engine.IO codecs (packet.c, packet_v3.c); internal to src/eio. */
+#ifndef WSIO_EIO_B64_H
+#define WSIO_EIO_B64_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The standard alphabet: clients encode with btoa/Buffer, never the URL-safe one. */
+extern const char EIO_B64_STD[];
+
+size_t eio_b64_encoded_len(size_t n);
+/* Writes base64 of in[0..n) to out; pad adds '=' to a multiple of 4. Returns the characters written. */
+size_t eio_b64_encode(const uint8_t *in, size_t n, char *out, const char *alpha, int pad);
+/* The decoded length of in[0..n), or -1 when the length or padding cannot be base64. Padding is optional
+ * but, when present, completes the last group of 4. */
+ptrdiff_t eio_b64_decoded_len(const uint8_t *in, size_t n);
+/* Decodes in[0..n) into out (NULL: validate only). Returns 0, or -1 for a character outside the standard
+ * alphabet, misplaced '=' or non-zero spare bits (a canonical encoder never sets them). */
+int eio_b64_decode(const uint8_t *in, size_t n, uint8_t *out);
+
+#endif
