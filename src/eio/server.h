@@ -56,7 +56,15 @@ typedef struct eio_handler {
   /* The session ended: "transport close", "transport error", "ping timeout", "parse error",
    * "forced close", "server shutting down". Last call for s. */
   void (*on_close)(eio_socket *s, const char *reason);
+  /* Optional: the session moved from polling to WebSocket (the upgrade completed). */
+  void (*on_upgrade)(eio_socket *s);
 } eio_handler;
+
+/* Engine.IO packets carrying data, counted as engine.io's "packet" and "packetCreate" events see them:
+ * MESSAGE packets both ways (bytes: their data) and the OPEN packet out. Plain counters, always kept. */
+typedef struct eio_traffic {
+  uint64_t packets_in, bytes_in, packets_out, bytes_out;
+} eio_traffic;
 
 /* Creates the server on l. cfg (copied) and h (borrowed) are its behaviour; deflate is the loop's
  * shared zlib streams. Returns NULL on ENOMEM. */
@@ -98,6 +106,8 @@ eio_socket *eio_server_find(eio_server *srv, const char *sid);
 size_t eio_server_count(const eio_server *srv);
 /* Open sessions by transport. */
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket);
+/* The traffic counters since the server started. */
+void eio_server_traffic(const eio_server *srv, eio_traffic *out);
 
 /* The session's id (20 characters). */
 const char *eio_socket_id(const eio_socket *s);
@@ -117,6 +127,8 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len);
 /* A run of MESSAGE packets encoded once for both transports, shared by reference (a broadcast). */
 typedef struct eio_msg {
   int refs;
+  unsigned npackets;  /* MESSAGE packets in it, and their data bytes (eio_traffic) */
+  size_t nbytes;
   buf ws;       /* the WebSocket frames, back to back; queued by reference, so no eio_msg_add once sent */
   buf polling;  /* the polling packets joined by the separator (no leading separator) */
   net_shared sh; /* one for all of refs, plus one per WebSocket connection holding ws: frees at 0 */
