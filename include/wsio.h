@@ -795,6 +795,47 @@ typedef struct wsio_redis_stats {
 /* Fills out with the counters of io's Redis adapter. Returns 0, or WSIO_ENOTFOUND when io has none. */
 WSIO_API int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out);
 
+/* ---- Admin UI ------------------------------------------------------------------------------------- */
+
+/* What npm @socket.io/admin-ui's instrument(io, options) does on a Node server: the Socket.IO Admin UI
+ * dashboard (https://admin.socket.io, or its static build served anywhere) connects to the admin namespace
+ * with a socket.io client and sees this server's sockets, rooms, namespaces and traffic, and may act on
+ * them (emit, join, leave, disconnect). Wire-compatible with admin-ui 0.5.x: the events it emits (config,
+ * all_sockets, server_stats every stats_interval_ms, socket_connected, socket_updated, socket_disconnected,
+ * room_joined, room_left, event_received, event_sent, session) carry the same fields.
+ *
+ * With a cluster adapter (Redis, wsio_workers_run) the admin namespace's events go to the dashboards of
+ * every server, actions reach the sockets of every server, and all_sockets is fetched from every server,
+ * as with instrument() on each Node server: instrument every io of the cluster. Each worker of
+ * wsio_workers_run reports as a server of its own (serverId "host#pid#index"), so the dashboard's servers
+ * page and its totals add up the workers. Sessions (a dashboard reconnecting with the session id it was
+ * given at login) are known to every io of the process, not to other processes. */
+typedef enum wsio_admin_mode {
+  WSIO_ADMIN_DEVELOPMENT = 0, /* sockets, rooms and every event are reported (instrument()'s default) */
+  WSIO_ADMIN_PRODUCTION = 1   /* server_stats (aggregated counts) only: no cost per socket or per event */
+} wsio_admin_mode;
+
+typedef struct wsio_admin_config {
+  const char *nsp;              /* the admin namespace (namespaceName); NULL: "/admin" */
+  /* Basic authentication: the dashboard's login form. NULL username: none (auth: false), so anyone who
+   * reaches the namespace is an administrator; a warning is logged. */
+  const char *username;
+  const char *password_hash;    /* bcrypt hash ($2a$, $2b$ or $2y$, e.g. from bcryptjs) of the password */
+  int readonly;                 /* actions are ignored and not offered in config.supportedFeatures */
+  wsio_admin_mode mode;
+  const char *server_id;        /* serverId; NULL: the host name ("host#pid#index" on a worker of a group
+                                 * of several; a given id gets "#index" there) */
+  uint32_t stats_interval_ms;   /* server_stats period; 0: 2000, as instrument() */
+} wsio_admin_config;
+
+/* instrument(io, options): makes the admin namespace and starts reporting. cfg may be NULL (no
+ * authentication, development mode); it is copied. A client's credentials are checked with bcrypt off the
+ * loop (libuv's thread pool); a wrong one gets CONNECT_ERROR "invalid credentials", as instrument()
+ * answers. Returns 0, WSIO_EINVAL (a namespace not starting with '/', a username without a valid bcrypt
+ * hash, a mode out of range), WSIO_EEXISTS (io is instrumented already), WSIO_ENOMEM. Loop thread only;
+ * with wsio_workers_run, call it in every worker's setup. What it made lives as long as io. */
+WSIO_API int wsio_io_instrument(wsio_io *io, const wsio_admin_config *cfg);
+
 /* ---- Workers: every core of the machine --------------------------------------------------------------- */
 
 /* One libuv loop per thread, each a whole wsio_server. The kernel spreads new connections over the workers

@@ -298,6 +298,8 @@ static void handshake(eio_server *srv, http_conn *hc, const http_request *req, c
     http_response_header(&extra, "Set-Cookie", cookie);
   }
   reply(srv, hc, req, 200, "text/plain; charset=UTF-8", body.data, body.len, &extra);
+  srv->traffic.packets_out++; /* the OPEN packet, counted without its type as engine.io's packetCreate does */
+  srv->traffic.bytes_out += body.len - 1;
   buf_free(&body);
   buf_free(&extra);
   char remote[80] = "";

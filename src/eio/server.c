@@ -248,6 +248,8 @@ void eio_handle_packet(eio_socket *s, const eio_packet *p) {
       }
       break;
     case EIO_MESSAGE:
+      srv->traffic.packets_in++;
+      srv->traffic.bytes_in += p->len;
       if (srv->h->on_message) srv->h->on_message(s, p->binary, p->data, p->len);
       break;
     case EIO_CLOSE:
@@ -298,6 +300,8 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len) 
   if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
   if (over_limit(s)) return WSIO_EBACKPRESSURE;
   eio_packet p = {.type = EIO_MESSAGE, .binary = binary, .data = data, .len = len};
+  s->srv->traffic.packets_out++;
+  s->srv->traffic.bytes_out += len;
   if (s->transport == EIO_WEBSOCKET) return eio_ws_send_packet(s, &p);
   int rc = eio_payload_append(&s->out, &p);
   if (rc == 0) eio_mark_dirty(s);
@@ -326,6 +330,8 @@ int eio_msg_add(eio_msg *m, int binary, const uint8_t *data, size_t len) {
   int rc = eio_payload_append(&m->polling, &p);
   if (rc) return rc;
   if (binary) m->binary = 1;
+  m->npackets++;
+  m->nbytes += len;
   /* The WebSocket form: one frame per packet, unmasked, uncompressed, so every receiver can take it. */
   uint8_t hdr[WS_FRAME_HEADER_MAX];
   size_t plen = binary ? len : len + 1;
@@ -363,6 +369,8 @@ static int msg_build_ws3(eio_msg *m, buf *bin) {
 int eio_socket_send_msg(eio_socket *s, const eio_msg *m) {
   if (s->state != EIO_S_OPEN) return WSIO_ECLOSED;
   if (over_limit(s)) return WSIO_EBACKPRESSURE;
+  s->srv->traffic.packets_out += m->npackets;
+  s->srv->traffic.bytes_out += m->nbytes;
   if (s->transport == EIO_WEBSOCKET) {
     if (!s->ws) return WSIO_ECLOSED;
     /* By reference: the refcount is the message's bookkeeping, not its contents, hence the casts. */
@@ -566,6 +574,9 @@ void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket
   *polling = p;
   *websocket = w;
 }
+
+void eio_server_traffic(const eio_server *srv, eio_traffic *out) { *out = srv->traffic; }
+
 void *eio_socket_server_data(const eio_socket *s) { return s->srv->data; }
 
 /* A session open over the per-address handshake rate (net/iplimit.h): 429 with Retry-After, CORS headers

@@ -57,7 +57,15 @@ typedef struct eio_handler {
   /* The session ended: "transport close", "transport error", "ping timeout", "parse error",
    * "forced close", "server shutting down". Last call for s. */
   void (*on_close)(eio_socket *s, const char *reason);
+  /* Optional: the session moved from polling to WebSocket (the upgrade completed). */
+  void (*on_upgrade)(eio_socket *s);
 } eio_handler;
+
+/* Engine.IO packets carrying data, counted as engine.io's "packet" and "packetCreate" events see them:
+ * MESSAGE packets both ways (bytes: their data) and the OPEN packet out. Plain counters, always kept. */
+typedef struct eio_traffic {
+  uint64_t packets_in, bytes_in, packets_out, bytes_out;
+} eio_traffic;
 
 /* Creates the server on l. cfg (copied) and h (borrowed) are its behaviour; deflate is the loop's
  * shared zlib streams. Returns NULL on ENOMEM. */
@@ -99,6 +107,8 @@ eio_socket *eio_server_find(eio_server *srv, const char *sid);
 size_t eio_server_count(const eio_server *srv);
 /* Open sessions by transport. */
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket);
+/* The traffic counters since the server started. */
+void eio_server_traffic(const eio_server *srv, eio_traffic *out);
 
 /* Engine.IO v3 (socket.io's allowEIO3): on, handshakes whose EIO is not 4 open v3 sessions, as engine.io
  * takes any EIO but "4" for 3; off (the default), they are answered 400 "Unsupported protocol version". */
@@ -125,6 +135,8 @@ int eio_socket_send(eio_socket *s, int binary, const uint8_t *data, size_t len);
 /* A run of MESSAGE packets encoded once for both transports, shared by reference (a broadcast). */
 typedef struct eio_msg {
   int refs;
+  unsigned npackets;  /* MESSAGE packets in it, and their data bytes (eio_traffic) */
+  size_t nbytes;
   buf ws;       /* the WebSocket frames, back to back; queued by reference, so no eio_msg_add once sent */
   buf ws3;      /* the same for v3 sessions when a packet is binary (type byte before the data): built once,
                  * whole, for the first v3 WebSocket receiver; text-only messages share ws */

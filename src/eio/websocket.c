@@ -77,6 +77,7 @@ static void finish_upgrade(eio_socket *s) {
   }
   log_debug("engine.io %s: upgraded to websocket", s->sid);
   if (s->state == EIO_S_CLOSING) eio_session_end(s, NULL); /* what was queued went out first */
+  else if (srv->h->on_upgrade) srv->h->on_upgrade(s);
 }
 
 static void h_message(ws_conn *wc, int opcode, uint8_t *data, size_t len) {
@@ -207,6 +208,8 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
     buf_append(b, "0", 1);
     eio_open_json(b, s->sid, 0, srv->cfg.ping_interval_ms, srv->cfg.ping_timeout_ms, srv->cfg.max_payload);
     ws_conn_send(wc, WS_OP_TEXT, b->data, b->len, 0);
+    srv->traffic.packets_out++;
+    srv->traffic.bytes_out += b->len - 1;
     eio_session_opened(s, req, remote);
   }
   if (rest_len) ws_conn_feed(wc, rest, rest_len);

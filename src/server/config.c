@@ -27,6 +27,8 @@ static const cfg_choice log_levels[] = {{"error", LOG_ERROR}, {"warn", LOG_WARN}
 static const cfg_choice parsers[] = {{"default", WSIO_PARSER_DEFAULT}, {"msgpack", WSIO_PARSER_MSGPACK}, {NULL, 0}};
 static const cfg_choice rate_actions[] = {{"close", 0}, {"drop", 1}, {NULL, 0}};
 static const cfg_choice log_formats[] = {{"text", SERVER_LOG_TEXT}, {"json", SERVER_LOG_JSON}, {NULL, 0}};
+static const cfg_choice admin_modes[] = {{"development", WSIO_ADMIN_DEVELOPMENT},
+                                         {"production", WSIO_ADMIN_PRODUCTION}, {NULL, 0}};
 static const cfg_choice redis_modes[] = {{"dynamic", WSIO_REDIS_DYNAMIC}, {"static", WSIO_REDIS_STATIC},
                                          {"dynamic-private", WSIO_REDIS_DYNAMIC_PRIVATE}, {NULL, 0}};
 
@@ -46,7 +48,8 @@ static const cfg_choice redis_modes[] = {{"dynamic", WSIO_REDIS_DYNAMIC}, {"stat
 #define L CF_LIVE
 
 const char *const cfg_sections[] = {"server", "tls", "socketio", "cors", "websocket", "rooms", "api", "auth",
-                                    "proxy", "webhooks", "limits", "log", "metrics", "redis", NULL};
+                                    "proxy", "webhooks", "limits", "log", "metrics", "redis", "admin",
+                                    NULL};
 
 const cfg_setting cfg_settings[] = {
     STR("server", "host", server.host, CK_HOST, 0, "0.0.0.0", "HOST", "address to listen on: IPv4, IPv6 or a name"),
@@ -178,6 +181,19 @@ const cfg_setting cfg_settings[] = {
         "and socket"),
     BOOL("redis", "degraded_start", redis.degraded_start, 0, "false",
          "start even when Redis cannot be reached (local only until it can) instead of failing"),
+
+    BOOL("admin", "enabled", admin.enabled, 0, "false",
+         "serve the Socket.IO Admin UI dashboard's namespace (what @socket.io/admin-ui's instrument() does)"),
+    STR("admin", "namespace", admin.nsp, CK_PATH, 0, "/admin", "NSP", "the admin namespace the dashboard connects to"),
+    STR("admin", "username", admin.username, CK_NONE, O, "", "NAME",
+        "the dashboard's login; empty: no login (anyone reaching the namespace administers the server)"),
+    STR("admin", "password_hash", admin.password_hash, CK_NONE, O | CF_SECRET, "", "HASH",
+        "bcrypt hash ($2a$/$2b$/$2y$) of the login's password, e.g. from htpasswd -nbBC 10 '' PASSWORD"),
+    BOOL("admin", "readonly", admin.readonly, 0, "false", "the dashboard may look but not emit, join, leave or disconnect"),
+    ONE("admin", "mode", CT_ENUM, admin.mode, 0, "development", admin_modes, "development|production",
+        "development: every socket, room and event is reported; production: aggregated statistics only"),
+    STR("admin", "server_id", admin.server_id, CK_NONE, O, "", "ID",
+        "the server's name on the dashboard; empty: the host name (each worker: host#pid#index)"),
 };
 const size_t cfg_nsettings = sizeof cfg_settings / sizeof cfg_settings[0];
 
@@ -609,6 +625,14 @@ int server_config_finish(server_config *c, char *err, size_t cap) {
       return fail_at(c, IDX("rooms", "allowed"), err, cap, "%s",
                      "claims: needs [auth] jwt_secret or jwt_public_key to read tokens");
   if ((rc = check_paths(c, err, cap)) != 0) return rc;
+  if (!c->admin.username != !c->admin.password_hash)
+    return fail_at(c, IDX("admin", c->admin.username ? "username" : "password_hash"), err, cap, "%s",
+                   "[admin] username and password_hash go together (set both or neither)");
+  if (c->admin.enabled && nsp_declared(c, c->admin.nsp) && strcmp(c->admin.nsp, "/") != 0)
+    return fail_at(c, IDX("admin", "namespace"), err, cap, "%s is also a [namespace]: the admin namespace is its own",
+                   c->admin.nsp);
+  if (c->admin.enabled && strcmp(c->admin.nsp, "/") == 0)
+    return fail_at(c, IDX("admin", "namespace"), err, cap, "%s", "/ is the main namespace: pick another, e.g. /admin");
   for (size_t i = 0; i < c->nroutes; i++) {
     const server_route *r = &c->routes[i];
     if (!nsp_declared(c, r->nsp)) {

@@ -193,6 +193,14 @@ typedef struct server_config {
     int subscription_mode;     /* wsio_redis_mode */
     int degraded_start;
   } redis;
+  struct {
+    int enabled;
+    char *nsp;                 /* the admin namespace */
+    char *username, *password_hash; /* both or neither; NULL: no authentication */
+    int readonly;
+    int mode;                  /* wsio_admin_mode */
+    char *server_id;           /* NULL: the host name (host#pid#index per worker) */
+  } admin;
 
   server_route *routes;
   size_t nroutes;

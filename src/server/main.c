@@ -351,6 +351,15 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
     if ((rc = wsio_io_redis(w->app.io, &rc_)) != 0)
       return setup_failed(p, 1, rc, "wsio: [redis]: %s (see the log line above)\n", wsio_strerror(rc));
   }
+  /* [admin]: the Admin UI's namespace, on every worker: each reports as a server of its own. */
+  if (c->admin.enabled) {
+    wsio_admin_config ac = {.nsp = c->admin.nsp, .username = c->admin.username,
+                            .password_hash = c->admin.password_hash, .readonly = c->admin.readonly,
+                            .mode = (wsio_admin_mode)c->admin.mode, .server_id = c->admin.server_id};
+    if ((rc = wsio_io_instrument(w->app.io, &ac)) != 0)
+      return setup_failed(p, 2, rc, "wsio: [admin]: %s (see the log line above)\n", wsio_strerror(rc));
+    if (index == 0) log_info("admin UI: namespace %s%s", c->admin.nsp, c->admin.readonly ? " (read-only)" : "");
+  }
   if (srv_auth_new(c, &w->app.jwt, err, sizeof err) != 0) return setup_failed(p, 2, WSIO_EINVAL, "wsio: [auth]: %s\n", err);
   /* Every namespace authenticates through the same middleware, which does nothing when auth is off. */
   if ((rc = srv_routes_attach(&w->app, on_connection, w, srv_auth_middleware)) != 0)

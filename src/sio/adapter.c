@@ -435,10 +435,16 @@ int sio_socket_view_build(sio_socket_view *view, wsio_socket *s, sio_socket_info
   out->nrooms = need;
   out->handshake_json = (const char *)view->hs.data;
   out->data_json = s->data_json ? s->data_json : "null";
+  if (s->nsp->io->admin) {
+    view->data.len = 0;
+    if ((rc = sio_admin_peer_data(s, &view->data)) != 0 || (rc = buf_append(&view->data, "", 1)) != 0) return rc;
+    out->data_json = (const char *)view->data.data;
+  }
   return 0;
 }
 
 void sio_socket_view_free(sio_socket_view *view) {
   free(view->rooms);
   buf_free(&view->hs);
+  buf_free(&view->data);
 }

@@ -136,6 +136,10 @@ typedef struct emit_ctx {
   int64_t id;
   uint32_t timeout_ms;
   uint64_t seq;              /* retained for connection state recovery; 0: not */
+  const char *text;          /* the packet, for the Admin UI's event_sent (instrumented io only) */
+  size_t len;
+  const sio_bin *atts;
+  size_t natts;
 } emit_ctx;
 
 static void emit_one(wsio_socket *s, void *arg) {
@@ -151,6 +155,7 @@ static void emit_one(wsio_socket *s, void *arg) {
   x->sent++;
   s->nsp->io->events_out++;
   if (x->seq) s->seq = x->seq;
+  if (x->text) sio_admin_event_out(s, x->text, x->len, x->atts, x->natts);
   if (x->bcast && sio_wait_add(s, x->id, x->timeout_ms, x->bcast)) {
     x->bcast->expected++;
     x->bcast->waits++;
@@ -180,6 +185,12 @@ int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast
   eio_msg *m = sio_msg_new(io, (const char *)io->scratch.data, io->scratch.len, atts, natts);
   if (!m) return WSIO_ENOMEM;
   emit_ctx x = {.msg = m, .flags = sel->flags, .bcast = b, .id = id, .timeout_ms = sel->timeout_ms, .seq = seq};
+  if (io->admin) {
+    x.text = (const char *)io->scratch.data;
+    x.len = io->scratch.len;
+    x.atts = atts;
+    x.natts = natts;
+  }
   sio_each(sel, emit_one, &x);
   if (seq) sio_recovery_store(io, &rop, seq, m);
   eio_msg_unref(m);
@@ -192,7 +203,7 @@ int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast
 }
 
 /* The local part, then (unless local) the same packet to the other servers. */
-static int emit_op(const wsio_op *op, const sio_bin *atts, size_t natts) {
+int sio_op_emit_scratch(const wsio_op *op, const sio_bin *atts, size_t natts) {
   sio_sel sel;
   sio_sel_of_op(&sel, op);
   int sent = sio_fan_out(&sel, atts, natts, NULL, -1);
@@ -205,7 +216,7 @@ int wsio_op_emit(const wsio_op *op, const char *event, const char *json_args) {
   if (!op || !op->nsp) return WSIO_EINVAL;
   if (op->err) return op->err;
   int rc = sio_encode_json(op->nsp->io, SIO_EVENT, op->nsp, -1, event, json_args);
-  return rc ? rc : emit_op(op, NULL, 0);
+  return rc ? rc : sio_op_emit_scratch(op, NULL, 0);
 }
 
 int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, size_t n) {
@@ -214,7 +225,7 @@ int wsio_op_emitv(const wsio_op *op, const char *event, const wsio_value *vals, 
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_values(op->nsp->io, SIO_EVENT, op->nsp, -1, event, vals, n, atts, &natts);
-  return rc ? rc : emit_op(op, atts, natts);
+  return rc ? rc : sio_op_emit_scratch(op, atts, natts);
 }
 
 int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *args) {
@@ -223,7 +234,7 @@ int wsio_op_emit_args(const wsio_op *op, const char *event, const wsio_args *arg
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_args(op->nsp->io, SIO_EVENT, op->nsp, -1, event, args, atts, &natts);
-  return rc ? rc : emit_op(op, atts, natts);
+  return rc ? rc : sio_op_emit_scratch(op, atts, natts);
 }
 
 /* ---- broadcast with acks ---- */

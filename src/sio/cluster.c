@@ -402,6 +402,7 @@ int wsio_socket_set_data_json(wsio_socket *s, const char *json) {
   }
   free(s->data_json);
   s->data_json = copy;
+  if (s->nsp->io->admin) sio_admin_data_changed(s);
   return 0;
 }
 

@@ -137,10 +137,18 @@ static int send_scratch(wsio_socket *s, const sio_bin *atts, size_t natts) {
   return rc;
 }
 
+/* An event (not an ack): the Admin UI reports it as socket.io's onAnyOutgoing would. */
+static int send_event(wsio_socket *s, const sio_bin *atts, size_t natts) {
+  int rc = send_scratch(s, atts, natts);
+  wsio_io *io = s->nsp->io;
+  if (rc == 0 && io->admin) sio_admin_event_out(s, (const char *)io->scratch.data, io->scratch.len, atts, natts);
+  return rc;
+}
+
 int wsio_socket_emit(wsio_socket *s, const char *event, const char *json_args) {
   if (!s || !s->connected) return WSIO_ECLOSED;
   int rc = sio_encode_json(s->nsp->io, SIO_EVENT, s->nsp, -1, event, json_args);
-  return rc ? rc : send_scratch(s, NULL, 0);
+  return rc ? rc : send_event(s, NULL, 0);
 }
 
 int wsio_socket_emitv(wsio_socket *s, const char *event, const wsio_value *vals, size_t n) {
@@ -148,7 +156,7 @@ int wsio_socket_emitv(wsio_socket *s, const char *event, const wsio_value *vals,
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_values(s->nsp->io, SIO_EVENT, s->nsp, -1, event, vals, n, atts, &natts);
-  return rc ? rc : send_scratch(s, atts, natts);
+  return rc ? rc : send_event(s, atts, natts);
 }
 
 int wsio_socket_emit_args(wsio_socket *s, const char *event, const wsio_args *args) {
@@ -156,7 +164,7 @@ int wsio_socket_emit_args(wsio_socket *s, const char *event, const wsio_args *ar
   sio_bin atts[SIO_MAX_ARGS_STACK];
   size_t natts;
   int rc = sio_encode_args(s->nsp->io, SIO_EVENT, s->nsp, -1, event, args, atts, &natts);
-  return rc ? rc : send_scratch(s, atts, natts);
+  return rc ? rc : send_event(s, atts, natts);
 }
 
 /* Registers a wait for id on s. */
@@ -201,7 +209,7 @@ int wsio_socket_emit_ack(wsio_socket *s, const char *event, const char *json_arg
   int64_t id = io->next_id++;
   int rc = sio_encode_json(io, SIO_EVENT, s->nsp, id, event, json_args);
   if (rc) return rc;
-  if ((rc = send_scratch(s, NULL, 0)) != 0) return rc;
+  if ((rc = send_event(s, NULL, 0)) != 0) return rc;
   return wait_add(s, id, timeout_ms, cb, ud, NULL) ? 0 : WSIO_ENOMEM;
 }
 

@@ -7,6 +7,7 @@
 #include "eio/server.h"
 #include "net/iplimit.h"
 #include "sio/adapter.h"
+#include "sio/admin.h"
 #include "sio/packet.h"
 #include "sio/parser.h"
 #include "util/map.h"
@@ -236,6 +237,7 @@ struct wsio_io {
   struct sio_cluster *cluster; /* requests awaiting other servers (cluster.c); NULL until the first */
   uint64_t events_in, events_out, volatile_dropped, parse_errors;
   uint64_t rate_closes, rate_dropped, rooms_refused, acks_refused; /* abuse limits */
+  struct sio_admin *admin;   /* wsio_io_instrument (admin.c); NULL: no Admin UI */
 };
 
 /* Targets of a broadcast or sockets operation: a wsio_op, or a peer's sio_targets. */
@@ -309,6 +311,8 @@ size_t sio_each(const sio_sel *sel, void (*fn)(wsio_socket *s, void *arg), void 
  * recovery on (and no b) the packet is stamped and retained; io->scratch is given back unstamped. Returns
  * the number of sockets it was queued to or a negative code. */
 int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast_wait *b, int64_t id);
+/* wsio_op_emit of the EVENT packet already in io->scratch (and atts): the local part, then the adapter's. */
+int sio_op_emit_scratch(const wsio_op *op, const sio_bin *atts, size_t natts);
 /* A local wait of b ended: err 0 with the answer, or WSIO_ETIMEDOUT / WSIO_ECLOSED. Drops the wait's
  * reference. */
 void sio_bcast_settle(sio_bcast_wait *b, int err, const wsio_args *args);
@@ -348,6 +352,7 @@ typedef struct sio_socket_view {
   const char **rooms;
   size_t cap;
   buf hs;                    /* the handshake JSON, NUL-terminated */
+  buf data;                  /* socket.data with the Admin UI's "_admin" (instrumented io), NUL-terminated */
 } sio_socket_view;
 int sio_socket_view_build(sio_socket_view *view, wsio_socket *s, sio_socket_info *out);
 void sio_socket_view_free(sio_socket_view *view);

@@ -400,6 +400,7 @@ static void on_eio_open(eio_socket *e, const http_request *req, const char *remo
   else io->connecting = c;
   io->connecting_tail = c;
   sio_tick_arm(io);
+  if (io->admin) sio_admin_raw_open(io);
   /* socket.io connects a protocol v4 client (Engine.IO v3) to "/" at once: it sends no CONNECT for it. */
   if (eio_socket_protocol(e) == 3) {
     c->v3 = 1;
@@ -420,6 +421,7 @@ static void on_eio_close(eio_socket *e, const char *reason) {
   sio_client *c = eio_socket_data(e);
   if (!c) return;
   wsio_io *io = c->io;
+  if (io->admin) sio_admin_raw_close(io, reason);
   connecting_remove(io, c);
   c->eio = NULL;
   while (c->sockets) sio_socket_end(c->sockets, reason, 0);
@@ -646,10 +648,16 @@ static void on_eio_message(eio_socket *e, int binary, const uint8_t *data, size_
   dispatch(c, &pkt, NULL);
 }
 
+static void on_eio_upgrade(eio_socket *e) {
+  sio_client *c = eio_socket_data(e);
+  if (c && c->io->admin) sio_admin_upgraded(c);
+}
+
 static const eio_handler sio_eio_handler = {
     .on_open = on_eio_open,
     .on_message = on_eio_message,
     .on_close = on_eio_close,
+    .on_upgrade = on_eio_upgrade,
 };
 
 /* ---- timers: ack timeouts and the connect timeout ---- */
@@ -907,6 +915,7 @@ void sio_io_free(wsio_io *io) {
   eio_server_free(io->eio);
   /* After the clients (their waits are settled), before the loop's last run (the adapter closes handles). */
   sio_cluster_shutdown(io);
+  sio_admin_free(io); /* after the requests that may call it back */
   /* Close callbacks run in reverse order of uv_close: io_freed (which frees the tick too) must come last. */
   uv_close((uv_handle_t *)&io->reap, io_freed);
   uv_close((uv_handle_t *)&io->tick, tick_closed);

@@ -66,6 +66,7 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
   if (r->n == 1 && n->io->adapter) sio_cluster_room_changed(n, r->name, 0, 1);
   if (created) room_event(n, WSIO_ROOM_CREATE, r->name, NULL);
   room_event(n, WSIO_ROOM_JOIN, r->name, s->id);
+  if (n->io->admin) sio_admin_room(s, 1, r->name);
   return 0;
 }
 
@@ -85,6 +86,7 @@ static void membership_drop(wsio_socket *s, size_t i) {
     s->rooms[i].room->members[s->rooms[i].index].slot = i;
   }
   room_event(s->nsp, WSIO_ROOM_LEAVE, r->name, s->id);
+  if (s->nsp->io->admin) sio_admin_room(s, 0, r->name);
   if (r->n == 0) {
     map_del(&s->nsp->rooms, r->name, r->len);
     if (s->nsp->io->adapter) sio_cluster_room_changed(s->nsp, r->name, 0, 0);
@@ -208,6 +210,7 @@ void sio_socket_connect(wsio_socket *s) {
   /* Its own room, joined first as socket.io does (before the CONNECT goes out). */
   room_event(n, WSIO_ROOM_CREATE, s->id, NULL);
   room_event(n, WSIO_ROOM_JOIN, s->id, s->id);
+  if (io->admin) sio_admin_room(s, 1, s->id);
   buf *b = &io->scratch;
   b->len = 0;
   if (v3) { /* protocol v4's CONNECT carries nothing: the client knows its id from the Engine.IO one */
@@ -219,6 +222,8 @@ void sio_socket_connect(wsio_socket *s) {
   }
   sio_client_send(s->client, (const char *)b->data, b->len, NULL, 0);
   if (s->restore) sio_recovery_apply(s);
+  /* instrument() hears of it first: its connection listener is prepended to the application's. */
+  if (io->admin) sio_admin_connected(s);
   const wsio_nsp *o = owner(n);
   if (o->on_conn) o->on_conn(s, o->on_conn_ud);
 }
@@ -339,6 +344,8 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
   if (sio_args_build(pkt, atts, stack, &heap, &a) != 0) goto out;
   a.event = name;
   s->nsp->io->events_in++;
+  /* Before any handler, as instrument()'s onAny listener, registered first, runs. */
+  if (s->nsp->io->admin) sio_admin_event_in(s, pkt, atts);
   wsio_ack ack_stack = {.s = s, .id = pkt->id}, *ack = pkt->id >= 0 ? &ack_stack : NULL;
   /* As socket.io does: the onAny listeners first, then the event's; the namespace's before the socket's, as
    * handlers registered when it connected would be. No handler has an empty name ("" reaches onAny only). */
@@ -458,8 +465,11 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
     if (s->on_disconnecting) s->on_disconnecting(s, reason, s->disconnecting_ud);
     if (io->rec) sio_recovery_save(s, reason);
     s->connected = 0;
+    /* instrument() reports the disconnect before the rooms left (socket.io tells those on the next tick). */
+    if (io->admin) sio_admin_disconnected(s, reason);
     /* socket.io leaves the socket's own room first, then the others. */
     room_event(n, WSIO_ROOM_LEAVE, s->id, s->id);
+    if (io->admin) sio_admin_room(s, 0, s->id);
     room_event(n, WSIO_ROOM_DELETE, s->id, NULL);
     while (s->nrooms) membership_drop(s, s->nrooms - 1);
     map_del(&n->by_id, s->id, s->id_len);

@@ -15,6 +15,10 @@
  * --allow-eio3 (no value) also serves socket.io-client 2.x (wsio_io_set_allow_eio3). "/nodata" refuses every
  * client with the message "no entry" and no data (what a v2 client's 'error' then gets differs from
  * "/admin"'s refusal, which has data).
+ * --admin-ui development|production instruments the io for the Socket.IO Admin UI (wsio_io_instrument) on
+ *   "/admin" (instead of the token-guarded "/admin" below), with --admin-user U --admin-hash BCRYPT (basic
+ *   auth), --admin-readonly 1, --admin-interval MS (server_stats period). --web-root DIR serves DIR (the
+ *   dashboard's static build) at / instead of the chat page.
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
  * Engine.IO error answers (wsio_io_on_connection_error) are printed as "eio-error CODE MESSAGE".
@@ -411,6 +415,8 @@ static void usage(const char *argv0) {
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
           "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--parser default|msgpack] "
           "[--http-compression BYTES] [--max-dynamic N] [--allow-eio3] "
+          "[--admin-ui development|production [--admin-user U --admin-hash BCRYPT] [--admin-readonly 1] "
+          "[--admin-interval MS]] [--web-root DIR] "
           "[--tls-cert PEM --tls-key PEM]\n",
           argv0);
 }
@@ -452,13 +458,16 @@ static struct {
   long http_compression; /* -1: the default */
   long max_dynamic;      /* -1: the default */
   int allow_eio3;
+  int admin;             /* --admin-ui given */
+  const char *admin_web_root;
+  wsio_admin_config admin_cfg;
 } opts;
 
 static int setup(wsio_server *server, unsigned index, void *ud) {
   (void)ud;
   worker_index = index;
   server_of_thread = server;
-  wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
+  if (!opts.admin_web_root) wsio_server_set_page(server, "/", "text/html; charset=utf-8", page, sizeof page - 1);
   io = wsio_io_new(server, &opts.io);
   if (!io) return WSIO_ENOMEM;
   if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
@@ -488,11 +497,19 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   wsio_nsp_on(main_nsp, "bcast-ack", on_bcast_ack, NULL);
   wsio_nsp_on(main_nsp, "server-stats", on_server_stats, NULL);
 
-  wsio_nsp *admin = wsio_io_of(io, "/admin");
-  wsio_nsp_use(admin, admin_guard, NULL);
-  wsio_nsp_on_connection(admin, on_other_connection, NULL);
-  wsio_nsp_on(admin, "echo", on_echo, NULL);
-  wsio_nsp_on(admin, "ack-me", on_ack_me, NULL);
+  if (opts.admin) {
+    int err = wsio_io_instrument(io, &opts.admin_cfg);
+    if (err) {
+      fprintf(stderr, "wsio_io_instrument: %s\n", wsio_strerror(err));
+      return err;
+    }
+  } else {
+    wsio_nsp *admin = wsio_io_of(io, "/admin");
+    wsio_nsp_use(admin, admin_guard, NULL);
+    wsio_nsp_on_connection(admin, on_other_connection, NULL);
+    wsio_nsp_on(admin, "echo", on_echo, NULL);
+    wsio_nsp_on(admin, "ack-me", on_ack_me, NULL);
+  }
 
   /* "/use": socket.use and socket.on("error") (sio_server_use.c). */
   int err = sio_server_use_setup(server, io);
@@ -549,6 +566,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--max-dynamic")) opts.max_dynamic = atol(v);
     else if (!strcmp(argv[i], "--tls-cert")) tls_cert = v;
     else if (!strcmp(argv[i], "--tls-key")) tls_key = v;
+    else if (!strcmp(argv[i], "--admin-ui")) {
+      opts.admin = 1;
+      opts.admin_cfg.mode = !strcmp(v, "production") ? WSIO_ADMIN_PRODUCTION : WSIO_ADMIN_DEVELOPMENT;
+    } else if (!strcmp(argv[i], "--admin-user")) opts.admin_cfg.username = v;
+    else if (!strcmp(argv[i], "--admin-hash")) opts.admin_cfg.password_hash = v;
+    else if (!strcmp(argv[i], "--admin-readonly")) opts.admin_cfg.readonly = atoi(v);
+    else if (!strcmp(argv[i], "--admin-interval")) opts.admin_cfg.stats_interval_ms = (uint32_t)atoi(v);
+    else if (!strcmp(argv[i], "--web-root")) opts.admin_web_root = v;
     else {
       usage(argv[0]);
       return 2;
@@ -559,7 +584,8 @@ int main(int argc, char **argv) {
     usage(argv[0]);
     return 2;
   }
-  wsio_server_config scfg = {.log_level = 2, .tls_cert = tls_cert, .tls_key = tls_key};
+  wsio_server_config scfg = {.log_level = 2, .tls_cert = tls_cert, .tls_key = tls_key,
+                             .web_root = opts.admin_web_root};
   cfg.client_dir = client_dir;
   opts.host = host;
   opts.port = port;

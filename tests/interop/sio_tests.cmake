@@ -119,3 +119,18 @@ if(NODE_BIN)
   set_tests_properties(interop/sio_v2_workers PROPERTIES LABELS interop TIMEOUT 90
                        ENVIRONMENT "${SIO_WORKERS_ENV}")
 endif()
+
+# The Socket.IO Admin UI (wsio_io_instrument): its events compared with a Node server running instrument(),
+# the actions, basic auth and readonly, hostile action arguments, and the dashboard's build in chromium;
+# then the same with two workers, each of which reports as a server of its own.
+if(NODE_BIN)
+  add_test(NAME interop/admin_ui
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_admin_ui.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/admin_ui PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT "${SIO_ENV}")
+  add_test(NAME interop/admin_ui_workers
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_admin_ui.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/admin_ui_workers PROPERTIES LABELS interop TIMEOUT 120
+                       ENVIRONMENT "${SIO_WORKERS_ENV}")
+endif()
