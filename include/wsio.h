@@ -418,10 +418,17 @@ typedef void (*wsio_event_cb)(wsio_socket *s, const wsio_args *args, wsio_ack *a
 WSIO_API int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud);
 /* socket.onAny(cb): every event, before its named handlers (as socket.io calls them). */
 WSIO_API int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud);
+/* socket.onAnyOutgoing(cb): every event sent to the socket, by an emit to it or a broadcast that reaches it
+ * (not acks), as it is queued; args as the client gets them (a broadcast's recovery offset included, as in
+ * socket.io), ack NULL. A handler may emit (what it sends is not reported again) but must not join or leave
+ * rooms or disconnect sockets: a broadcast may be going through the rooms. */
+WSIO_API int wsio_socket_on_any_outgoing(wsio_socket *s, wsio_event_cb cb, void *ud);
 /* The same handler for every socket of n (no per-socket registration: the fast path). */
 WSIO_API int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud);
 /* onAny for every socket of n, before the named handlers (the namespace's before the socket's). */
 WSIO_API int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud);
+/* onAnyOutgoing for every socket of n (the namespace's before the socket's). */
+WSIO_API int wsio_nsp_on_any_outgoing(wsio_nsp *n, wsio_event_cb cb, void *ud);
 
 /* socket.use(([event, ...args, ack], next) => ...): middlewares for the events a socket receives. They run
  * in order after the onAny handlers and before the event's own handlers, as socket.io runs them; the

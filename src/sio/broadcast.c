@@ -155,7 +155,10 @@ static void emit_one(wsio_socket *s, void *arg) {
   x->sent++;
   s->nsp->io->events_out++;
   if (x->seq) s->seq = x->seq;
-  if (x->text) sio_admin_event_out(s, x->text, x->len, x->atts, x->natts);
+  if (x->text) {
+    sio_admin_event_out(s, x->text, x->len, x->atts, x->natts);
+    sio_socket_outgoing(s, x->text, x->len, x->atts, x->natts);
+  }
   if (x->bcast && sio_wait_add(s, x->id, x->timeout_ms, x->bcast)) {
     x->bcast->expected++;
     x->bcast->waits++;
@@ -185,7 +188,7 @@ int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast
   eio_msg *m = sio_msg_new(io, (const char *)io->scratch.data, io->scratch.len, atts, natts);
   if (!m) return WSIO_ENOMEM;
   emit_ctx x = {.msg = m, .flags = sel->flags, .bcast = b, .id = id, .timeout_ms = sel->timeout_ms, .seq = seq};
-  if (io->admin) {
+  if (io->admin || io->any_out) { /* they read what goes out */
     x.text = (const char *)io->scratch.data;
     x.len = io->scratch.len;
     x.atts = atts;

@@ -142,6 +142,7 @@ static int send_event(wsio_socket *s, const sio_bin *atts, size_t natts) {
   int rc = send_scratch(s, atts, natts);
   wsio_io *io = s->nsp->io;
   if (rc == 0 && io->admin) sio_admin_event_out(s, (const char *)io->scratch.data, io->scratch.len, atts, natts);
+  if (rc == 0 && io->any_out) sio_socket_outgoing(s, (const char *)io->scratch.data, io->scratch.len, atts, natts);
   return rc;
 }
 

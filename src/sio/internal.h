@@ -64,6 +64,7 @@ struct wsio_nsp {
   unsigned nmw;
   sio_handler *handlers;     /* wsio_nsp_on */
   sio_handler *any;          /* wsio_nsp_on_any */
+  sio_handler *any_out;      /* wsio_nsp_on_any_outgoing */
   sio_event_mw emw[SIO_MAX_MIDDLEWARES]; /* wsio_nsp_use_events */
   unsigned nemw;
   wsio_socket_error_cb on_error;
@@ -115,6 +116,7 @@ typedef struct sio_socket_ext {
   void *on_error_ud;
   wsio_event_next *kept;     /* kept events, newest first */
   size_t nkept;
+  sio_handler *any_out;      /* wsio_socket_on_any_outgoing */
 } sio_socket_ext;
 
 /* The next of an event middleware: on the stack while the middleware runs, on the heap once kept. */
@@ -229,6 +231,8 @@ struct wsio_io {
   void *on_error_ud;
   void *allow_ud;
   int allow_eio3;            /* wsio_io_set_allow_eio3; served only with the default parser */
+  uint8_t any_out;           /* an onAnyOutgoing handler was registered: broadcasts keep their text at hand */
+  uint8_t in_outgoing;       /* onAnyOutgoing handlers running: what they send is not reported */
   wsio_parser parser;        /* how packets travel; WSIO_PARSER_MSGPACK: the buffers below convert them */
   buf mp_out, mp_json, mp_text; /* mp_json: scratch of both directions (a decode's is done with by dispatch) */
   mpk_atts mp_atts;
@@ -279,18 +283,25 @@ void sio_socket_start(wsio_socket *s);
 /* Connects s now (after the middlewares, or directly for a recovered session). */
 void sio_socket_connect(wsio_socket *s);
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts);
+/* An EVENT packet's name, decoded into stack (cap bytes) or, when longer, a malloc'd *name the caller frees
+ * (*name != stack). Returns its length (NUL-terminated too), WSIO_EPROTO or WSIO_ENOMEM. */
+ssize_t sio_event_name(const sio_packet *pkt, char *stack, size_t cap, char **name);
 /* The event's named handlers (after onAny and the event middlewares); name_len 0: none. */
 void sio_socket_dispatch(wsio_socket *s, const wsio_args *a, size_t name_len, wsio_ack *ack);
 /* use.c: runs the event middlewares of s from the first, then dispatches; 1 if s has any (0: none ran). */
 int sio_event_mw_run(wsio_socket *s, const wsio_args *a, size_t name_len, wsio_ack *ack);
 /* use.c: at the socket's end, kept events let go of it; sio_socket_ext_free frees the rest. */
 void sio_socket_ext_end(wsio_socket *s);
+/* use.c: an EVENT packet (text, and its attachments) queued to s, for the onAnyOutgoing handlers. */
+void sio_socket_outgoing(wsio_socket *s, const char *text, size_t len, const sio_bin *atts, size_t natts);
 void sio_socket_ext_free(wsio_socket *s);
 void sio_socket_ack_in(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts);
 /* Ends s: disconnecting, leave rooms, fail waits, disconnect, unlink, free later. notify: send DISCONNECT. */
 void sio_socket_end(wsio_socket *s, const char *reason, int notify);
 void sio_socket_free(wsio_socket *s);
 void sio_handlers_free(sio_handler *h);
+/* Appends a handler for event (NULL: an onAny list). Returns 0, WSIO_EINVAL or WSIO_ENOMEM. */
+int sio_handler_add(sio_handler **list, const char *event, wsio_event_cb cb, void *ud);
 void sio_wait_fire(sio_ack_wait *w, int err, const wsio_args *args);
 int sio_room_add(wsio_socket *s, const char *room, size_t len);
 void sio_room_remove(wsio_socket *s, const char *room, size_t len);

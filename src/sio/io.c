@@ -51,6 +51,7 @@ static void nsp_free(wsio_nsp *n) {
   free(n->sockets);
   sio_handlers_free(n->handlers);
   sio_handlers_free(n->any);
+  sio_handlers_free(n->any_out);
   sio_cluster_nsp_free(n);
   free(n->name);
   free(n);

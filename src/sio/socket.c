@@ -319,28 +319,39 @@ void sio_socket_dispatch(wsio_socket *s, const wsio_args *a, size_t name_len, ws
   call_handlers(s, s->handlers, a, name_len, ack);
 }
 
+ssize_t sio_event_name(const sio_packet *pkt, char *stack, size_t cap, char **name) {
+  size_t ncap = pkt->name.len + 1;
+  ssize_t nl;
+  *name = stack;
+  if (ncap > cap && !(*name = malloc(ncap))) return WSIO_ENOMEM;
+  const char *raw;
+  size_t raw_len;
+  if (pkt->name.kind == SIO_JSON_STRING && sio_json_string_raw(&pkt->name, &raw, &raw_len)) {
+    nl = (ssize_t)raw_len; /* no escapes: the bytes between the quotes */
+    memcpy(*name, raw, raw_len);
+  } else if (pkt->name.kind == SIO_JSON_STRING) {
+    nl = sio_json_string_decode(&pkt->name, *name, ncap);
+    if (nl < 0) {
+      if (*name != stack) free(*name);
+      *name = stack;
+      return nl;
+    }
+  } else {
+    memcpy(*name, pkt->name.p, pkt->name.len); /* a number, as JavaScript clients may send */
+    nl = (ssize_t)pkt->name.len;
+  }
+  (*name)[nl] = 0;
+  return nl;
+}
+
 void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts) {
   sio_arg stack[SIO_MAX_ARGS_STACK];
   sio_arg *heap = NULL;
   wsio_args a;
   char name_stack[256];
-  char *name = name_stack;
-  size_t ncap = pkt->name.len + 1;
-  ssize_t nl;
-  if (ncap > sizeof name_stack && !(name = malloc(ncap))) goto out;
-  const char *raw;
-  size_t raw_len;
-  if (pkt->name.kind == SIO_JSON_STRING && sio_json_string_raw(&pkt->name, &raw, &raw_len)) {
-    nl = (ssize_t)raw_len; /* no escapes: the bytes between the quotes */
-    memcpy(name, raw, raw_len);
-  } else if (pkt->name.kind == SIO_JSON_STRING) {
-    nl = sio_json_string_decode(&pkt->name, name, ncap);
-    if (nl < 0) goto out;
-  } else {
-    memcpy(name, pkt->name.p, pkt->name.len); /* a number, as JavaScript clients may send */
-    nl = (ssize_t)pkt->name.len;
-  }
-  name[nl] = 0;
+  char *name;
+  ssize_t nl = sio_event_name(pkt, name_stack, sizeof name_stack, &name);
+  if (nl < 0) goto out;
   if (sio_args_build(pkt, atts, stack, &heap, &a) != 0) goto out;
   a.event = name;
   s->nsp->io->events_in++;
@@ -395,7 +406,7 @@ void sio_socket_ack_in(wsio_socket *s, const sio_packet *pkt, const sio_bin *att
 
 /* ---- handlers ---- */
 
-static int handler_add(sio_handler **list, const char *event, wsio_event_cb cb, void *ud) {
+int sio_handler_add(sio_handler **list, const char *event, wsio_event_cb cb, void *ud) {
   if (!cb) return WSIO_EINVAL;
   size_t len = event ? strlen(event) : 0;
   sio_handler *h = malloc(sizeof *h + len + 1);
@@ -414,22 +425,22 @@ static int handler_add(sio_handler **list, const char *event, wsio_event_cb cb, 
 
 int wsio_socket_on(wsio_socket *s, const char *event, wsio_event_cb cb, void *ud) {
   if (!s || !event || !*event) return WSIO_EINVAL;
-  return handler_add(&s->handlers, event, cb, ud);
+  return sio_handler_add(&s->handlers, event, cb, ud);
 }
 
 int wsio_socket_on_any(wsio_socket *s, wsio_event_cb cb, void *ud) {
   if (!s) return WSIO_EINVAL;
-  return handler_add(&s->any, NULL, cb, ud);
+  return sio_handler_add(&s->any, NULL, cb, ud);
 }
 
 int wsio_nsp_on(wsio_nsp *n, const char *event, wsio_event_cb cb, void *ud) {
   if (!n || !event || !*event) return WSIO_EINVAL;
-  return handler_add(&n->handlers, event, cb, ud);
+  return sio_handler_add(&n->handlers, event, cb, ud);
 }
 
 int wsio_nsp_on_any(wsio_nsp *n, wsio_event_cb cb, void *ud) {
   if (!n) return WSIO_EINVAL;
-  return handler_add(&n->any, NULL, cb, ud);
+  return sio_handler_add(&n->any, NULL, cb, ud);
 }
 
 void wsio_socket_on_disconnecting(wsio_socket *s, wsio_disconnect_cb cb, void *ud) {

@@ -1,6 +1,6 @@
 /*
- * socket.use: middlewares for the events a socket receives (wsio_socket_use, wsio_nsp_use_events), and
- * socket.on("error") for the events they refuse.
+ * socket.use: middlewares for the events a socket receives (wsio_socket_use, wsio_nsp_use_events),
+ * socket.on("error") for the events they refuse, and socket.onAnyOutgoing for the events it is sent.
  *
  * A middleware gets a next on the stack. Answered before it returns (the common case), the loop goes on to
  * the next middleware without an allocation. Kept (wsio_event_next_keep), the event is copied into one
@@ -176,6 +176,54 @@ void sio_socket_ext_end(wsio_socket *s) {
 void sio_socket_ext_free(wsio_socket *s) {
   if (!s->ext) return;
   sio_socket_ext_end(s);
+  sio_handlers_free(s->ext->any_out);
   free(s->ext);
   s->ext = NULL;
+}
+
+/* ---- socket.onAnyOutgoing ---- */
+
+int wsio_socket_on_any_outgoing(wsio_socket *s, wsio_event_cb cb, void *ud) {
+  if (!s) return WSIO_EINVAL;
+  sio_socket_ext *x = ext_get(s);
+  if (!x) return WSIO_ENOMEM;
+  int rc = sio_handler_add(&x->any_out, NULL, cb, ud);
+  if (rc == 0) s->nsp->io->any_out = 1;
+  return rc;
+}
+
+int wsio_nsp_on_any_outgoing(wsio_nsp *n, wsio_event_cb cb, void *ud) {
+  if (!n) return WSIO_EINVAL;
+  int rc = sio_handler_add(&n->any_out, NULL, cb, ud);
+  if (rc == 0) n->io->any_out = 1;
+  return rc;
+}
+
+void sio_socket_outgoing(wsio_socket *s, const char *text, size_t len, const sio_bin *atts, size_t natts) {
+  const sio_handler *nh = owner(s->nsp)->any_out, *sh = s->ext ? s->ext->any_out : NULL;
+  wsio_io *io = s->nsp->io;
+  if ((!nh && !sh) || io->in_outgoing) return; /* what a handler sends is not reported again */
+  /* Read back from what was encoded (once per receiver: only sockets with such handlers pay for it). */
+  sio_packet pkt;
+  if (sio_packet_decode(text, len, &s->nsp->io->limits, &pkt) != 0 || pkt.name.kind == SIO_JSON_NONE) return;
+  if (pkt.attachments != natts) return;
+  sio_arg stack[SIO_MAX_ARGS_STACK], *heap = NULL;
+  char name_stack[256], *name;
+  wsio_args a;
+  if (sio_event_name(&pkt, name_stack, sizeof name_stack, &name) >= 0 &&
+      sio_args_build(&pkt, natts ? atts : NULL, stack, &heap, &a) == 0) {
+    a.event = name;
+    /* text may be the io's scratch, still in use by a fan-out: a handler that emits gets a scratch of its
+     * own. */
+    buf saved = io->scratch;
+    io->scratch = (buf){0};
+    io->in_outgoing = 1;
+    for (const sio_handler *h = nh; h; h = h->next) h->cb(s, &a, NULL, h->ud);
+    for (const sio_handler *h = sh; h; h = h->next) h->cb(s, &a, NULL, h->ud);
+    io->in_outgoing = 0;
+    buf_free(&io->scratch);
+    io->scratch = saved;
+  }
+  if (name != name_stack) free(name);
+  free(heap);
 }

@@ -12,6 +12,11 @@
  * is logged as "any:EV", "mw1:EV", "mw2:EV", "handler:EV"; "log" answers with the log so far and clears
  * it. "error-count" answers how many refusals the namespace's error callback saw for this socket, and
  * "hold-count" how many events were held and how many wsio_event_next_keep refused.
+ *
+ * onAnyOutgoing: each socket logs "out:EV:N" (N arguments) for every event it is sent; the namespace's
+ * handler counts them ("out-count"). "shout" broadcasts "shouted" with its arguments to the namespace; when
+ * the first is "emit-inside", the namespace's outgoing handler also emits "inside" to each receiver from
+ * within the fan-out.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -23,7 +28,7 @@
 
 typedef struct use_state {
   json_t *log;
-  int errors;
+  int errors, outs;
   size_t held, refused;
   wsio_event_next *hold[HOLD_MAX];
 } use_state;
@@ -172,6 +177,35 @@ static void on_nsp_error(wsio_socket *s, const char *message, const char *data_j
   if (st) st->errors++;
 }
 
+static void on_out(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ack, (void)ud;
+  use_state *st = wsio_socket_data(s);
+  if (st) json_array_append_new(st->log, json_sprintf("out:%s:%zu", wsio_args_event(a), wsio_args_count(a)));
+}
+
+static void on_nsp_out(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ack, (void)ud;
+  use_state *st = wsio_socket_data(s);
+  if (st) st->outs++;
+  size_t len = 0;
+  const char *first = wsio_args_json(a, 0, &len);
+  if (!strcmp(wsio_args_event(a), "shouted") && first && len == 13 && !memcmp(first, "\"emit-inside\"", 13))
+    wsio_socket_emit(s, "inside", "[\"from the fan-out\"]");
+}
+
+static void on_out_count(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)a, (void)ud;
+  use_state *st = wsio_socket_data(s);
+  if (ack && st) send_tree(ack, json_integer(st->outs));
+}
+
+static void on_shout(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  wsio_op op = wsio_nsp_op(wsio_socket_nsp(s));
+  wsio_op_emit_args(&op, "shouted", a);
+  if (ack) wsio_ack_send(ack, "[]");
+}
+
 static void on_disconnect(wsio_socket *s, const char *reason, void *ud) {
   (void)reason, (void)ud;
   use_state *st = wsio_socket_data(s);
@@ -199,6 +233,9 @@ static void on_connection(wsio_socket *s, void *ud) {
   wsio_socket_on(s, "log", on_log, NULL);
   wsio_socket_on(s, "error-count", on_error_count, NULL);
   wsio_socket_on(s, "hold-count", on_hold_count, NULL);
+  wsio_socket_on(s, "out-count", on_out_count, NULL);
+  wsio_socket_on(s, "shout", on_shout, NULL);
+  wsio_socket_on_any_outgoing(s, on_out, NULL);
   wsio_socket_on_disconnect(s, on_disconnect, NULL);
 }
 
@@ -209,5 +246,6 @@ int sio_server_use_setup(wsio_server *server, wsio_io *io) {
   if (!n) return WSIO_ENOMEM;
   wsio_nsp_on_connection(n, on_connection, NULL);
   wsio_nsp_on_error(n, on_nsp_error, NULL);
+  wsio_nsp_on_any_outgoing(n, on_nsp_out, NULL);
   return wsio_nsp_use_events(n, mw1, NULL);
 }

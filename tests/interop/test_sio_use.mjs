@@ -1,4 +1,4 @@
-// Interop: socket.use (event middlewares) and socket.on("error"). The same client script runs against
+// Interop: socket.use (event middlewares), socket.on("error") and socket.onAnyOutgoing. The same client script runs against
 // sio_server's "/use" namespace (tests/interop/sio_server_use.c) and against a Node socket.io 4.8 server
 // written the JavaScript way below; both must give the same observations: which steps ran in which order
 // (onAny, each middleware, the handler), which events were dropped or refused, what the acks and the
@@ -17,8 +17,9 @@ const EVENTS = ['plain', 'later', 'refuse', 'later-refuse', 'ack-refuse', 'drop'
 function nodeReference(io) {
   io.of('/use').on('connection', socket => {
     const log = [];
-    let errors = 0;
+    let errors = 0, outs = 0;
     socket.onAny(ev => log.push(`any:${ev}`));
+    socket.onAnyOutgoing((ev, ...args) => { outs++; log.push(`out:${ev}:${args.length}`); });
     socket.use(([ev, ...args], next) => {
       log.push(`mw1:${ev}`);
       const ack = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : null;
@@ -44,6 +45,12 @@ function nodeReference(io) {
     }
     socket.on('log', ack => { ack(log.splice(0)); });
     socket.on('error-count', ack => ack(errors));
+    socket.on('out-count', ack => ack(outs));
+    socket.on('shout', (...args) => {
+      const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
+      io.of('/use').emit('shouted', ...args);
+      if (ack) ack();
+    });
   });
 }
 
@@ -94,6 +101,17 @@ async function observe(url) {
   seen.afterLater = await ackOf(s, 'plain', 'quick');
   seen.later = await later;
   seen.laterLog = (await ackOf(s, 'log'))[0];
+  // Outgoing: what it is sent, by an emit to it (mw-error above) or a broadcast to the namespace.
+  const other = await open(url);
+  const heard = waitEvent(other, 'shouted');
+  const own = waitEvent(s, 'shouted');
+  await ackOf(s, 'shout', 'all of you', Buffer.from([7, 8]));
+  seen.shouted = (await heard).map(x => Buffer.isBuffer(x) ? [...x] : x);
+  await own;
+  seen.shoutLog = (await ackOf(s, 'log'))[0];
+  seen.otherLog = (await ackOf(other, 'log'))[0];
+  seen.outCount = (await ackOf(s, 'out-count'))[0];
+  other.disconnect();
   // A middleware that disconnects the socket: its next() reaches no handler.
   const gone = waitEvent(s, 'disconnect');
   s.emit('kick');
@@ -133,7 +151,25 @@ describe(`socket.use and socket.on("error")${PARSER ? ` (${PARSER} parser)` : ''
     assert.equal(theirs.errorCount, 2);
     assert.deepEqual(theirs.later, ['handled', 'a', 2]);
     assert.equal(theirs.kickReason, 'io server disconnect');
+    assert.deepEqual(theirs.shouted, ['all of you', [7, 8]]);
+    assert.ok(theirs.shoutLog.includes('out:shouted:2') && theirs.otherLog.includes('out:shouted:2'));
+    assert.ok(theirs.refuseLog.includes('out:mw-error:2'));
     assert.deepEqual(ours, theirs);
+  });
+
+  it('an outgoing handler that emits from within a broadcast leaves the broadcast intact', async () => {
+    const socks = await Promise.all([0, 1, 2].map(() => open(url)));
+    const got = socks.map(s => Promise.all([waitEvent(s, 'shouted'), waitEvent(s, 'inside')]));
+    await ackOf(socks[0], 'shout', 'emit-inside', { n: 1 }, Buffer.from([1, 2, 3]));
+    for (const [shouted, inside] of await Promise.all(got)) {
+      assert.deepEqual(shouted.map(x => Buffer.isBuffer(x) ? [...x] : x), ['emit-inside', { n: 1 }, [1, 2, 3]]);
+      assert.deepEqual(inside, ['from the fan-out']);
+    }
+    // What the handler sent is not reported to the outgoing handlers again.
+    const [log] = await ackOf(socks[1], 'log');
+    assert.ok(log.includes('out:shouted:3'));
+    assert.ok(!log.some(x => x.startsWith('out:inside')), JSON.stringify(log));
+    for (const s of socks) s.disconnect();
   });
 
   it('a socket holds at most WSIO_MAX_KEPT_EVENTS kept events; the rest are dropped', async () => {
