@@ -347,6 +347,21 @@ WSIO_API const struct wsio_handshake *wsio_request_handshake(const wsio_request 
 /* A header of the request (case-insensitive name), or NULL. */
 WSIO_API const char *wsio_request_header(const wsio_request *r, const char *name);
 
+/* io.engine.on("initial_headers" / "headers", (headers, req) => ...): cb may add headers, with
+ * wsio_headers_add, to every long-polling response of a session (POST answers included) and to the 101 of
+ * every WebSocket. initial is 1 for the response that opens a session (the polling handshake, or a
+ * WebSocket without sid): socket.io emits initial_headers then headers for it, here it is one call. Error
+ * answers get none. r and h are borrowed for the call. NULL removes it. With wsio_workers_run, set it in
+ * every worker's setup. */
+typedef struct wsio_headers wsio_headers;
+typedef void (*wsio_headers_cb)(const wsio_request *r, int initial, wsio_headers *h, void *ud);
+WSIO_API void wsio_io_on_headers(wsio_io *io, wsio_headers_cb cb, void *ud);
+/* Adds "name: value" to that response (twice the same name: two lines, as Set-Cookie needs). Returns 0,
+ * WSIO_ENOMEM, WSIO_ELIMIT (over 16 KiB added to one response) or WSIO_EINVAL: name not a token of at most
+ * 256 bytes, value holding CR, LF or over 8 KiB, or a header wsio writes itself (Content-Length,
+ * Transfer-Encoding, Connection, Upgrade, Sec-WebSocket-*). */
+WSIO_API int wsio_headers_add(wsio_headers *h, const char *name, const char *value);
+
 /* io.engine.on("connection_error"): cb runs for every request answered with an Engine.IO error, before the
  * answer goes out: code is one of WSIO_EIO_* and message what the answer's body says ("Session ID unknown",
  * or allowRequest's message). r as for allowRequest, borrowed for the call. Useful to see why clients

@@ -84,6 +84,8 @@ struct eio_server {
   buf bin_out;             /* the same for what is sent in a v3 form: never where a received packet lives */
   eio_error_fn on_error;   /* connection_error; NULL: none */
   void *on_error_ud;
+  eio_headers_fn on_headers; /* initial_headers / headers; NULL: none */
+  void *headers_ud;
   eio_allow_fn allow;      /* NULL: every open is allowed */
   void *allow_ud;
   eio_traffic traffic;
@@ -136,5 +138,8 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
                     size_t rest_len);
 int eio_ws_send_packet(eio_socket *s, const eio_packet *p);
 void eio_ws_release(eio_socket *s, unsigned code);
+
+/* The headers hook for the response to req (nothing without one). */
+void eio_headers_fill(eio_server *srv, http_conn *hc, const http_request *req, int initial, buf *extra);
 
 #endif

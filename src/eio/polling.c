@@ -68,6 +68,14 @@ void eio_reply_error_msg(eio_server *srv, http_conn *hc, const http_request *req
   buf_free(&body);
 }
 
+/* A POST taken: "ok", with the headers hook's. */
+static void reply_ok(eio_server *srv, http_conn *hc, const http_request *req) {
+  buf extra = {0};
+  eio_headers_fill(srv, hc, req, 0, &extra);
+  reply(srv, hc, req, 200, "text/html", "ok", 2, &extra);
+  buf_free(&extra);
+}
+
 void eio_reply_error(eio_server *srv, http_conn *hc, const http_request *req, int code) {
   eio_reply_error_msg(srv, hc, req, code, NULL);
 }
@@ -297,6 +305,7 @@ static void handshake(eio_server *srv, http_conn *hc, const http_request *req, c
     snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax", srv->cookie, s->sid);
     http_response_header(&extra, "Set-Cookie", cookie);
   }
+  eio_headers_fill(srv, hc, req, 1, &extra);
   reply(srv, hc, req, 200, "text/plain; charset=UTF-8", body.data, body.len, &extra);
   srv->traffic.packets_out++; /* the OPEN packet, counted without its type as engine.io's packetCreate does */
   srv->traffic.bytes_out += body.len - 1;
@@ -359,7 +368,7 @@ static void post_v3(eio_socket *s, http_conn *hc, const http_request *req) {
   if (s->jsonp) {
     if (jsonp_payload(req, &form) != 0) {
       buf_free(&form);
-      reply(srv, hc, req, 200, "text/html", "ok", 2, NULL);
+      reply_ok(srv, hc, req);
       return;
     }
     body = form.data;
@@ -371,7 +380,7 @@ static void post_v3(eio_socket *s, http_conn *hc, const http_request *req) {
     eio_session_end(s, "parse error");
     return;
   }
-  reply(srv, hc, req, 200, "text/html", "ok", 2, NULL);
+  reply_ok(srv, hc, req);
   eio_v3_iter it;
   eio_v3_payload_iter_init(&it, body, len, binary, 0);
   eio_packet p;
@@ -397,7 +406,7 @@ static void post(eio_socket *s, http_conn *hc, const http_request *req) {
     eio_session_end(s, "parse error");
     return;
   }
-  reply(srv, hc, req, 200, "text/html", "ok", 2, NULL);
+  reply_ok(srv, hc, req);
   eio_payload_iter it;
   eio_payload_iter_init(&it, req->body, req->body_len, 0, srv->cfg.max_payload);
   eio_packet p;
@@ -445,6 +454,7 @@ void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req
   s->get_enc = (uint8_t)(ae ? eio_accept_encoding(ae->value, ae->value_len) : EIO_ENC_IDENTITY);
   buf_free(&s->get_headers);
   eio_cors_headers(srv, req, &s->get_headers);
+  eio_headers_fill(srv, hc, req, 0, &s->get_headers);
   http_conn_hold(hc, on_get_abort, s);
   if (s->probed) eio_release_get_with_noop(s);
   else if (s->out.len) eio_mark_dirty(s);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "eio/internal.h"
 #include "http/response.h"
@@ -545,6 +546,40 @@ void eio_report_error(eio_server *srv, http_conn *hc, const http_request *req, i
   char remote[80] = "";
   net_conn_peer(http_conn_net(hc), remote, sizeof remote);
   srv->on_error(srv->on_error_ud, req, remote, code, message ? message : eio_error_message(code));
+}
+
+void eio_server_on_headers(eio_server *srv, eio_headers_fn fn, void *ud) {
+  srv->on_headers = fn;
+  srv->headers_ud = ud;
+}
+
+void eio_headers_fill(eio_server *srv, http_conn *hc, const http_request *req, int initial, buf *extra) {
+  if (!srv->on_headers) return;
+  char remote[80] = "";
+  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  srv->on_headers(srv->headers_ud, req, remote, initial, extra);
+}
+
+/* RFC 9110 tchar. */
+static int is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int eio_header_add(buf *extra, const char *name, const char *value) {
+  if (!name || !value) return WSIO_EINVAL;
+  size_t nl = strlen(name), vl = strlen(value);
+  if (!nl || nl > 256 || vl > 8192) return WSIO_EINVAL;
+  for (size_t i = 0; i < nl; i++)
+    if (!is_tchar((unsigned char)name[i])) return WSIO_EINVAL;
+  if (strpbrk(value, "\r\n")) return WSIO_EINVAL;
+  /* What frames the response is the server's: a second Content-Length or an Upgrade would desync it. */
+  static const char *const own[] = {"content-length", "transfer-encoding", "connection", "upgrade"};
+  for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+    if (!strcasecmp(name, own[i])) return WSIO_EINVAL;
+  if (!strncasecmp(name, "sec-websocket-", 14)) return WSIO_EINVAL;
+  if (extra->len + nl + vl + 4 > EIO_HEADERS_MAX) return WSIO_ELIMIT;
+  return http_response_header(extra, name, value);
 }
 
 void eio_server_set_allow(eio_server *srv, eio_allow_fn fn, void *ud) {

@@ -94,6 +94,19 @@ void eio_server_set_allow(eio_server *srv, eio_allow_fn fn, void *ud);
 typedef void (*eio_error_fn)(void *ud, const http_request *req, const char *remote, int code, const char *message);
 void eio_server_on_error(eio_server *srv, eio_error_fn fn, void *ud);
 
+/* engine.io's "initial_headers" and "headers": fn may add header lines (eio_header_add) to extra for the
+ * response to req: every polling response of a session (the handshake's with initial 1) and the 101 of
+ * every WebSocket (initial 1 when it opens a session). Error answers get none. req, remote and extra are
+ * borrowed for the call. */
+typedef void (*eio_headers_fn)(void *ud, const http_request *req, const char *remote, int initial, buf *extra);
+void eio_server_on_headers(eio_server *srv, eio_headers_fn fn, void *ud);
+/* Appends "name: value" to extra. Returns 0, WSIO_ENOMEM, WSIO_ELIMIT (extra over EIO_HEADERS_MAX bytes),
+ * or WSIO_EINVAL: name not an RFC 9110 token of at most 256 bytes, value with CR, LF or NUL or over 8 KiB,
+ * or a header the server writes itself (Content-Length, Transfer-Encoding, Connection, Upgrade,
+ * Sec-WebSocket-*). */
+#define EIO_HEADERS_MAX 16384
+int eio_header_add(buf *extra, const char *name, const char *value);
+
 /* Compresses polling responses of at least threshold bytes (0: never). EIO_HTTP_COMPRESSION_DEFAULT until
  * set. */
 void eio_server_set_http_compression(eio_server *srv, size_t threshold);

@@ -180,8 +180,18 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
   }
   char remote[80] = "";
   net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  buf extra = {0};
+  eio_headers_fill(srv, hc, req, !s && !refuse, &extra);
   net_conn *c = http_conn_detach(hc);
-  net_conn_write(c, resp, strlen(resp));
+  if (extra.len) { /* the hook's lines go before the 101's blank line */
+    size_t n = strlen(resp) - 2;
+    net_conn_write(c, resp, n);
+    net_conn_write(c, extra.data, extra.len);
+    net_conn_write(c, "\r\n", 2);
+  } else {
+    net_conn_write(c, resp, strlen(resp));
+  }
+  buf_free(&extra);
   ws_conn *wc = ws_conn_upgrade(c, &eio_ws_handler, sizeof(eio_ws), &res, &srv->ws_params);
   if (!wc) return;
   eio_ws *x = ws_conn_ext(wc);

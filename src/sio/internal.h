@@ -230,6 +230,8 @@ struct wsio_io {
   wsio_connection_error_cb on_error; /* connection_error; NULL: none */
   void *on_error_ud;
   void *allow_ud;
+  wsio_headers_cb on_headers;  /* initial_headers / headers; NULL: none */
+  void *headers_ud;
   int allow_eio3;            /* wsio_io_set_allow_eio3; served only with the default parser */
   uint8_t any_out;           /* an onAnyOutgoing handler was registered: broadcasts keep their text at hand */
   uint8_t in_outgoing;       /* onAnyOutgoing handlers running: what they send is not reported */

@@ -367,6 +367,33 @@ static void connection_error(void *ud, const http_request *req, const char *remo
   free(block);
 }
 
+/* ---- initial_headers / headers ---- */
+
+struct wsio_headers {
+  buf *extra;
+};
+
+int wsio_headers_add(wsio_headers *h, const char *name, const char *value) {
+  return h ? eio_header_add(h->extra, name, value) : WSIO_EINVAL;
+}
+
+static void on_headers(void *ud, const http_request *req, const char *remote, int initial, buf *extra) {
+  wsio_io *io = ud;
+  wsio_request r;
+  char *block;
+  if (hs_build(req, remote, io->loop->tls != NULL, &r.hs, &r.headers, &block) != 0) return;
+  wsio_headers h = {extra};
+  io->on_headers(&r, initial, &h, io->headers_ud);
+  free(block);
+}
+
+void wsio_io_on_headers(wsio_io *io, wsio_headers_cb cb, void *ud) {
+  if (!io) return;
+  io->on_headers = cb;
+  io->headers_ud = ud;
+  eio_server_on_headers(io->eio, cb ? on_headers : NULL, io);
+}
+
 void wsio_io_on_connection_error(wsio_io *io, wsio_connection_error_cb cb, void *ud) {
   if (!io) return;
   io->on_error = cb;

@@ -22,6 +22,9 @@
  * Every new session passes an allowRequest (wsio_io_allow_request): a query with deny=query is refused
  * with the message "denied by query", a request with an X-Deny header with the default "Forbidden".
  * Engine.IO error answers (wsio_io_on_connection_error) are printed as "eio-error CODE MESSAGE".
+ * --headers 1 adds response headers (wsio_io_on_headers): "Set-Cookie: first=1; Path=/" to the response
+ *   that opens a session, "X-Every: yes" to every one, and "X-Refused: N", N the headers wsio_headers_add
+ *   refused of three that it must refuse (a Content-Length, a value with CR LF, a name with a space).
  * The namespace "/use" exercises socket.use and socket.on("error") (sio_server_use.c).
  * The room events of "/" (wsio_nsp_on_room) are printed as "room create|delete ROOM" and
  * "room join|leave ROOM ID".
@@ -414,7 +417,7 @@ static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--ping-interval MS] [--ping-timeout MS] [--connect-timeout MS] "
           "[--client-dir DIR] [--workers N] [--redis URL] [--recovery MS] [--parser default|msgpack] "
-          "[--http-compression BYTES] [--max-dynamic N] [--allow-eio3] "
+          "[--http-compression BYTES] [--max-dynamic N] [--allow-eio3] [--headers 1] "
           "[--admin-ui development|production [--admin-user U --admin-hash BCRYPT] [--admin-readonly 1] "
           "[--admin-interval MS]] [--web-root DIR] "
           "[--tls-cert PEM --tls-key PEM]\n",
@@ -431,6 +434,18 @@ static void on_room(wsio_nsp *n, wsio_room_event ev, const char *room, const cha
 }
 
 /* connection_error: see the top of the file. */
+static void on_headers(const wsio_request *r, int initial, wsio_headers *h, void *ud) {
+  (void)r, (void)ud;
+  if (initial) wsio_headers_add(h, "Set-Cookie", "first=1; Path=/");
+  wsio_headers_add(h, "X-Every", "yes");
+  int refused = (wsio_headers_add(h, "Content-Length", "5") == WSIO_EINVAL) +
+                (wsio_headers_add(h, "X-Bad", "a\r\nX-Injected: 1") == WSIO_EINVAL) +
+                (wsio_headers_add(h, "Bad Name", "x") == WSIO_EINVAL);
+  char n[8];
+  snprintf(n, sizeof n, "%d", refused);
+  wsio_headers_add(h, "X-Refused", n);
+}
+
 static void on_connection_error(const wsio_request *r, int code, const char *message, void *ud) {
   (void)r;
   (void)ud;
@@ -458,6 +473,7 @@ static struct {
   long http_compression; /* -1: the default */
   long max_dynamic;      /* -1: the default */
   int allow_eio3;
+  int headers;           /* --headers: wsio_io_on_headers */
   int admin;             /* --admin-ui given */
   const char *admin_web_root;
   wsio_admin_config admin_cfg;
@@ -473,6 +489,7 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   if (wsio_io_set_parser(io, opts.parser) != 0) return WSIO_EINVAL;
   wsio_io_allow_request(io, allow_request, NULL);
   wsio_io_on_connection_error(io, on_connection_error, NULL);
+  if (opts.headers) wsio_io_on_headers(io, on_headers, NULL);
   if (opts.http_compression >= 0) wsio_io_set_http_compression(io, (size_t)opts.http_compression);
   if (opts.max_dynamic >= 0) wsio_io_set_max_dynamic_namespaces(io, (size_t)opts.max_dynamic);
   if (opts.allow_eio3) wsio_io_set_allow_eio3(io, 1);
@@ -564,6 +581,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--parser") && !strcmp(v, "default")) opts.parser = WSIO_PARSER_DEFAULT;
     else if (!strcmp(argv[i], "--http-compression")) opts.http_compression = atol(v);
     else if (!strcmp(argv[i], "--max-dynamic")) opts.max_dynamic = atol(v);
+    else if (!strcmp(argv[i], "--headers")) opts.headers = atoi(v);
     else if (!strcmp(argv[i], "--tls-cert")) tls_cert = v;
     else if (!strcmp(argv[i], "--tls-key")) tls_key = v;
     else if (!strcmp(argv[i], "--admin-ui")) {

@@ -92,6 +92,20 @@ if(NODE_BIN)
   endforeach()
 endif()
 
+# initial_headers and headers (wsio_io_on_headers) on raw polling and WebSocket requests, compared with Node
+# socket.io; with two workers too (a session's requests answered by whichever worker owns it).
+if(NODE_BIN)
+  add_test(NAME interop/sio_headers
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_headers.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_headers PROPERTIES LABELS interop TIMEOUT 60 ENVIRONMENT "${SIO_ENV}")
+  add_test(NAME interop/sio_headers_workers
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_sio_headers.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/sio_headers_workers PROPERTIES LABELS interop TIMEOUT 60
+                       ENVIRONMENT "${SIO_WORKERS_ENV}")
+endif()
+
 # Connection state recovery with the npm client, one worker and two (a session saved on one worker is
 # recovered on the other).
 if(NODE_BIN)
