@@ -18,4 +18,10 @@ ptrdiff_t eio_b64_decoded_len(const uint8_t *in, size_t n);
  * alphabet, misplaced '=' or non-zero spare bits (a canonical encoder never sets them). */
 int eio_b64_decode(const uint8_t *in, size_t n, uint8_t *out);
 
+struct eio_packet;
+struct buf;
+/* A binary MESSAGE from its base64 in[0..n) (both payload forms write one so): decoded into bin, or only
+ * validated when bin is NULL (out->data then NULL). Returns 0, WSIO_EPROTO or WSIO_ENOMEM. */
+int eio_b64_packet(const uint8_t *in, size_t n, struct buf *bin, struct eio_packet *out);
+
 #endif

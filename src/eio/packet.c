@@ -94,23 +94,25 @@ static int packet_valid(const eio_packet *p) {
   return p->data || p->len == 0;
 }
 
+int eio_b64_packet(const uint8_t *in, size_t n, buf *bin, eio_packet *out) {
+  ptrdiff_t dlen = eio_b64_decoded_len(in, n);
+  if (dlen < 0) return WSIO_EPROTO;
+  uint8_t *dst = NULL;
+  if (bin) {
+    bin->len = 0;
+    if (buf_reserve(bin, (size_t)dlen)) return WSIO_ENOMEM;
+    dst = bin->data;
+  }
+  if (eio_b64_decode(in, n, dst) < 0) return WSIO_EPROTO;
+  if (bin) bin->len = (size_t)dlen;
+  *out = (eio_packet){EIO_MESSAGE, 1, dlen ? dst : NULL, (size_t)dlen};
+  return 0;
+}
+
 /* Decodes one packet p[0..n) of either transport. bin NULL: base64 is only validated (out->data NULL). */
 static int decode_one(const uint8_t *p, size_t n, buf *bin, int check_utf8, eio_packet *out) {
   if (n == 0) return WSIO_EPROTO;
-  if (p[0] == 'b') {
-    ptrdiff_t dlen = eio_b64_decoded_len(p + 1, n - 1);
-    if (dlen < 0) return WSIO_EPROTO;
-    uint8_t *dst = NULL;
-    if (bin) {
-      bin->len = 0;
-      if (buf_reserve(bin, (size_t)dlen)) return WSIO_ENOMEM;
-      dst = bin->data;
-    }
-    if (eio_b64_decode(p + 1, n - 1, dst) < 0) return WSIO_EPROTO;
-    if (bin) bin->len = (size_t)dlen;
-    *out = (eio_packet){EIO_MESSAGE, 1, dlen ? dst : NULL, (size_t)dlen};
-    return 0;
-  }
+  if (p[0] == 'b') return eio_b64_packet(p + 1, n - 1, bin, out);
   if (p[0] < '0' || p[0] > '0' + EIO_NOOP) return WSIO_EPROTO;
   if (check_utf8 && !utf8_valid(p + 1, n - 1)) return WSIO_EPROTO;
   *out = (eio_packet){(eio_packet_type)(p[0] - '0'), 0, p + 1, n - 1};

@@ -70,18 +70,7 @@ static int decode_text(const uint8_t *p, size_t n, buf *bin, eio_packet *out) {
   if (n == 0) return WSIO_EPROTO;
   if (p[0] == 'b') {
     if (n < 2 || p[1] != '0' + EIO_MESSAGE) return WSIO_EPROTO;
-    ptrdiff_t dlen = eio_b64_decoded_len(p + 2, n - 2);
-    if (dlen < 0) return WSIO_EPROTO;
-    uint8_t *dst = NULL;
-    if (bin) {
-      bin->len = 0;
-      if (buf_reserve(bin, (size_t)dlen)) return WSIO_ENOMEM;
-      dst = bin->data;
-    }
-    if (eio_b64_decode(p + 2, n - 2, dst) < 0) return WSIO_EPROTO;
-    if (bin) bin->len = (size_t)dlen;
-    *out = (eio_packet){EIO_MESSAGE, 1, dlen ? dst : NULL, (size_t)dlen};
-    return 0;
+    return eio_b64_packet(p + 2, n - 2, bin, out);
   }
   if (p[0] < '0' || p[0] > '0' + EIO_NOOP || !utf8_valid(p + 1, n - 1)) return WSIO_EPROTO;
   *out = (eio_packet){(eio_packet_type)(p[0] - '0'), 0, p + 1, n - 1};

@@ -11,7 +11,6 @@
 
 #include "sio/internal.h"
 #include "util/log.h"
-#include "util/utf8.h"
 
 int sio_adapter_attach(wsio_io *io, sio_adapter *a) {
   if (!io || !a || !a->vt) return WSIO_EINVAL;
@@ -262,17 +261,6 @@ int sio_cluster_fetch(wsio_io *io, const sio_targets *t, sio_cluster_socket_fn f
 
 /* ---- a socket as other servers see it ---- */
 
-/* Appends s as a JSON string; bytes that are not UTF-8 (a Latin-1 header) become '?'. */
-static int json_str_lossy(buf *b, const char *s, size_t n) {
-  if (utf8_valid((const uint8_t *)s, n)) return sio_json_write_string(b, s, n);
-  char *c = malloc(n ? n : 1);
-  if (!c) return WSIO_ENOMEM;
-  for (size_t i = 0; i < n; i++) c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-  int rc = sio_json_write_string(b, c, n);
-  free(c);
-  return rc;
-}
-
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -330,12 +318,12 @@ static int query_json(buf *b, const char *q) {
     if (seen) continue; /* written with its first occurrence */
     if (!first) rc = buf_append(b, ",", 1);
     first = 0;
-    if (rc == 0) rc = json_str_lossy(b, tmp, query_unescape(pairs[i].k, pairs[i].klen, tmp));
+    if (rc == 0) rc = sio_json_write_string_lossy(b, tmp, query_unescape(pairs[i].k, pairs[i].klen, tmp));
     if (rc == 0) rc = buf_append(b, count > 1 ? ":[" : ":", count > 1 ? 2 : 1);
     for (size_t j = i, k = 0; rc == 0 && j < n; j++) {
       if (pairs[j].klen != pairs[i].klen || memcmp(pairs[j].k, pairs[i].k, pairs[i].klen) != 0) continue;
       if (k++ && (rc = buf_append(b, ",", 1)) != 0) break;
-      rc = json_str_lossy(b, tmp, query_unescape(pairs[j].v, pairs[j].vlen, tmp));
+      rc = sio_json_write_string_lossy(b, tmp, query_unescape(pairs[j].v, pairs[j].vlen, tmp));
     }
     if (rc == 0 && count > 1) rc = buf_append(b, "]", 1);
   }
@@ -362,7 +350,7 @@ static int headers_json(buf *b, const char *headers) {
     if (!seen) {
       if (!first) rc = buf_append(b, ",", 1);
       first = 0;
-      if (rc == 0) rc = json_str_lossy(b, p, nl);
+      if (rc == 0) rc = sio_json_write_string_lossy(b, p, nl);
       if (rc == 0) rc = buf_append(b, ":", 1);
       /* The value: this one and every later one of the same name. */
       buf joined = {0};
@@ -374,7 +362,7 @@ static int headers_json(buf *b, const char *headers) {
         }
         r = rv + strlen(rv) + 1;
       }
-      if (rc == 0) rc = json_str_lossy(b, joined.len ? (const char *)joined.data : "", joined.len);
+      if (rc == 0) rc = sio_json_write_string_lossy(b, joined.len ? (const char *)joined.data : "", joined.len);
       buf_free(&joined);
     }
     p = next;
@@ -401,13 +389,13 @@ static int handshake_json(buf *b, const wsio_socket *s) {
   int rc = buf_append(b, "{\"headers\":", 11);
   if (rc == 0) rc = headers_json(b, c->headers);
   if (rc == 0) rc = buf_append(b, ",\"time\":", 8);
-  if (rc == 0) rc = json_str_lossy(b, date, strlen(date));
+  if (rc == 0) rc = sio_json_write_string_lossy(b, date, strlen(date));
   if (rc == 0) rc = buf_append(b, ",\"address\":", 11);
-  if (rc == 0) rc = json_str_lossy(b, hs->address, strlen(hs->address));
+  if (rc == 0) rc = sio_json_write_string_lossy(b, hs->address, strlen(hs->address));
   int n = snprintf(line, sizeof line, ",\"xdomain\":%s,\"secure\":%s,\"issued\":%lld,\"url\":",
                    xdomain ? "true" : "false", hs->secure ? "true" : "false", (long long)hs->time);
   if (rc == 0) rc = buf_append(b, line, (size_t)n);
-  if (rc == 0) rc = json_str_lossy(b, hs->url, strlen(hs->url));
+  if (rc == 0) rc = sio_json_write_string_lossy(b, hs->url, strlen(hs->url));
   if (rc == 0) rc = buf_append(b, ",\"query\":", 9);
   if (rc == 0) rc = query_json(b, hs->query);
   if (rc == 0) rc = buf_append(b, ",\"auth\":", 8);

@@ -48,7 +48,7 @@ static int64_t now_ms(void) {
 /* Somebody may get it: a dashboard here, or (with an adapter) on another server. */
 static int listening(const sio_admin *a) { return a->nsp->nsockets || a->io->adapter; }
 
-static int str(buf *b, const char *s) { return sio_admin_put_str(b, s, strlen(s)); }
+static int str(buf *b, const char *s) { return sio_json_write_string_lossy(b, s, strlen(s)); }
 
 static int lit(buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 

@@ -90,8 +90,6 @@ int sio_admin_events_json(sio_admin_events *e, buf *out);
 #define SIO_ADMIN_DATE_LEN 32
 size_t sio_admin_date(char *out, int64_t ms);
 
-/* Appends s[0..n) as a JSON string; bytes that are not UTF-8 become '?' (names from C may be anything). */
-int sio_admin_put_str(buf *b, const char *s, size_t n);
 
 /* A socket as the dashboard gets it (instrument()'s serialize): id, clientId, transport, nsp, data,
  * handshake (address, headers, query, issued, secure, time, url, xdomain; never auth, which may hold the

@@ -6,7 +6,6 @@
 
 #include "sio/admin.h"
 #include "sio/json.h"
-#include "util/utf8.h"
 
 /* ---- aggregated events ---- */
 
@@ -46,18 +45,7 @@ void sio_admin_events_push(sio_admin_events *e, int type, const char *sub, uint6
   snprintf(b->sub, sizeof b->sub, "%s", sub);
 }
 
-/* Appends s as a JSON string; bytes that are not UTF-8 become '?' (a room name from C may be anything). */
-int sio_admin_put_str(buf *b, const char *s, size_t n) {
-  if (utf8_valid((const uint8_t *)s, n)) return sio_json_write_string(b, s, n);
-  char *c = malloc(n ? n : 1);
-  if (!c) return WSIO_ENOMEM;
-  for (size_t i = 0; i < n; i++) c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-  int rc = sio_json_write_string(b, c, n);
-  free(c);
-  return rc;
-}
-
-static int put_cstr(buf *b, const char *s) { return sio_admin_put_str(b, s, strlen(s)); }
+static int put_cstr(buf *b, const char *s) { return sio_json_write_string_lossy(b, s, strlen(s)); }
 static int put(buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
 int sio_admin_events_json(sio_admin_events *e, buf *out) {

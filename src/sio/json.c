@@ -1,5 +1,6 @@
 #include "sio/json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/scan.h"
@@ -504,6 +505,16 @@ int sio_json_write_string(buf *b, const char *s, size_t n) {
   if (buf_reserve(b, (size_t)len)) return WSIO_ENOMEM;
   b->len += sio_json_string_put((char *)b->data + b->len, s, n, (size_t)len);
   return 0;
+}
+
+int sio_json_write_string_lossy(buf *b, const char *s, size_t n) {
+  if (utf8_valid((const uint8_t *)s, n)) return sio_json_write_string(b, s, n);
+  char *c = malloc(n ? n : 1);
+  if (!c) return WSIO_ENOMEM;
+  for (size_t i = 0; i < n; i++) c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+  int rc = sio_json_write_string(b, c, n);
+  free(c);
+  return rc;
 }
 
 int sio_json_uint(const sio_json_span *num, uint64_t max, uint64_t *v) {

@@ -107,6 +107,9 @@ ssize_t sio_json_string_decode(const sio_json_span *str, char *out, size_t cap);
  * where JSON has them, else \u00XX), other UTF-8 kept as is. Returns 0, WSIO_EINVAL when s is not valid
  * UTF-8 (nothing is appended), or WSIO_ENOMEM (b is left at its old length). */
 int sio_json_write_string(buf *b, const char *s, size_t n);
+/* The same for text from elsewhere (a Latin-1 header, a name from C): bytes of s that are not UTF-8 make
+ * every non-ASCII byte '?', rather than an error. Returns 0 or WSIO_ENOMEM. */
+int sio_json_write_string_lossy(buf *b, const char *s, size_t n);
 /* The same in two steps, for encoders that reserve once: the literal's length (quotes included), or
  * WSIO_EINVAL when s is not valid UTF-8; then writing it at out, which has room for len bytes, len being
  * what sio_json_string_len said (returns len). */
