@@ -24,6 +24,9 @@ struct http_conn {
   uint8_t detached;  /* taken over by another protocol during routing */
   uint8_t responded; /* the routed request got its response */
   uint8_t close_after;
+  uint8_t moving;    /* handed to another worker once the answers before it have left (on_drain) */
+  unsigned moving_to;
+  buf moving_bytes;  /* the request written out again, and every byte that came after it */
 };
 
 static const http_server_cfg *loop_cfg(net_loop *l) { return l->http_cfg; }
@@ -111,6 +114,9 @@ int http_request_write(const http_request *req, buf *out) {
   return rc ? WSIO_ENOMEM : 0;
 }
 
+/* Bytes that may pile up behind a request waiting to move: a request's own limits, and some. */
+#define HTTP_MOVING_MAX (2u << 20)
+
 int http_conn_handoff(http_conn *hc, const http_request *req, const uint8_t *rest, size_t rest_len,
                       unsigned owner) {
   net_conn *c = hc->conn;
@@ -120,6 +126,16 @@ int http_conn_handoff(http_conn *hc, const http_request *req, const uint8_t *res
   int rc = http_request_write(req, &bytes);
   if (rc == 0 && rest_len) rc = buf_append(&bytes, rest, rest_len) ? WSIO_ENOMEM : 0;
   if (rc == 0) rc = l->handoff(l, c, owner, bytes.data, bytes.len);
+  if (rc == WSIO_EBACKPRESSURE) {
+    /* Answers to requests before this one are still being written, and they must leave from here: the
+     * request moves once they are out (on_drain), with whatever comes after it meanwhile. */
+    hc->moving = 1;
+    hc->moving_to = owner;
+    hc->moving_bytes = bytes;
+    net_conn_read_stop(c);
+    net_conn_on_empty(c);
+    return 0;
+  }
   buf_free(&bytes);
   if (rc != 0) return rc;
   /* c is closed by now; the HTTP state goes as after an upgrade. */
@@ -129,6 +145,7 @@ int http_conn_handoff(http_conn *hc, const http_request *req, const uint8_t *res
 
 static void http_conn_free(http_conn *hc) {
   if (hc->parser) http_parser_free(hc->parser);
+  buf_free(&hc->moving_bytes);
   free(hc);
 }
 
@@ -145,6 +162,10 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
     hc->conn = c;
     hc->cfg = cfg;
     c->ud = hc;
+  }
+  if (hc->moving) { /* what a TLS read decrypted after the request goes with it */
+    if (hc->moving_bytes.len + len > HTTP_MOVING_MAX || buf_append(&hc->moving_bytes, data, len)) net_conn_close(c);
+    return;
   }
   if (hc->held) {
     /* Nothing may follow a held request (one long-poll per connection at a time). */
@@ -176,6 +197,7 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
       http_conn_free(hc);
       return;
     }
+    if (hc->moving) return; /* on_drain moves it */
     if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) return;
     if (hc->held) return;
     if (!hc->responded) {
@@ -195,6 +217,20 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
   }
 }
 
+/* The answers before a request waiting to move have left: it moves now. */
+static void on_drain(net_conn *c) {
+  http_conn *hc = c->ud;
+  if (!hc || !hc->moving) return;
+  net_loop *l = c->loop;
+  int rc = l->handoff(l, c, hc->moving_to, hc->moving_bytes.data, hc->moving_bytes.len);
+  if (rc == 0) { /* c is closed by now, and no longer points at hc */
+    http_conn_free(hc);
+    return;
+  }
+  log_debug("HTTP: a request for worker %u could not move there (%d): closing", hc->moving_to, rc);
+  net_conn_close(c);
+}
+
 static void on_timeout(net_conn *c) {
   log_debug("closing an HTTP connection: %s", c->ud && ((http_conn *)c->ud)->between ? "idle" : "request too slow");
   net_conn_close(c);
@@ -210,6 +246,7 @@ static void on_close(net_conn *c) {
 
 const net_proto http_conn_proto = {
     .on_data = on_data,
+    .on_drain = on_drain,
     .on_timeout = on_timeout,
     .on_close = on_close,
 };

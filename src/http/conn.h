@@ -57,8 +57,9 @@ net_conn *http_conn_detach(http_conn *hc);
 
 /* Workers: hands the connection of the request being routed to worker `owner` (net_loop.handoff): the
  * request is written out again (a chunked body with a Content-Length), rest appended, and the owner's loop
- * reads it as if it had arrived there. Returns 0 (hc is detached and must not be used again) or a negative
- * code (nothing changed: answer the request here). */
+ * reads it as if it had arrived there. When answers to earlier requests on the connection are still being
+ * written, the move waits until they have left (reading stops meanwhile). Returns 0 (hc is detached, or
+ * will be, and must not be used again) or a negative code (nothing changed: answer the request here). */
 int http_conn_handoff(http_conn *hc, const http_request *req, const uint8_t *rest, size_t rest_len,
                       unsigned owner);
 

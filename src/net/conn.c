@@ -102,6 +102,17 @@ void net_conn_start(net_conn *c) {
   else net_conn_close(c);
 }
 
+void net_conn_read_stop(net_conn *c) {
+  if (!(c->flags & NET_CONN_READING)) return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->flags &= ~NET_CONN_READING;
+}
+
+void net_conn_on_empty(net_conn *c) {
+  c->flags |= NET_CONN_OVER; /* drained() calls on_drain when the output is empty, as after the limit */
+  net_conn_mark_dirty(c);
+}
+
 void net_conn_mark_dirty(net_conn *c) {
   if (c->flags & NET_CONN_DIRTY) return;
   c->flags |= NET_CONN_DIRTY;
