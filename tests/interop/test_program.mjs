@@ -1055,3 +1055,53 @@ describe('logging', () => {
     assert.ok(srv.lines.some(l => JSON.parse(l).msg.startsWith('listening on 127.0.0.1:')));
   });
 });
+
+// ==== the Admin UI and socket.io-client 2.x ===================================================================
+
+describe('[admin] and [socketio] allow_eio3, with the built-in routes', () => {
+  const bcrypt = require('bcryptjs');
+  const ioV2 = require('socket.io-client-v2');
+  // Flags, not a file: a configuration file brings its own routes instead of the demo's.
+  const srv = new Wsio({ args: ['--admin-enabled', 'true', '--admin-username', 'admin', '--admin-password-hash',
+                                bcrypt.hashSync('s3cret', 4), '--admin-mode', 'production',
+                                '--socketio-allow-eio3', 'true'] });
+  before(() => srv.start());
+  after(() => srv?.stopClean());
+  afterEach(closeClients);
+
+  it('the dashboard\'s namespace: refused without the password, config and server_stats with it', async () => {
+    const err = await refused(`${srv.url}/admin`, { auth: { username: 'admin', password: 'wrong' } });
+    assert.equal(err.message, 'invalid credentials');
+    const a = await connect(`${srv.url}/admin`, { auth: { username: 'admin', password: 's3cret' } });
+    await eventually(() => assert.ok(a.got.some(([e]) => e === 'config'), JSON.stringify(a.got)));
+    const [cfg] = a.got.find(([e]) => e === 'config').slice(1);
+    assert.ok(cfg.supportedFeatures.includes('EMIT') && cfg.supportedFeatures.includes('AGGREGATED_EVENTS'));
+    assert.ok(!cfg.supportedFeatures.includes('ALL_EVENTS'), 'production mode');
+    // Every worker reports as a server of its own (the program runs one per core): the dashboard adds them up.
+    const latest = new Map();
+    a.on('server_stats', st => latest.set(st.serverId, st));
+    await eventually(() => {
+      const all = [...latest.values()];
+      assert.equal(all.length, os.availableParallelism(), JSON.stringify(all));
+      assert.equal(all.reduce((n, st) => n + st.clientsCount, 0), 1, JSON.stringify(all));
+      assert.equal(all.reduce((n, st) => n + st.namespaces.find(x => x.name === '/admin').socketsCount, 0), 1);
+    }, 8000);
+  });
+
+  it('a socket.io-client 2.x client joins the demo\'s rooms and gets a 4.x client\'s messages', async () => {
+    const old = ioV2(srv.url, { forceNew: true, reconnection: false, transports: ['websocket'] });
+    try {
+      await within(new Promise((resolve, reject) => { old.once('connect', resolve); old.once('connect_error', reject); }),
+                   5000, 'the 2.x client connects');
+      const joined = await within(new Promise(resolve => old.emit('join', 'lobby', resolve)), 5000, 'join');
+      assert.equal(joined, 'ok');
+      const got = within(new Promise(resolve => old.once('roomMsg', resolve)), 5000, 'roomMsg');
+      const b = await connect(srv.url);
+      assert.deepEqual(await ack(b, 'join', 'lobby'), ['ok']); // the demo takes room messages from members
+      b.emit('toRoom', 'lobby', { text: 'from 4.x' });
+      assert.deepEqual(await got, { text: 'from 4.x' });
+    } finally {
+      old.close();
+    }
+  });
+});
