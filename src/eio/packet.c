@@ -87,7 +87,7 @@ int eio_b64_decode(const uint8_t *in, size_t n, uint8_t *out) {
 
 /* ---- packets --------------------------------------------------------------------------------------- */
 
-static int packet_valid(const eio_packet *p) {
+int eio_packet_valid(const eio_packet *p) {
   if ((unsigned)p->type > EIO_NOOP) return 0;
   if (p->binary && p->type != EIO_MESSAGE) return 0;
   if (p->len > SIZE_MAX / 4) return 0; /* keeps the size arithmetic below from wrapping */
@@ -129,7 +129,7 @@ int eio_ws_decode(const uint8_t *msg, size_t len, int binary, buf *bin, eio_pack
 }
 
 int eio_ws_encode(const eio_packet *p, buf *out) {
-  if (!packet_valid(p)) return WSIO_EINVAL;
+  if (!eio_packet_valid(p)) return WSIO_EINVAL;
   if (buf_reserve(out, p->len + 1)) return WSIO_ENOMEM;
   if (!p->binary) out->data[out->len++] = (uint8_t)('0' + p->type);
   if (p->len) memcpy(out->data + out->len, p->data, p->len);
@@ -177,7 +177,7 @@ size_t eio_payload_packet_len(const eio_packet *p) {
 }
 
 int eio_payload_append(buf *out, const eio_packet *p) {
-  if (!packet_valid(p)) return WSIO_EINVAL;
+  if (!eio_packet_valid(p)) return WSIO_EINVAL;
   if (!p->binary && p->len && memchr(p->data, EIO_SEPARATOR, p->len)) return WSIO_EINVAL;
   size_t sep = out->len ? 1 : 0;
   if (buf_reserve(out, sep + eio_payload_packet_len(p))) return WSIO_ENOMEM;

@@ -95,6 +95,9 @@ int eio_payload_check(const uint8_t *body, size_t len, size_t max_packets, size_
  * MESSAGE, text data containing EIO_SEPARATOR — it would split the packet) or WSIO_ENOMEM; on error out is
  * unchanged. */
 int eio_payload_append(buf *out, const eio_packet *p);
+/* 1 if p can be encoded: a known type, binary only for MESSAGE, data for any length, a length whose
+ * encoded size cannot overflow. Both protocols' encoders check it. */
+int eio_packet_valid(const eio_packet *p);
 
 /* The bytes eio_payload_append writes for p, separator not included. */
 size_t eio_payload_packet_len(const eio_packet *p);

@@ -20,14 +20,8 @@ size_t eio_v3_utf16_len(const uint8_t *p, size_t n) {
   return units;
 }
 
-static int packet_ok(const eio_packet *p) {
-  if ((unsigned)p->type > EIO_NOOP || (p->binary && p->type != EIO_MESSAGE)) return 0;
-  if (p->len > SIZE_MAX / 4) return 0;
-  return p->data || p->len == 0;
-}
-
 int eio_v3_payload_append_text(buf *out, const eio_packet *p) {
-  if (!packet_ok(p)) return WSIO_EINVAL;
+  if (!eio_packet_valid(p)) return WSIO_EINVAL;
   size_t body = p->binary ? 2 + eio_b64_encoded_len(p->len) : 1 + p->len;
   size_t units = p->binary ? body : 1 + eio_v3_utf16_len(p->data, p->len);
   char head[24];
@@ -50,7 +44,7 @@ int eio_v3_payload_append_text(buf *out, const eio_packet *p) {
 }
 
 int eio_v3_payload_append_binary(buf *out, const eio_packet *p) {
-  if (!packet_ok(p)) return WSIO_EINVAL;
+  if (!eio_packet_valid(p)) return WSIO_EINVAL;
   char digits[24];
   int dn = snprintf(digits, sizeof digits, "%zu", p->len + 1);
   if (buf_reserve(out, (size_t)dn + 3 + p->len)) return WSIO_ENOMEM;
