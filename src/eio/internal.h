@@ -107,9 +107,6 @@ void eio_session_opened(eio_socket *s, const http_request *req, const char *remo
 void eio_session_end(eio_socket *s, const char *reason);
 uint64_t eio_now(const eio_server *srv);
 
-/* A v3 session's client pinged: its deadline moves on. */
-void eio_v3_ping_received(eio_socket *s);
-
 /* Tells the connection_error hook, if any, about an error answer to req on hc. */
 void eio_report_error(eio_server *srv, http_conn *hc, const http_request *req, int code, const char *message);
 
@@ -139,7 +136,9 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
 int eio_ws_send_packet(eio_socket *s, const eio_packet *p);
 void eio_ws_release(eio_socket *s, unsigned code);
 
-/* The headers hook for the response to req (nothing without one). */
-void eio_headers_fill(eio_server *srv, http_conn *hc, const http_request *req, int initial, buf *extra);
+/* The headers hook for the response to req (nothing without one). remote: the peer when the caller has it
+ * already, NULL to have it read from hc. */
+void eio_headers_fill(eio_server *srv, http_conn *hc, const http_request *req, const char *remote, int initial,
+                      buf *extra);
 
 #endif

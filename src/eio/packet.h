@@ -52,7 +52,9 @@ int eio_ws_decode(const uint8_t *msg, size_t len, int binary, buf *bin, eio_pack
 /* Appends the bytes of one WebSocket message for p to out: a binary packet's data as it is, otherwise the
  * type character then the data. Text data must be UTF-8 (the caller's contract; it is not checked).
  * Returns the opcode to send it with, WSIO_TEXT or WSIO_BINARY (from wsio.h), or WSIO_EINVAL (type out of
- * range, binary packet that is not a MESSAGE) or WSIO_ENOMEM; on error out is unchanged. */
+ * range, binary packet that is not a MESSAGE) or WSIO_ENOMEM; on error out is unchanged. The send path
+ * (websocket.c) writes the same bytes straight into the frame; this is the v4 form the tests and fuzz_eio
+ * hold the decoder to. */
 int eio_ws_encode(const eio_packet *p, buf *out);
 
 /* ---- HTTP long-polling payloads ----------------------------------------------------------------------- */

@@ -71,7 +71,7 @@ void eio_reply_error_msg(eio_server *srv, http_conn *hc, const http_request *req
 /* A POST taken: "ok", with the headers hook's. */
 static void reply_ok(eio_server *srv, http_conn *hc, const http_request *req) {
   buf extra = {0};
-  eio_headers_fill(srv, hc, req, 0, &extra);
+  eio_headers_fill(srv, hc, req, NULL, 0, &extra);
   reply(srv, hc, req, 200, "text/html", "ok", 2, &extra);
   buf_free(&extra);
 }
@@ -305,14 +305,14 @@ static void handshake(eio_server *srv, http_conn *hc, const http_request *req, c
     snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Lax", srv->cookie, s->sid);
     http_response_header(&extra, "Set-Cookie", cookie);
   }
-  eio_headers_fill(srv, hc, req, 1, &extra);
+  char remote[80] = "";
+  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  eio_headers_fill(srv, hc, req, remote, 1, &extra);
   reply(srv, hc, req, 200, "text/plain; charset=UTF-8", body.data, body.len, &extra);
   srv->traffic.packets_out++; /* the OPEN packet, counted without its type as engine.io's packetCreate does */
   srv->traffic.bytes_out += body.len - 1;
   buf_free(&body);
   buf_free(&extra);
-  char remote[80] = "";
-  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
   eio_session_opened(s, req, remote);
 }
 
@@ -454,7 +454,7 @@ void eio_polling_request(eio_server *srv, http_conn *hc, const http_request *req
   s->get_enc = (uint8_t)(ae ? eio_accept_encoding(ae->value, ae->value_len) : EIO_ENC_IDENTITY);
   buf_free(&s->get_headers);
   eio_cors_headers(srv, req, &s->get_headers);
-  eio_headers_fill(srv, hc, req, 0, &s->get_headers);
+  eio_headers_fill(srv, hc, req, NULL, 0, &s->get_headers);
   http_conn_hold(hc, on_get_abort, s);
   if (s->probed) eio_release_get_with_noop(s);
   else if (s->out.len) eio_mark_dirty(s);

@@ -86,7 +86,8 @@ static void v3_deadline(eio_socket *s) {
                  eio_now(srv) + (uint64_t)srv->cfg.ping_interval_ms + srv->cfg.ping_timeout_ms);
 }
 
-void eio_v3_ping_received(eio_socket *s) {
+/* A v3 session's client pinged: its deadline moves on, and it gets its pong. */
+static void v3_ping_received(eio_socket *s) {
   if (s->state != EIO_S_OPEN) return;
   v3_deadline(s);
   eio_packet pong = {.type = EIO_PONG};
@@ -259,7 +260,7 @@ void eio_handle_packet(eio_socket *s, const eio_packet *p) {
       eio_session_end(s, "transport close");
       break;
     case EIO_PING:
-      if (s->protocol == 3) eio_v3_ping_received(s);
+      if (s->protocol == 3) v3_ping_received(s);
       break; /* v4 clients only answer */
     case EIO_NOOP:
       break;
@@ -553,10 +554,14 @@ void eio_server_on_headers(eio_server *srv, eio_headers_fn fn, void *ud) {
   srv->headers_ud = ud;
 }
 
-void eio_headers_fill(eio_server *srv, http_conn *hc, const http_request *req, int initial, buf *extra) {
+void eio_headers_fill(eio_server *srv, http_conn *hc, const http_request *req, const char *remote, int initial,
+                      buf *extra) {
   if (!srv->on_headers) return;
-  char remote[80] = "";
-  net_conn_peer(http_conn_net(hc), remote, sizeof remote);
+  char peer[80] = "";
+  if (!remote) {
+    net_conn_peer(http_conn_net(hc), peer, sizeof peer);
+    remote = peer;
+  }
   srv->on_headers(srv->headers_ud, req, remote, initial, extra);
 }
 

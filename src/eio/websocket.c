@@ -11,35 +11,24 @@
 /* Messages at least this large are compressed when deflate is on (socket.io's default threshold). */
 #define EIO_DEFLATE_THRESHOLD 1024
 
-/* v3 binary messages carry the MESSAGE type byte before the data. */
-static int send_v3_binary(eio_server *srv, ws_conn *wc, const eio_packet *p) {
-  static const uint8_t type = EIO_MESSAGE;
-  if (p->len + 1 < EIO_DEFLATE_THRESHOLD || !wc->deflate)
-    return ws_conn_send_parts(wc, WS_OP_BINARY, &type, 1, p->data, p->len);
+/* A frame of one type byte then the data: uncompressed, the two go into the frame without being joined
+ * first; to be compressed, they are joined in the scratch buffer. */
+static int send_typed(eio_server *srv, ws_conn *wc, int op, uint8_t type, const uint8_t *data, size_t len) {
+  if (len + 1 < EIO_DEFLATE_THRESHOLD || !wc->deflate) return ws_conn_send_parts(wc, op, &type, 1, data, len);
   buf *b = &srv->scratch;
   b->len = 0;
-  int rc = buf_append(b, &type, 1) || buf_append(b, p->data, p->len) ? WSIO_ENOMEM : 0;
-  if (rc == 0) rc = ws_conn_send(wc, WS_OP_BINARY, b->data, b->len, 1);
+  int rc = buf_append(b, &type, 1) || buf_append(b, data, len) ? WSIO_ENOMEM : 0;
+  if (rc == 0) rc = ws_conn_send(wc, op, b->data, b->len, 1);
   buf_reset(b, 65536);
   return rc;
 }
 
 static int send_on(eio_server *srv, ws_conn *wc, int protocol, const eio_packet *p) {
-  if (p->binary && protocol == 3) return send_v3_binary(srv, wc, p);
+  if ((unsigned)p->type > EIO_NOOP || (!p->data && p->len)) return WSIO_EINVAL;
+  /* v3 binary messages carry the MESSAGE type byte before the data; v4 ones are the data alone. */
+  if (p->binary && protocol == 3) return send_typed(srv, wc, WS_OP_BINARY, EIO_MESSAGE, p->data, p->len);
   if (p->binary) return ws_conn_send(wc, WS_OP_BINARY, p->data, p->len, p->len >= EIO_DEFLATE_THRESHOLD);
-  if (p->len + 1 < EIO_DEFLATE_THRESHOLD || !wc->deflate) {
-    /* Uncompressed: the type digit and the data go into the frame without being joined first. */
-    if ((unsigned)p->type > EIO_NOOP || (!p->data && p->len)) return WSIO_EINVAL;
-    uint8_t type = (uint8_t)('0' + p->type);
-    return ws_conn_send_parts(wc, WS_OP_TEXT, &type, 1, p->data, p->len);
-  }
-  buf *b = &srv->scratch;
-  b->len = 0;
-  int rc = eio_ws_encode(p, b);
-  if (rc < 0) return rc;
-  rc = ws_conn_send(wc, WS_OP_TEXT, b->data, b->len, b->len >= EIO_DEFLATE_THRESHOLD);
-  buf_reset(b, 65536);
-  return rc;
+  return send_typed(srv, wc, WS_OP_TEXT, (uint8_t)('0' + p->type), p->data, p->len);
 }
 
 int eio_ws_send_packet(eio_socket *s, const eio_packet *p) {
@@ -181,7 +170,7 @@ void eio_ws_request(eio_server *srv, http_conn *hc, const http_request *req, con
   char remote[80] = "";
   net_conn_peer(http_conn_net(hc), remote, sizeof remote);
   buf extra = {0};
-  eio_headers_fill(srv, hc, req, !s && !refuse, &extra);
+  eio_headers_fill(srv, hc, req, remote, !s && !refuse, &extra);
   net_conn *c = http_conn_detach(hc);
   if (extra.len) { /* the hook's lines go before the 101's blank line */
     size_t n = strlen(resp) - 2;
