@@ -261,78 +261,6 @@ int sio_cluster_fetch(wsio_io *io, const sio_targets *t, sio_cluster_socket_fn f
 
 /* ---- a socket as other servers see it ---- */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes (and '+' to space, as querystring.parse) s[0..n) into out; returns the length. */
-static size_t query_unescape(const char *s, size_t n, char *out) {
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') out[k++] = ' ';
-    else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else out[k++] = s[i];
-  }
-  return k;
-}
-
-/* The query string as an object, as socket.io's handshake.query: repeated keys become arrays. At most
- * 1000 pairs are read, as Node's querystring.parse does by default (maxKeys). */
-#define QUERY_MAX_PAIRS 1000
-
-typedef struct query_pair {
-  const char *k, *v;
-  size_t klen, vlen;
-} query_pair;
-
-static int query_json(buf *b, const char *q) {
-  size_t qlen = strlen(q), n = 0;
-  query_pair *pairs = malloc(QUERY_MAX_PAIRS * sizeof *pairs);
-  char *tmp = malloc(qlen + 1);
-  int rc = pairs && tmp ? buf_append(b, "{", 1) : WSIO_ENOMEM;
-  for (const char *p = q; rc == 0 && *p && n < QUERY_MAX_PAIRS;) {
-    const char *end = strchr(p, '&');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    const char *eq = memchr(p, '=', len);
-    query_pair *x = &pairs[n];
-    x->k = p;
-    x->klen = eq ? (size_t)(eq - p) : len;
-    x->v = eq ? eq + 1 : p + len;
-    x->vlen = eq ? len - x->klen - 1 : 0;
-    n += x->klen > 0;
-    p = end ? end + 1 : p + len;
-  }
-  int first = 1;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    size_t count = 0, seen = 0;
-    for (size_t j = 0; j < n; j++) {
-      int same = pairs[j].klen == pairs[i].klen && memcmp(pairs[j].k, pairs[i].k, pairs[i].klen) == 0;
-      seen |= same && j < i;
-      count += same;
-    }
-    if (seen) continue; /* written with its first occurrence */
-    if (!first) rc = buf_append(b, ",", 1);
-    first = 0;
-    if (rc == 0) rc = sio_json_write_string_lossy(b, tmp, query_unescape(pairs[i].k, pairs[i].klen, tmp));
-    if (rc == 0) rc = buf_append(b, count > 1 ? ":[" : ":", count > 1 ? 2 : 1);
-    for (size_t j = i, k = 0; rc == 0 && j < n; j++) {
-      if (pairs[j].klen != pairs[i].klen || memcmp(pairs[j].k, pairs[i].k, pairs[i].klen) != 0) continue;
-      if (k++ && (rc = buf_append(b, ",", 1)) != 0) break;
-      rc = sio_json_write_string_lossy(b, tmp, query_unescape(pairs[j].v, pairs[j].vlen, tmp));
-    }
-    if (rc == 0 && count > 1) rc = buf_append(b, "]", 1);
-  }
-  if (rc == 0) rc = buf_append(b, "}", 1);
-  free(pairs);
-  free(tmp);
-  return rc;
-}
-
 /* Request headers as an object; a repeated header's values joined with ", " as Node does. */
 static int headers_json(buf *b, const char *headers) {
   int rc = buf_append(b, "{", 1);
@@ -397,7 +325,7 @@ static int handshake_json(buf *b, const wsio_socket *s) {
   if (rc == 0) rc = buf_append(b, line, (size_t)n);
   if (rc == 0) rc = sio_json_write_string_lossy(b, hs->url, strlen(hs->url));
   if (rc == 0) rc = buf_append(b, ",\"query\":", 9);
-  if (rc == 0) rc = query_json(b, hs->query);
+  if (rc == 0) rc = sio_query_json(b, hs->query, strlen(hs->query));
   if (rc == 0) rc = buf_append(b, ",\"auth\":", 8);
   if (rc == 0) rc = buf_append(b, s->auth, strlen(s->auth));
   if (rc == 0) rc = buf_append(b, "}", 2); /* with the NUL */

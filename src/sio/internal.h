@@ -288,6 +288,15 @@ void sio_socket_event(wsio_socket *s, const sio_packet *pkt, const sio_bin *atts
 /* An EVENT packet's name, decoded into stack (cap bytes) or, when longer, a malloc'd *name the caller frees
  * (*name != stack). Returns its length (NUL-terminated too), WSIO_EPROTO or WSIO_ENOMEM. */
 ssize_t sio_event_name(const sio_packet *pkt, char *stack, size_t cap, char **name);
+/* query.c: q[0..n) as a JSON object appended to b, keys and values percent-decoded ('+' a space).
+ * sio_query_json is handshake.query, as Node's querystring.parse reads it: a repeated key becomes an array,
+ * bytes that are not UTF-8 become '?', at most 1000 pairs. sio_query_auth_json is a v3 client's namespace
+ * query as its auth, as socket.io reads it (URLSearchParams entries into an object): a repeated key keeps
+ * its last value, a pair that is not UTF-8 once decoded is left out, at most 64 pairs. Both return 0 or
+ * WSIO_ENOMEM. */
+int sio_query_json(buf *b, const char *q, size_t n);
+int sio_query_auth_json(buf *b, const char *q, size_t n);
+
 /* The event's named handlers (after onAny and the event middlewares); name_len 0: none. */
 void sio_socket_dispatch(wsio_socket *s, const wsio_args *a, size_t name_len, wsio_ack *ack);
 /* use.c: runs the event middlewares of s from the first, then dispatches; 1 if s has any (0: none ran). */

@@ -509,66 +509,6 @@ static int rate_admit(sio_client *c) {
   return 0;
 }
 
-/* Percent-decodes s[0..n) into out ('+' a space, a malformed escape kept as it is, as URLSearchParams). */
-static void form_decode(buf *out, const char *s, size_t n) {
-  out->len = 0;
-  if (buf_reserve(out, n + 1)) return;
-  char *o = (char *)out->data;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
-      char h[3] = {s[i + 1], s[i + 2], 0};
-      *o++ = (char)strtol(h, NULL, 16);
-      i += 2;
-    } else {
-      *o++ = s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  out->len = (size_t)(o - (char *)out->data);
-}
-
-/* Pairs read from a v3 namespace's query, at most: the rest are left out of the auth object. */
-#define SIO_V3_QUERY_PAIRS 64
-
-/* socket.io reads a protocol v4 client's namespace as a URL: "/chat?token=x" is the namespace "/chat" and
- * the auth {"token":"x"} (its query's pairs, decoded; a repeated name keeps its last value). Into out. */
-static int v3_auth(const char *q, size_t n, buf *out) {
-  struct { const char *k, *v; size_t kn, vn; } pairs[SIO_V3_QUERY_PAIRS];
-  size_t np = 0;
-  for (size_t pos = 0; pos < n && np < SIO_V3_QUERY_PAIRS;) {
-    const char *p = q + pos, *amp = memchr(p, '&', n - pos);
-    size_t len = amp ? (size_t)(amp - p) : n - pos;
-    pos += len + 1;
-    if (!len) continue;
-    const char *eq = memchr(p, '=', len);
-    pairs[np].k = p;
-    pairs[np].kn = eq ? (size_t)(eq - p) : len;
-    pairs[np].v = eq ? eq + 1 : p + len;
-    pairs[np].vn = eq ? len - pairs[np].kn - 1 : 0;
-    np++;
-  }
-  buf key = {0}, val = {0};
-  int rc = buf_append(out, "{", 1), first = 1;
-  for (size_t i = 0; rc == 0 && i < np; i++) {
-    size_t later = i + 1;
-    while (later < np && !(pairs[later].kn == pairs[i].kn && !memcmp(pairs[later].k, pairs[i].k, pairs[i].kn)))
-      later++;
-    if (later < np) continue; /* a later value wins */
-    form_decode(&key, pairs[i].k, pairs[i].kn);
-    form_decode(&val, pairs[i].v, pairs[i].vn);
-    size_t old = out->len;
-    if ((!first && buf_append(out, ",", 1)) || sio_json_write_string(out, (const char *)key.data, key.len) ||
-        buf_append(out, ":", 1) || sio_json_write_string(out, (const char *)val.data, val.len)) {
-      out->len = old; /* not UTF-8 once decoded: left out */
-      continue;
-    }
-    first = 0;
-  }
-  if (rc == 0) rc = buf_append(out, "}", 1);
-  buf_free(&key);
-  buf_free(&val);
-  return rc;
-}
-
 static void dispatch(sio_client *c, const sio_packet *pkt, const sio_bin *atts) {
   if (c->io->cfg.packets_per_second && !rate_admit(c)) return;
   sio_packet v3pkt;
@@ -590,7 +530,7 @@ static void dispatch(sio_client *c, const sio_packet *pkt, const sio_bin *atts) 
       return;
     }
     buf auth = {0};
-    if (v3_auth(query, query_len, &auth) == 0)
+    if (sio_query_auth_json(&auth, query, query_len) == 0)
       on_connect_packet(c, pkt->nsp, pkt->nsp_len, (const char *)auth.data, auth.len);
     buf_free(&auth);
     return;
