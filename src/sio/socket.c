@@ -9,16 +9,17 @@
 
 static const wsio_nsp *owner(const wsio_nsp *n);
 
-/* The adapter's room events (create-room, join-room, leave-room, delete-room), once the change is made. */
-static void room_event(wsio_nsp *n, wsio_room_event ev, const char *room, const char *id) {
+/* The adapter's room events (create-room, join-room, leave-room, delete-room), once the change is made, and
+ * the Admin UI's room_joined / room_left. s: the socket that joins or leaves; NULL for create and delete. */
+static void room_event(wsio_nsp *n, wsio_room_event ev, const char *room, wsio_socket *s) {
   const wsio_nsp *o = owner(n);
-  if (o->on_room) o->on_room(n, ev, room, id, o->on_room_ud);
+  if (o->on_room) o->on_room(n, ev, room, s ? s->id : NULL, o->on_room_ud);
+  if (s && n->io->admin) sio_admin_room(s, ev == WSIO_ROOM_JOIN, room);
 }
 
-static sio_room *room_get(wsio_nsp *n, const char *name, size_t len, int create) {
-  sio_room *r = map_get(&n->rooms, name, len);
-  if (r || !create) return r;
-  r = calloc(1, sizeof *r);
+/* A new room, empty, in n. NULL on ENOMEM. */
+static sio_room *room_new(wsio_nsp *n, const char *name, size_t len) {
+  sio_room *r = calloc(1, sizeof *r);
   if (!r || !(r->name = malloc(len + 1))) {
     free(r);
     return NULL;
@@ -49,9 +50,9 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
     s->rooms = m;
     s->rooms_cap = cap;
   }
-  sio_room *r = room_get(n, room, len, 0);
+  sio_room *r = map_get(&n->rooms, room, len);
   int created = !r;
-  if (!r && !(r = room_get(n, room, len, 1))) return WSIO_ENOMEM;
+  if (!r && !(r = room_new(n, room, len))) return WSIO_ENOMEM;
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 4;
     sio_member *m = realloc(r->members, cap * sizeof *m);
@@ -65,8 +66,7 @@ int sio_room_add(wsio_socket *s, const char *room, size_t len) {
   s->nrooms++;
   if (r->n == 1 && n->io->adapter) sio_cluster_room_changed(n, r->name, 0, 1);
   if (created) room_event(n, WSIO_ROOM_CREATE, r->name, NULL);
-  room_event(n, WSIO_ROOM_JOIN, r->name, s->id);
-  if (n->io->admin) sio_admin_room(s, 1, r->name);
+  room_event(n, WSIO_ROOM_JOIN, r->name, s);
   return 0;
 }
 
@@ -85,8 +85,7 @@ static void membership_drop(wsio_socket *s, size_t i) {
     s->rooms[i] = s->rooms[s->nrooms];
     s->rooms[i].room->members[s->rooms[i].index].slot = i;
   }
-  room_event(s->nsp, WSIO_ROOM_LEAVE, r->name, s->id);
-  if (s->nsp->io->admin) sio_admin_room(s, 0, r->name);
+  room_event(s->nsp, WSIO_ROOM_LEAVE, r->name, s);
   if (r->n == 0) {
     map_del(&s->nsp->rooms, r->name, r->len);
     if (s->nsp->io->adapter) sio_cluster_room_changed(s->nsp, r->name, 0, 0);
@@ -209,8 +208,7 @@ void sio_socket_connect(wsio_socket *s) {
   if (io->adapter) sio_cluster_room_changed(n, s->id, 1, 1);
   /* Its own room, joined first as socket.io does (before the CONNECT goes out). */
   room_event(n, WSIO_ROOM_CREATE, s->id, NULL);
-  room_event(n, WSIO_ROOM_JOIN, s->id, s->id);
-  if (io->admin) sio_admin_room(s, 1, s->id);
+  room_event(n, WSIO_ROOM_JOIN, s->id, s);
   buf *b = &io->scratch;
   b->len = 0;
   if (v3) { /* protocol v4's CONNECT carries nothing: the client knows its id from the Engine.IO one */
@@ -479,8 +477,7 @@ void sio_socket_end(wsio_socket *s, const char *reason, int notify) {
     /* instrument() reports the disconnect before the rooms left (socket.io tells those on the next tick). */
     if (io->admin) sio_admin_disconnected(s, reason);
     /* socket.io leaves the socket's own room first, then the others. */
-    room_event(n, WSIO_ROOM_LEAVE, s->id, s->id);
-    if (io->admin) sio_admin_room(s, 0, s->id);
+    room_event(n, WSIO_ROOM_LEAVE, s->id, s);
     room_event(n, WSIO_ROOM_DELETE, s->id, NULL);
     while (s->nrooms) membership_drop(s, s->nrooms - 1);
     map_del(&n->by_id, s->id, s->id_len);
