@@ -10,24 +10,6 @@
 
 #define NAME_MAX_BYTES 4096 /* namespaces, rooms and event names; longer ones are ignored */
 
-/* JavaScript's truthiness of a JSON value: false, null, 0 and "" are falsy. */
-static int truthy(const sio_json_span *v) {
-  switch (v->kind) {
-    case SIO_JSON_FALSE:
-    case SIO_JSON_NULL:
-    case SIO_JSON_NONE: return 0;
-    case SIO_JSON_STRING: return v->len > 2;
-    case SIO_JSON_NUMBER: {
-      char tmp[64];
-      size_t n = v->len < sizeof tmp - 1 ? v->len : sizeof tmp - 1;
-      memcpy(tmp, v->p, n);
-      tmp[n] = 0;
-      return strtod(tmp, NULL) != 0;
-    }
-    default: return 1;
-  }
-}
-
 /* A string argument decoded into out (NUL-terminated): 0, or -1 when it is no string, too long, or holds a
  * NUL (a C name would be cut short). */
 static int text_of(const sio_json_span *v, char *out, size_t cap) {
@@ -80,7 +62,7 @@ static int target(wsio_io *io, const wsio_args *args, size_t filter_at, names *n
   *op = wsio_nsp_op(n);
   if (wsio_args_type(args, filter_at) == WSIO_ARG_BINARY) return -1; /* in(buffer): no room is named so */
   p = wsio_args_json(args, filter_at, &len);
-  if (!p || sio_json_validate(p, len, SIO_JSON_DEPTH_MAX, &v) != 0 || !truthy(&v)) return 0;
+  if (!p || sio_json_validate(p, len, SIO_JSON_DEPTH_MAX, &v) != 0 || !sio_json_truthy(&v)) return 0;
   if (v.kind == SIO_JSON_STRING) {
     char *room = name_of(ns, &v);
     if (!room) return -1;
@@ -149,7 +131,7 @@ void sio_admin_action(wsio_io *io, const wsio_args *args) {
     const char *p = wsio_args_json(args, 1, &len);
     sio_json_span v = {0};
     int close = wsio_args_type(args, 1) == WSIO_ARG_BINARY || /* an object: truthy */
-                (p && sio_json_validate(p, len, SIO_JSON_DEPTH_MAX, &v) == 0 && truthy(&v));
+                (p && sio_json_validate(p, len, SIO_JSON_DEPTH_MAX, &v) == 0 && sio_json_truthy(&v));
     if (target(io, args, 2, &ns, &op) == 0) wsio_op_disconnect_sockets(&op, close);
   }
   names_free(&ns);

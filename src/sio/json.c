@@ -579,3 +579,20 @@ int sio_json_ph_next(sio_json_ph_iter *it, sio_json_span *obj, uint64_t *num) {
   it->p = it->end;
   return 0;
 }
+
+int sio_json_truthy(const sio_json_span *v) {
+  switch (v->kind) {
+    case SIO_JSON_FALSE:
+    case SIO_JSON_NULL:
+    case SIO_JSON_NONE: return 0;
+    case SIO_JSON_STRING: return v->len > 2;
+    case SIO_JSON_NUMBER: {
+      char tmp[64];
+      size_t n = v->len < sizeof tmp - 1 ? v->len : sizeof tmp - 1;
+      memcpy(tmp, v->p, n);
+      tmp[n] = 0;
+      return strtod(tmp, NULL) != 0;
+    }
+    default: return 1;
+  }
+}

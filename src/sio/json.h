@@ -120,6 +120,9 @@ size_t sio_json_string_put(char *out, const char *s, size_t n, size_t len);
  * larger than max. Returns 0 and sets *v, or WSIO_EPROTO. */
 int sio_json_uint(const sio_json_span *num, uint64_t max, uint64_t *v);
 
+/* JavaScript's truthiness of a validated value: false, null, "", and numbers equal to 0 are falsy. */
+int sio_json_truthy(const sio_json_span *v);
+
 /*
  * Binary placeholders: Socket.IO replaces each binary in a payload with {"_placeholder":true,"num":N} and
  * sends the binaries after the packet. As in the reference implementation, any object whose "_placeholder"

@@ -255,17 +255,6 @@ void wsio_next_ok(wsio_next *next) {
   run_middleware(s, index + 1);
 }
 
-/* JavaScript's falsy values, as JSON texts (whitespace around them aside). */
-static int json_falsy(const char *j) {
-  while (*j == ' ' || *j == '\t' || *j == '\n' || *j == '\r') j++;
-  size_t n = strlen(j);
-  while (n && (j[n - 1] == ' ' || j[n - 1] == '\t' || j[n - 1] == '\n' || j[n - 1] == '\r')) n--;
-  static const char *const falsy[] = {"null", "false", "0", "-0", "\"\"", "0.0", "-0.0"};
-  for (size_t i = 0; i < sizeof falsy / sizeof falsy[0]; i++)
-    if (strlen(falsy[i]) == n && memcmp(falsy[i], j, n) == 0) return 1;
-  return 0;
-}
-
 /* A refused v3 client gets what socket.io sends protocol 3: the error's data when it has (truthy) data, else
  * its message as a JSON string, as the whole CONNECT_ERROR payload (socket.io-client 2.x emits it as 'error'). */
 static void v3_connect_error(buf *b, const wsio_nsp *n, const char *msg, const char *data_json) {
@@ -273,7 +262,8 @@ static void v3_connect_error(buf *b, const wsio_nsp *n, const char *msg, const c
   size_t old = b->len;
   int rc = sio_packet_encode(b, &hdr);
   size_t dl = data_json ? strlen(data_json) : 0;
-  if (rc == 0 && dl && !json_falsy(data_json) && sio_json_validate(data_json, dl, SIO_JSON_DEPTH_MAX, NULL) == 0)
+  sio_json_span v;
+  if (rc == 0 && dl && sio_json_validate(data_json, dl, SIO_JSON_DEPTH_MAX, &v) == 0 && sio_json_truthy(&v))
     rc = buf_append(b, data_json, dl);
   else if (rc == 0)
     rc = sio_json_write_string(b, msg, strlen(msg));

@@ -468,6 +468,22 @@ static void test_string_every_position(void **state) {
   }
 }
 
+/* JavaScript's truthiness, as socket.io's v3 error packets and the Admin UI's filters read values. */
+static void test_truthy(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    int truthy;
+  } cases[] = {{"null", 0},   {"false", 0}, {"0", 0},     {"-0", 0},      {"0.0", 0},  {"0e5", 0},
+               {"\"\"", 0}, {" 0 ", 0},   {"true", 1},  {"1", 1},       {"-0.5", 1}, {"\"0\"", 1},
+               {"[]", 1},     {"{}", 1},    {"\" \"", 1}, {"1e-300", 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    sio_json_span v;
+    assert_int_equal(sio_json_validate(cases[i].text, strlen(cases[i].text), 8, &v), 0);
+    if (sio_json_truthy(&v) != cases[i].truthy) fail_msg("%s: expected %d", cases[i].text, cases[i].truthy);
+  }
+}
+
 static void test_uint(void **state) {
   (void)state;
   static const struct {
@@ -587,7 +603,7 @@ int main(void) {
       cmocka_unit_test(test_object_members),  cmocka_unit_test(test_string_decode),
       cmocka_unit_test(test_noted_elements),
       cmocka_unit_test(test_write_string),
-      cmocka_unit_test(test_uint),            cmocka_unit_test(test_placeholder),
+      cmocka_unit_test(test_uint), cmocka_unit_test(test_truthy), cmocka_unit_test(test_placeholder),
       cmocka_unit_test(test_placeholder_walk), cmocka_unit_test(test_string_every_position),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
