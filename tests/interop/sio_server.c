@@ -47,14 +47,16 @@
 
 static _Thread_local wsio_io *io; /* each worker's own (--workers) */
 
-int sio_server_use_setup(wsio_server *server, wsio_io *io); /* sio_server_use.c */
+/* sio_server_use.c */
+int sio_server_use_setup(wsio_server *server, wsio_io *io);
+size_t args_values(const wsio_args *a, size_t from, wsio_value *out, size_t cap);
 static _Thread_local wsio_server *server_of_thread;
 static _Thread_local unsigned worker_index;
 
 /* ---- helpers ---- */
 
 /* The arguments as values, binaries included, for wsio_ack_sendv / wsio_socket_emitv. */
-static size_t args_values(const wsio_args *a, size_t from, wsio_value *out, size_t cap) {
+size_t args_values(const wsio_args *a, size_t from, wsio_value *out, size_t cap) {
   size_t n = 0;
   for (size_t i = from; i < wsio_args_count(a) && n < cap; i++, n++) {
     size_t len = 0;

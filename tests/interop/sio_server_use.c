@@ -26,6 +26,8 @@
 
 #define HOLD_MAX 2048
 
+size_t args_values(const wsio_args *a, size_t from, wsio_value *out, size_t cap); /* sio_server.c */
+
 typedef struct use_state {
   json_t *log;
   int errors, outs;
@@ -117,18 +119,7 @@ static void on_handler(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *
   log_step(s, "handler", a);
   if (!ack) return;
   wsio_value v[17] = {{0, "\"handled\"", 9}};
-  size_t n = 1;
-  for (size_t i = 0; i < wsio_args_count(a) && n < 17; i++, n++) {
-    size_t len = 0;
-    if (wsio_args_type(a, i) == WSIO_ARG_BINARY) {
-      const void *p = wsio_args_binary(a, i, &len);
-      v[n] = (wsio_value){1, p, len};
-    } else {
-      const char *p = wsio_args_json(a, i, &len);
-      v[n] = (wsio_value){0, p, len};
-    }
-  }
-  wsio_ack_sendv(ack, v, n);
+  wsio_ack_sendv(ack, v, 1 + args_values(a, 0, v + 1, 16));
 }
 
 static void send_tree(wsio_ack *ack, json_t *v) {
