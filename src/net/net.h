@@ -146,15 +146,16 @@ int net_conn_write_shared(net_conn *c, const void *data, size_t len, net_shared 
 /* A connection's queued stream up to this size is gathered into one buffer and written with write(). */
 #define NET_STAGE_MAX 16384
 
-/* Writing in place: room for n more bytes at the end of c's output, filled by the caller and then handed
- * over with net_conn_commit(c, n) before anything else writes to c. Returns the place, or NULL when c is
- * closing (*rc WSIO_ECLOSED) or memory ran out (*rc WSIO_ENOMEM). Inline: a send's one copy goes here. */
-void net_conn_mark_dirty(net_conn *c);
 /* Stops reading: nothing more is taken from the socket (a TLS read under way still delivers what it
  * decrypted). For a connection that is about to move (net_conn_detach); reading starts again only there. */
 void net_conn_read_stop(net_conn *c);
 /* Asks for the proto's on_drain once every byte queued now has left (at the next flush if none is queued). */
 void net_conn_on_empty(net_conn *c);
+
+void net_conn_mark_dirty(net_conn *c);
+/* Writing in place: room for n more bytes at the end of c's output, filled by the caller and then handed
+ * over with net_conn_commit(c, n) before anything else writes to c. Returns the place, or NULL when c is
+ * closing (*rc WSIO_ECLOSED) or memory ran out (*rc WSIO_ENOMEM). Inline: a send's one copy goes here. */
 static inline uint8_t *net_conn_reserve(net_conn *c, size_t n, int *rc) {
   if (c->flags & (NET_CONN_CLOSING | NET_CONN_ENDING)) {
     *rc = WSIO_ECLOSED;
