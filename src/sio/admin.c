@@ -220,30 +220,30 @@ void sio_admin_event_out(wsio_socket *s, const char *text, size_t len, const sio
   if (off < len && text[off] == '[') event_report(a, "event_sent", s, text + off, len - off, atts, natts);
 }
 
-void sio_admin_data_changed(wsio_socket *s) {
-  sio_admin *a = verbose(s->nsp->io);
-  if (!a || !s->connected || begin(a, "socket_updated", 0) != 0) return;
+/* socket_updated: {id, nsp, <field>: <value JSON>} for one connected socket. */
+static void socket_updated(sio_admin *a, wsio_socket *s, const char *field, const char *value_json) {
+  if (!s->connected || begin(a, "socket_updated", 0) != 0) return;
   int rc = lit(&a->out, ",{\"id\":");
   if (rc == 0) rc = str(&a->out, s->id);
   if (rc == 0) rc = lit(&a->out, ",\"nsp\":");
   if (rc == 0) rc = str(&a->out, s->nsp->name);
-  if (rc == 0) rc = lit(&a->out, ",\"data\":");
-  const char *d = s->data_json;
-  if (rc == 0) rc = lit(&a->out, d && d[0] == '{' ? d : "{}");
+  if (rc == 0) rc = lit(&a->out, field);
+  if (rc == 0) rc = lit(&a->out, value_json);
   if (rc == 0 && lit(&a->out, "}") == 0) broadcast(a, NULL, 0, NULL);
+}
+
+void sio_admin_data_changed(wsio_socket *s) {
+  sio_admin *a = verbose(s->nsp->io);
+  const char *d = s->data_json;
+  if (a) socket_updated(a, s, ",\"data\":", d && d[0] == '{' ? d : "{}");
 }
 
 void sio_admin_upgraded(sio_client *c) {
   for (wsio_socket *s = c->sockets; s; s = s->client_next) {
     sio_admin *a = verbose(c->io);
-    if (!a || !s->connected || begin(a, "socket_updated", 0) != 0) continue;
-    int rc = lit(&a->out, ",{\"id\":");
-    if (rc == 0) rc = str(&a->out, s->id);
-    if (rc == 0) rc = lit(&a->out, ",\"nsp\":");
-    if (rc == 0) rc = str(&a->out, s->nsp->name);
-    if (rc == 0) rc = lit(&a->out, ",\"transport\":");
-    if (rc == 0) rc = str(&a->out, wsio_socket_transport(s));
-    if (rc == 0 && lit(&a->out, "}") == 0) broadcast(a, NULL, 0, NULL);
+    char t[16]; /* "polling" or "websocket": nothing to escape */
+    snprintf(t, sizeof t, "\"%s\"", wsio_socket_transport(s));
+    if (a) socket_updated(a, s, ",\"transport\":", t);
   }
 }
 
