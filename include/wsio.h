@@ -304,6 +304,12 @@ typedef struct wsio_io_config {
   /* Set: WebSocket upgrades are not checked against cors_origin (cross-site pages may connect). By default
    * a browser's Origin must be listed, or be the server itself (Origin host equal to Host). */
   int ws_any_origin;
+  /* Bytes queued for one client and not yet taken by it (its WebSocket's output, or the packets waiting for
+   * its next long-polling GET) past which the client is disconnected with the reason "transport error" and
+   * a warning is logged (wsio_stats.sio_slow_closes): a client that reads slower than the server writes never
+   * grows the server's memory without bound. Default 16 MiB. Volatile broadcasts are skipped for a client
+   * with more than 1 MiB queued long before that. */
+  size_t send_buffer_limit;
 } wsio_io_config;
 
 /* Attaches a Socket.IO server to s (new Server(httpServer, opts)). The io lives as long as s.
@@ -927,6 +933,7 @@ typedef struct wsio_stats {
   uint64_t sio_events_out;    /* event packets queued to clients (a broadcast counts once per receiver) */
   uint64_t sio_volatile_dropped; /* volatile events not sent to a congested client */
   uint64_t sio_parse_errors;  /* clients closed for malformed packets */
+  uint64_t sio_slow_closes;   /* clients disconnected past send_buffer_limit (slow readers) */
   /* Abuse limits (counters since start; see wsio_limiter_config, wsio_ws_config, wsio_io_config) */
   uint64_t ip_refused;        /* connections over max_connections_per_ip (503, or closed at accept) */
   uint64_t handshakes_limited; /* handshakes answered 429 for the per-address rate */

@@ -89,6 +89,7 @@ struct eio_server {
   eio_allow_fn allow;      /* NULL: every open is allowed */
   void *allow_ud;
   eio_traffic traffic;
+  uint64_t slow_closes;    /* sessions ended past max_buffer */
   size_t gz_threshold;     /* polling responses this long or longer are compressed; 0: never */
   void *gz[2];             /* the loop's gzip and deflate streams (z_stream), made on first use, reset per use */
   buf gz_out;

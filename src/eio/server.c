@@ -291,6 +291,7 @@ static int over_limit(eio_socket *s) {
   size_t queued = eio_socket_buffered(s);
   if (queued <= s->srv->cfg.max_buffer) return 0;
   s->overflowed = 1;
+  s->srv->slow_closes++;
   log_warn("engine.io %s: closing a client with %zu bytes unsent, over the limit of %zu (slow reader)", s->sid,
            queued, s->srv->cfg.max_buffer);
   s->next_overflow = s->srv->overflow;
@@ -616,6 +617,8 @@ void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket
 }
 
 void eio_server_traffic(const eio_server *srv, eio_traffic *out) { *out = srv->traffic; }
+
+uint64_t eio_server_slow_closes(const eio_server *srv) { return srv->slow_closes; }
 
 void *eio_socket_server_data(const eio_socket *s) { return s->srv->data; }
 

@@ -120,6 +120,8 @@ eio_socket *eio_server_find(eio_server *srv, const char *sid);
 size_t eio_server_count(const eio_server *srv);
 /* Open sessions by transport. */
 void eio_server_counts(const eio_server *srv, size_t *polling, size_t *websocket);
+/* Sessions closed past max_buffer since the server started. */
+uint64_t eio_server_slow_closes(const eio_server *srv);
 /* The traffic counters since the server started. */
 void eio_server_traffic(const eio_server *srv, eio_traffic *out);
 

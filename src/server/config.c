@@ -80,6 +80,8 @@ const cfg_setting cfg_settings[] = {
         "default wait for an acknowledgement"),
     NUM("socketio", "recovery", CT_MS, socketio.recovery_ms, 0, "0", 0, DAY, "DURATION",
         "connection state recovery window, e.g. 2m; 0: off"),
+    NUM("socketio", "send_buffer_limit", CT_SIZE, socketio.send_buffer_limit, 0, "16MiB", 64 * 1024, 2 * GIB, "SIZE",
+        "bytes queued for one client before it is disconnected (a slow reader)"),
     NUM("socketio", "http_compression", CT_SIZE, socketio.http_compression, 0, "1KiB", 0, GIB, "SIZE",
         "compress long-polling responses this long or longer for clients that accept gzip or deflate; 0: off"),
     ONE("socketio", "parser", CT_ENUM, socketio.parser, 0, "default", parsers, "default|msgpack",
@@ -166,8 +168,8 @@ const cfg_setting cfg_settings[] = {
     ONE("log", "level", CT_ENUM, log.level, L, "info", log_levels, "error|warn|info|debug", "what is logged"),
     ONE("log", "format", CT_ENUM, log.format, L, "text", log_formats, "text|json", "one line per event, text or JSON"),
 
-    BOOL("metrics", "enabled", metrics.enabled, 0, "true", "serve Prometheus metrics at path"),
-    STR("metrics", "path", metrics.path, CK_PATH, 0, "/metrics", "PATH", "where the metrics are served"),
+    BOOL("metrics", "enabled", metrics.enabled, L, "true", "serve Prometheus metrics at path"),
+    STR("metrics", "path", metrics.path, CK_PATH, L, "/metrics", "PATH", "where the metrics are served"),
 
     STR("redis", "url", redis.url, CK_NONE, O | CF_SECRET, "", "URL",
         "join a cluster through Redis: redis://[[user]:password@]host[:port][/db], or through Redis "

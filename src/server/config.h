@@ -124,6 +124,7 @@ typedef struct server_config {
     char *path;
     uint32_t ping_interval_ms, ping_timeout_ms;
     size_t max_payload;        /* maxHttpBufferSize */
+    size_t send_buffer_limit;  /* unsent bytes per client before it is disconnected */
     int transports;            /* WSIO_TRANSPORT_* bits, never 0 */
     uint32_t connect_timeout_ms, ack_timeout_ms;
     uint32_t recovery_ms;      /* 0: off */

@@ -189,6 +189,7 @@ static wsio_io *attach_io(wsio_server *s, const server_config *c) {
       .packet_burst = c->limits.message_burst,
       .packet_rate_drop = c->limits.message_drop,
       .ws_any_origin = !c->cors.websocket_origin_check,
+      .send_buffer_limit = c->socketio.send_buffer_limit,
   };
   wsio_io *io = wsio_io_new(s, &ic);
   free(origins);

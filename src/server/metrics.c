@@ -76,7 +76,7 @@ void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf
   metric(b, "wsio_dropped_messages_total", "counter", "Messages dropped for backpressure (droppable and volatile).",
          st.dropped + st.sio_volatile_dropped);
   metric(b, "wsio_slow_consumer_closes_total", "counter", "Connections closed for an over-full send buffer.",
-         st.slow_closes);
+         st.slow_closes + st.sio_slow_closes);
   metric(b, "wsio_rejected_connections_total", "counter", "Connections refused at the connection limit.", st.rejected);
   metric(b, "wsio_parse_errors_total", "counter", "Clients closed for malformed packets.", st.sio_parse_errors);
   /* Abuse limits ([limits]; docs/security.md). */

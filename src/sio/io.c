@@ -739,6 +739,7 @@ wsio_io *wsio_io_new(wsio_server *server, const wsio_io_config *cfg) {
       .cookie = io->cookie,
       .deflate = (int)io->cfg.per_message_deflate,
       .ws_any_origin = io->cfg.ws_any_origin,
+      .max_buffer = io->cfg.send_buffer_limit,
   };
   if (!io->path || (cfg && cfg->cors_origin && !io->cors) || (cfg && cfg->cookie && !io->cookie) ||
       (cfg && cfg->client_dir && !io->client_dir) ||
@@ -815,6 +816,7 @@ void sio_io_stats(const wsio_io *io, wsio_stats *out) {
   out->sio_events_out = io->events_out;
   out->sio_volatile_dropped = io->volatile_dropped;
   out->sio_parse_errors = io->parse_errors;
+  out->sio_slow_closes = eio_server_slow_closes(io->eio);
   out->sio_rate_closes = io->rate_closes;
   out->sio_rate_dropped = io->rate_dropped;
   out->sio_rooms_refused = io->rooms_refused;

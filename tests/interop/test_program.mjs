@@ -957,9 +957,10 @@ describe('reload on SIGHUP', () => {
   let srv, file;
   // Restart-only settings ride along: a namespace pattern and a raw WebSocket endpoint.
   const SECRET1 = 'first-secret-of-at-least-32-bytes-long', SECRET2 = 'second-secret-of-at-least-32-bytes-long';
-  const conf = (key, pong, port = 0, secret = SECRET1) =>
+  const conf = (key, pong, port = 0, secret = SECRET1, metrics = '/metrics') =>
     `[server]\nhost = 127.0.0.1\nport = ${port}\n[websocket]\nbroadcast_path = /bcast\n[api]\nkey = ${key}\n` +
-    `[auth]\njwt_secret = ${secret}\n[namespace "/dyn-*"]\n[route "ping"]\nemit = ${pong}\nto = self\n`;
+    `[auth]\njwt_secret = ${secret}\n[metrics]\npath = ${metrics}\n` +
+    `[namespace "/dyn-*"]\n[route "ping"]\nemit = ${pong}\nto = self\n`;
   const token = secret => jwt({ alg: 'HS256' }, { exp: now() + 600 }, hs256(secret));
   before(async () => {
     file = writeConf(conf('old-key', 'pong'), 'reload.conf');
@@ -978,11 +979,14 @@ describe('reload on SIGHUP', () => {
     assert.deepEqual(await next(a, 'pong'), [1]);
     assert.equal((await api(srv, 'GET', '/api/rooms', { key: 'old-key' })).status, 200);
 
-    fs.writeFileSync(file, conf('new-key', 'pong2', 1, SECRET2));
+    assert.equal((await api(srv, 'GET', '/metrics')).status, 200);
+
+    fs.writeFileSync(file, conf('new-key', 'pong2', 1, SECRET2, '/internal/metrics'));
     const mark = srv.lines.length;
     srv.proc.kill('SIGHUP');
     await srv.waitLog(/reload: applied live: \[route "ping"\]/, 5000, mark);
     await srv.waitLog(/reload: applied live: \[auth\] jwt_secret/, 5000, mark);
+    await srv.waitLog(/reload: applied live: \[metrics\] path: \/metrics -> \/internal\/metrics/, 5000, mark);
     await srv.waitLog(/reload: restart needed: \[server\] port: 0 -> 1/, 5000, mark);
     await srv.waitLog(/take effect after a restart/, 5000, mark);
     assert.ok(!srv.lines.slice(mark).some(l => l.includes('new-key') || l.includes(SECRET2)), 'secrets are not logged');
@@ -996,6 +1000,8 @@ describe('reload on SIGHUP', () => {
     assert.equal(dropped, 0);
     assert.equal((await api(srv, 'GET', '/api/rooms', { key: 'old-key' })).status, 401);
     assert.equal((await api(srv, 'GET', '/api/rooms', { key: 'new-key' })).status, 200);
+    await eventually(async () => assert.equal((await api(srv, 'GET', '/internal/metrics')).status, 200));
+    assert.equal((await api(srv, 'GET', '/metrics')).status, 404, 'the old metrics path is gone');
     // Still on the old port: the port change waits for a restart. Tokens now need the new secret.
     const c = await connect(srv.url, { auth: { token: token(SECRET2) } });
     assert.ok(c.connected);

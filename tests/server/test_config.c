@@ -942,7 +942,7 @@ static void test_diff(void **state) {
       {"[proxy]\nurl = http://p\n", 1},       {"[webhooks]\nretries = 0\n", 1},
       {"[limits]\nhandshakes_per_ip_per_second = 5\n", 1}, {"[limits]\nmessages_per_second = 5\n", 0},
       {"[cors]\nwebsocket_origin_check = false\n", 0}, {"[log]\nformat = json\n", 1},
-      {"[metrics]\npath = /m\n", 0}};
+      {"[metrics]\npath = /m\n", 1},       {"[socketio]\nsend_buffer_limit = 1MiB\n", 0}};
   for (size_t i = 0; i < sizeof each / sizeof each[0]; i++) {
     if (each[i].live < 0) continue;
     parse_ok(&a, "");
