@@ -210,6 +210,10 @@ typedef struct wsio_ws_config {
 /* Serves WebSocket upgrades on path (exact match). config may be NULL. Returns 0, WSIO_EEXISTS, WSIO_EINVAL,
  * WSIO_ELIMIT (32 endpoints), WSIO_ENOMEM. */
 WSIO_API int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, const wsio_ws_config *config);
+/* Replaces the Origin allow-list of the endpoint at path (a comma list, or NULL to allow any) for handshakes
+ * from now on; open connections are not affected. On s's loop thread. Returns 0, WSIO_EINVAL (no endpoint at
+ * path) or WSIO_ENOMEM (the old list stays). */
+WSIO_API int wsio_server_ws_set_origins(wsio_server *s, const char *path, const char *origins);
 
 /* Send flags. */
 #define WSIO_SEND_DROPPABLE 1u  /* over the send buffer limit: drop and count instead of closing with 1008 */

@@ -49,6 +49,18 @@ int wsio_server_ws(wsio_server *s, const char *path, const wsio_ws_handlers *h, 
   return 0;
 }
 
+int wsio_server_ws_set_origins(wsio_server *s, const char *path, const char *origins) {
+  api_endpoint *ep = s && path ? api_endpoint_find(s, path, strlen(path)) : NULL;
+  if (!ep) return WSIO_EINVAL;
+  char *copy = dup_or_null(origins);
+  if (origins && !copy) return WSIO_ENOMEM;
+  /* Handshakes are checked synchronously on this thread: nothing holds the old list past this call. */
+  free(ep->origins);
+  ep->origins = copy;
+  ep->cfg.origins = ep->hs.origins = copy;
+  return 0;
+}
+
 void api_endpoint_free(api_endpoint *ep) {
   if (!ep) return;
   free(ep->path);

@@ -67,13 +67,21 @@ static void broadcast_message(wsio_ws *ws, wsio_opcode op, const void *data, siz
   wsio_msg_unref(m);
 }
 
+/* The CORS list guards raw endpoints too (cross-site WebSocket hijacking), unless it is "*" or the check is
+ * off: *out is then NULL (any origin). Returns 0 or WSIO_ENOMEM. */
+static int ws_origins(const server_config *c, int check, char **out) {
+  *out = NULL;
+  if (!check || !c->cors.origins.n) return 0;
+  char *origins = join_list(&c->cors.origins);
+  if (!origins) return WSIO_ENOMEM;
+  if (strcmp(origins, "*") == 0) free(origins);
+  else *out = origins;
+  return 0;
+}
+
 static int add_endpoints(wsio_server *s, const server_config *c) {
-  /* The CORS list guards raw endpoints too (cross-site WebSocket hijacking), unless it is "*". */
-  char *origins = c->cors.websocket_origin_check ? join_list(&c->cors.origins) : NULL;
-  if (origins && strcmp(origins, "*") == 0) {
-    free(origins);
-    origins = NULL;
-  }
+  char *origins;
+  if (ws_origins(c, c->cors.websocket_origin_check, &origins)) return WSIO_ENOMEM;
   wsio_ws_config wc = {
       .origins = origins,
       .max_message_size = c->websocket.max_message_size,
@@ -215,6 +223,19 @@ static void apply_live(worker *p, const server_config *c) {
   char *origins = join_list(&c->cors.origins);
   wsio_io_set_cors(p->app.io, origins, c->cors.credentials);
   free(origins);
+  /* The raw endpoints follow [cors] origins too; whether they check at all (websocket_origin_check) and
+   * which paths they have stay as started. */
+  const server_config *start = &p->p->cfg;
+  char *ws;
+  if (ws_origins(c, start->cors.websocket_origin_check, &ws)) {
+    log_error("reload: [cors] origins: out of memory, the raw WebSocket endpoints keep their origin list");
+  } else if (start->cors.websocket_origin_check) {
+    const char *paths[] = {start->websocket.echo_path, start->websocket.broadcast_path};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+      if (paths[i] && wsio_server_ws_set_origins(p->app.server, paths[i], ws) == WSIO_ENOMEM)
+        log_error("reload: [cors] origins: out of memory, %s keeps its origin list", paths[i]);
+  }
+  free(ws);
   jwt_verifier *v = NULL;
   char err[512];
   if (srv_auth_new(c, &v, err, sizeof err) != 0) {

@@ -957,9 +957,9 @@ describe('reload on SIGHUP', () => {
   let srv, file;
   // Restart-only settings ride along: a namespace pattern and a raw WebSocket endpoint.
   const SECRET1 = 'first-secret-of-at-least-32-bytes-long', SECRET2 = 'second-secret-of-at-least-32-bytes-long';
-  const conf = (key, pong, port = 0, secret = SECRET1, metrics = '/metrics') =>
+  const conf = (key, pong, port = 0, secret = SECRET1, metrics = '/metrics', origin = 'https://a.example') =>
     `[server]\nhost = 127.0.0.1\nport = ${port}\n[websocket]\nbroadcast_path = /bcast\n[api]\nkey = ${key}\n` +
-    `[auth]\njwt_secret = ${secret}\n[metrics]\npath = ${metrics}\n` +
+    `[auth]\njwt_secret = ${secret}\n[metrics]\npath = ${metrics}\n[cors]\norigins = ${origin}\n` +
     `[namespace "/dyn-*"]\n[route "ping"]\nemit = ${pong}\nto = self\n`;
   const token = secret => jwt({ alg: 'HS256' }, { exp: now() + 600 }, hs256(secret));
   before(async () => {
@@ -980,8 +980,17 @@ describe('reload on SIGHUP', () => {
     assert.equal((await api(srv, 'GET', '/api/rooms', { key: 'old-key' })).status, 200);
 
     assert.equal((await api(srv, 'GET', '/metrics')).status, 200);
+    // The raw WebSocket endpoint checks a browser's Origin against [cors] origins.
+    const upgrade = origin => within(new Promise((resolve, reject) => {
+      const w = new WebSocket(`ws://127.0.0.1:${srv.port}/bcast`, { origin });
+      w.once('open', () => { w.close(); resolve(101); });
+      w.once('unexpected-response', (req, res) => { req.destroy(); resolve(res.statusCode); });
+      w.once('error', reject);
+    }), 5000, `upgrade from ${origin}`);
+    assert.equal(await upgrade('https://a.example'), 101);
+    assert.equal(await upgrade('https://b.example'), 403);
 
-    fs.writeFileSync(file, conf('new-key', 'pong2', 1, SECRET2, '/internal/metrics'));
+    fs.writeFileSync(file, conf('new-key', 'pong2', 1, SECRET2, '/internal/metrics', 'https://b.example'));
     const mark = srv.lines.length;
     srv.proc.kill('SIGHUP');
     await srv.waitLog(/reload: applied live: \[route "ping"\]/, 5000, mark);
@@ -1002,6 +1011,11 @@ describe('reload on SIGHUP', () => {
     assert.equal((await api(srv, 'GET', '/api/rooms', { key: 'new-key' })).status, 200);
     await eventually(async () => assert.equal((await api(srv, 'GET', '/internal/metrics')).status, 200));
     assert.equal((await api(srv, 'GET', '/metrics')).status, 404, 'the old metrics path is gone');
+    // Every worker's raw endpoints follow the new origin list (a few upgrades reach both workers).
+    for (let i = 0; i < 4; i++) {
+      assert.equal(await upgrade('https://b.example'), 101);
+      assert.equal(await upgrade('https://a.example'), 403);
+    }
     // Still on the old port: the port change waits for a restart. Tokens now need the new secret.
     const c = await connect(srv.url, { auth: { token: token(SECRET2) } });
     assert.ok(c.connected);
