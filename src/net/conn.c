@@ -251,6 +251,13 @@ void net_conn_flush(net_conn *c) {
   c->loop->stats.bytes_out += (uint64_t)n;
   if ((size_t)n == wire->len) {
     wire->len = 0;
+    /* A young connection's first writes are handshake answers, most often followed by silence: its
+     * buffer goes back at once rather than at the sweep, so an idle connection never held one past its
+     * handshake. A busy connection keeps its buffer from then on. */
+    if (c->flushes < NET_YOUNG_FLUSHES) {
+      c->flushes++;
+      if (wire == &c->out) buf_free(wire);
+    }
     drained(c);
     return;
   }

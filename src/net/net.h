@@ -66,6 +66,7 @@ struct net_conn {
   uint16_t idle;               /* seconds since the protocol last saw progress (it resets this) */
   uint16_t timeout;            /* on_timeout when idle reaches it; 0: never */
   uint8_t active;              /* wrote or read since the last sweep: keep buffers */
+  uint8_t flushes;             /* complete flushes so far, counted up to NET_YOUNG_FLUSHES */
 };
 
 typedef struct net_stats {
@@ -143,6 +144,8 @@ static inline void net_shared_unref(net_shared *s) {
  * net_conn_write. */
 int net_conn_write_shared(net_conn *c, const void *data, size_t len, net_shared *owner);
 #define NET_SHARED_MAX 64
+/* A connection's first complete flushes hand its output buffer back (net_conn_flush). */
+#define NET_YOUNG_FLUSHES 4
 /* A connection's queued stream up to this size is gathered into one buffer and written with write(). */
 #define NET_STAGE_MAX 16384
 
