@@ -182,7 +182,11 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
     http_request req;
     size_t used = 0;
     int rc = http_parser_feed(hc->parser, data, len, &used, &req);
-    if (rc == HTTP_PARSE_NEED_MORE) return;
+    if (rc == HTTP_PARSE_NEED_MORE) {
+      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (http_parser_take_continue(hc->parser)) net_conn_write(c, cont, sizeof cont - 1);
+      return;
+    }
     if (rc != HTTP_PARSE_REQUEST) {
       log_debug("HTTP request refused with %d", rc);
       fail(hc, rc);

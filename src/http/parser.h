@@ -59,13 +59,19 @@ void http_parser_free(http_parser *p);
  * bytes after *consumed belong to the next request or, after an upgrade, to the new protocol), or an HTTP
  * status code >= 400 to answer before closing: 400 malformed (including smuggling shapes: both
  * Content-Length and Transfer-Encoding, two Content-Length lines even if equal, a space before a header's
- * colon), 413 body, 414 URL, 431 head,
+ * colon), 413 body, 414 URL, 417 an Expect other than 100-continue, 431 head,
  * 501 unsupported Transfer-Encoding, 505 an HTTP major version other than 1, 500 out of memory). An error
  * is sticky: later feeds return it again. Requests with an Upgrade (req->upgrade) stop after their head
  * (and body, if any): the bytes after *consumed are the new protocol's. Targets other than origin form,
  * absolute form or "*" (OPTIONS) are a 400. After HTTP_PARSE_REQUEST call http_parser_reset() before
  * the next feed; feeding without it hands out the same request again with *consumed = 0. */
 int http_parser_feed(http_parser *p, const uint8_t *data, size_t len, size_t *consumed, http_request *req);
+
+/* 1 once, after a feed that left a request with "Expect: 100-continue" waiting for its body: the caller
+ * sends "HTTP/1.1 100 Continue" now (the responses of earlier requests are out before it, as a request is
+ * only parsed once the one before it was answered). 0 when the body came with the head, or after a final
+ * status. */
+int http_parser_take_continue(http_parser *p);
 
 /* Makes the parser ready for the next request on the same connection and frees its buffer. */
 void http_parser_reset(http_parser *p);

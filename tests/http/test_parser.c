@@ -357,6 +357,68 @@ static void test_body_limit(void **state) {
   assert_int_equal(STATUS(&lim, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffff\r\n123456789"), 413);
 }
 
+/* Feeds text whole; returns the result and how many 100s the caller would owe after it. */
+static int feed_continue(http_parser *p, const char *text, int *continues) {
+  http_request req;
+  size_t used;
+  int rc = http_parser_feed(p, (const uint8_t *)text, strlen(text), &used, &req);
+  *continues = 0;
+  while (http_parser_take_continue(p)) ++*continues;
+  return rc;
+}
+
+static void test_expect_continue(void **state) {
+  (void)state;
+  int k;
+  /* The head alone: one 100 is owed, once; the body then completes the request, with no second one. */
+  http_parser *p = http_parser_new(NULL);
+  assert_int_equal(feed_continue(p, "POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue \r\nContent-Length: 4\r\n\r\n", &k),
+                   HTTP_PARSE_NEED_MORE);
+  assert_int_equal(k, 1);
+  assert_int_equal(feed_continue(p, "ab", &k), HTTP_PARSE_NEED_MORE);
+  assert_int_equal(k, 0);
+  assert_int_equal(feed_continue(p, "cd", &k), HTTP_PARSE_REQUEST);
+  assert_int_equal(k, 0);
+  /* The next request on the connection starts clean. */
+  http_parser_reset(p);
+  assert_int_equal(feed_continue(p, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n", &k),
+                   HTTP_PARSE_NEED_MORE);
+  assert_int_equal(k, 0);
+  http_parser_free(p);
+
+  /* The body already there with the head: nothing is owed. */
+  p = http_parser_new(NULL);
+  assert_int_equal(feed_continue(p, "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok", &k),
+                   HTTP_PARSE_REQUEST);
+  assert_int_equal(k, 0);
+  http_parser_free(p);
+
+  /* Chunked: owed. No body, or an HTTP/1.0 peer: ignored. */
+  const struct { const char *head; int owed; } cases[] = {
+      {"POST / HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n", 1},
+      {"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", 0},
+      {"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", 0},
+      {"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    p = http_parser_new(NULL);
+    feed_continue(p, cases[i].head, &k);
+    assert_int_equal(k, cases[i].owed);
+    http_parser_free(p);
+  }
+
+  /* Another expectation: 417. A body over the limit: 413 at once, and no 100. */
+  p = http_parser_new(NULL);
+  assert_int_equal(feed_continue(p, "POST / HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 3\r\n\r\n", &k), 417);
+  assert_int_equal(k, 0);
+  http_parser_free(p);
+  http_limits lim = {.max_body = 8};
+  p = http_parser_new(&lim);
+  assert_int_equal(feed_continue(p, "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n", &k), 413);
+  assert_int_equal(k, 0);
+  http_parser_free(p);
+}
+
 static void test_malformed(void **state) {
   (void)state;
   assert_int_equal(STATUS(NULL, "GARBAGE\r\n\r\n"), 400);
@@ -474,7 +536,7 @@ int main(void) {
       cmocka_unit_test(test_header_count_limit), cmocka_unit_test(test_body_limit),
       cmocka_unit_test(test_malformed),         cmocka_unit_test(test_smuggling),
       cmocka_unit_test(test_target_decoding),   cmocka_unit_test(test_reset_frees_memory),
-      cmocka_unit_test(test_empty_feed),
+      cmocka_unit_test(test_empty_feed),        cmocka_unit_test(test_expect_continue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

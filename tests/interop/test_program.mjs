@@ -578,6 +578,35 @@ describe('the HTTP API', () => {
   after(() => srv?.stopClean());
   afterEach(closeClients);
 
+  it('answers "Expect: 100-continue" at once, so a client that sends it (PHP\'s curl) does not wait', async () => {
+    // A raw client: the head alone, then the body only after the 100, as curl does; 417 for another
+    // expectation.
+    const exchange = (expect, body) => within(new Promise((resolve, reject) => {
+      const sock = net.connect(srv.port, '127.0.0.1');
+      let got = '';
+      let sent = false;
+      sock.on('data', d => {
+        got += d.toString('latin1');
+        if (!sent && got.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+          sent = true;
+          sock.write(body);
+        }
+        const end = got.indexOf('\r\n\r\n', got.startsWith('HTTP/1.1 100') ? 25 : 0);
+        const m = /\r\ncontent-length: (\d+)/i.exec(got);
+        if (end >= 0 && m && got.length >= end + 4 + Number(m[1])) { sock.destroy(); resolve(got); }
+      });
+      sock.on('error', reject);
+      sock.write(`POST /api/emit HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${KEY}\r\n` +
+                 `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+                 `Expect: ${expect}\r\n\r\n`);
+    }), 500, `POST with Expect: ${expect}`);
+    const body = JSON.stringify({ event: 'news', data: ['y'.repeat(4000)] });
+    const ok = await exchange('100-continue', body);
+    assert.match(ok, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.match(ok, /\{"ok":true,"recipients":\d+\}$/);
+    assert.match(await exchange('the-moon', body), /^HTTP\/1\.1 417 Expectation Failed\r\n/);
+  });
+
   it('refuses a wrong or missing key with 401, the wrong method with 405', async () => {
     for (const p of ['/api/emit', '/api/disconnect', '/api/sockets', '/api/rooms']) {
       const method = p.endsWith('sockets') || p.endsWith('rooms') ? 'GET' : 'POST';
