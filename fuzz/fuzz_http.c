@@ -169,6 +169,8 @@ static uint64_t run(const uint8_t *data, size_t size, const http_limits *lim, ui
     CHECK(used <= plen);
     if (rc == HTTP_PARSE_NEED_MORE) {
       CHECK(used == plen);
+      /* A 100 (Continue) is owed at most once per request. */
+      if (http_parser_take_continue(p)) CHECK(!http_parser_take_continue(p));
       base += plen;
       plen = 0;
       continue;
