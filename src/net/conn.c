@@ -256,7 +256,8 @@ void net_conn_flush(net_conn *c) {
      * handshake. A busy connection keeps its buffer from then on. */
     if (c->flushes < NET_YOUNG_FLUSHES) {
       c->flushes++;
-      if (wire == &c->out) buf_free(wire);
+      buf_free(wire);
+      buf_free(&c->out); /* TLS: the plaintext staged before encryption, empty now */
     }
     drained(c);
     return;
