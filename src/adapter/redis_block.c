@@ -47,7 +47,10 @@ static int fail(rblk *b, int code, const char *why) {
 static int wait_fd(rblk *b, short ev, uint64_t deadline) {
   for (;;) {
     uint64_t now = now_ms();
-    if (now >= deadline) return fail(b, WSIO_EIO, "timed out");
+    if (now >= deadline)
+      return fail(b, WSIO_EIO, b->tls && !rtls_ready(b->tls) ? "timed out in the TLS handshake (a plain port? then "
+                                                               "redis://)"
+                                                             : "timed out");
     struct pollfd p = {.fd = b->fd, .events = ev};
     int r = poll(&p, 1, (int)(deadline - now));
     if (r > 0) return 0;

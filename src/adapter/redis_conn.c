@@ -135,6 +135,8 @@ static void on_timer(uv_timer_t *t) {
   redis_conn *c = t->data;
   if (c->state == ST_WAIT)
     start_attempt(c);
+  else if (c->tls && !rtls_ready(c->tls))
+    lost(c, "timed out in the TLS handshake (a plain port? then redis://)");
   else if (c->state == ST_RESOLVING || c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
     lost(c, "timed out");
 }

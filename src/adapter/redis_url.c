@@ -256,10 +256,18 @@ int redis_url_apply(redis_url *u, const wsio_redis_config *cfg) {
   return 0;
 }
 
+/* A TLS URL whose context was not made (redis_url_apply) must not fall back to plain. */
+static int tls_missing(const redis_url *u, char *err, size_t errcap) {
+  if (!u->tls || u->tls_ctx) return 0;
+  snprintf(err, errcap, "a TLS URL without its TLS context");
+  return WSIO_EINVAL;
+}
+
 int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap, int *cluster) {
   *cluster = 0;
-  int rc = 0;
-  rblk *c = rblk_connect(u->host, u->port, u->tls ? u->tls_ctx : NULL, timeout_ms, err, errcap, &rc);
+  int rc = tls_missing(u, err, errcap);
+  if (rc) return rc;
+  rblk *c = rblk_connect(u->host, u->port, u->tls_ctx, timeout_ms, err, errcap, &rc);
   if (!c) return rc;
   redisReply *r = NULL;
   if (u->password)
@@ -345,7 +353,7 @@ static int sentinel_ask(const redis_url *u, const redis_addr *s, uint32_t timeou
                         int *port, char *err, size_t errcap) {
   char why[256];
   int rc = 0;
-  rblk *c = rblk_connect(s->host, s->port, u->tls ? u->tls_ctx : NULL, timeout_ms, why, sizeof why, &rc);
+  rblk *c = rblk_connect(s->host, s->port, u->tls_ctx, timeout_ms, why, sizeof why, &rc);
   if (!c) {
     snprintf(err, errcap, "sentinel %s:%d: %s", s->host, s->port, why);
     return rc;
@@ -381,7 +389,9 @@ done:
 
 int redis_sentinel_resolve(redis_url *u, uint32_t timeout_ms, char *err, size_t errcap) {
   snprintf(err, errcap, "no sentinel given");
-  int rc = WSIO_EIO;
+  int rc = tls_missing(u, err, errcap);
+  if (rc) return rc;
+  rc = WSIO_EIO;
   for (size_t i = 0; i < u->nsentinels; i++) {
     char host[256];
     int port = 0;

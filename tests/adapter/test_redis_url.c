@@ -182,6 +182,21 @@ static void test_apply_refusals(void **st) {
   }
 }
 
+/* A TLS URL whose context was never made is refused, never tried in clear. */
+static void test_no_plain_fallback(void **st) {
+  (void)st;
+  redis_url u;
+  char err[200] = "";
+  int cluster;
+  assert_int_equal(redis_url_parse("rediss://127.0.0.1:1", &u), 0);
+  assert_int_equal(redis_probe(&u, 200, err, sizeof err, &cluster), WSIO_EINVAL);
+  assert_string_equal(err, "a TLS URL without its TLS context");
+  redis_url_free(&u);
+  assert_int_equal(redis_url_parse("rediss+sentinel://127.0.0.1:1/m", &u), 0);
+  assert_int_equal(redis_sentinel_resolve(&u, 200, err, sizeof err), WSIO_EINVAL);
+  redis_url_free(&u);
+}
+
 /* The same refusals through the public function, before anything is connected. */
 static void test_io_redis_refusals(void **st) {
   (void)st;
@@ -214,7 +229,7 @@ int main(void) {
       cmocka_unit_test(test_rediss),          cmocka_unit_test(test_rediss_sentinel),
       cmocka_unit_test(test_percent),         cmocka_unit_test(test_reasons),
       cmocka_unit_test(test_copy_credentials), cmocka_unit_test(test_apply_refusals),
-      cmocka_unit_test(test_io_redis_refusals),
+      cmocka_unit_test(test_no_plain_fallback), cmocka_unit_test(test_io_redis_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { quiet, ack, until, freePort, startProc, stopProc, openClient } from './redis_harness.mjs';
-import { NODE_BIN, WSIO, tempDir, makePki, startRedis, cNode, programNode, refusedAtStart, metric, deliveredTo,
+import { NODE_BIN, WSIO, REDIS_SERVER, tempDir, makePki, startRedis, cNode, programNode, refusedAtStart, metric, deliveredTo,
          ioEmit } from './redis_tls_harness.mjs';
 
 const MODE = process.env.REDIS_MODE || 'classic';
@@ -112,10 +112,17 @@ describe(`Redis adapter over TLS (${MODE}): redis_node, the wsio program and a N
                 () => deliveredTo([cA, cC], 'hi', 'named', ioEmit(s, 'named')), 5000);
   });
 
-  it('redis:// against the TLS port says what is likely wrong', async () => {
+  it('redis:// against the TLS port, and rediss:// against a plain one, say what is likely wrong', async () => {
     const c = await refusedAtStart(NODE_BIN, ['--redis', `redis://127.0.0.1:${port}`]);
     assert.equal(c.code, 1);
     assert.match(c.log, /closed by the server before answering \(a TLS port\? then rediss:\/\/\)/);
+    const plainPort = await freePort();
+    extra.push((await startProc('redis-plain', REDIS_SERVER, ['--port', String(plainPort), '--bind', '127.0.0.1',
+                                                              '--save', '', '--appendonly', 'no'], {},
+                                /Ready to accept/)).proc);
+    const p = await refusedAtStart(NODE_BIN, ['--redis', `rediss://127.0.0.1:${plainPort}`, '--tls-ca', pki.ca]);
+    assert.equal(p.code, 1);
+    assert.match(p.log, /cannot use 127\.0\.0\.1:\d+: timed out in the TLS handshake \(a plain port\? then redis:\/\/\)/);
   });
 
   it('verification off connects to any certificate, with a warning', async () => {
