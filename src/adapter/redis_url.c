@@ -76,19 +76,18 @@ static char *pct_dup(const char *s, size_t n, int *nul) {
   return o;
 }
 
-/* host[:port] or [v6]:port in p[0..end): the host copied into *host. Returns 0, WSIO_EINVAL (why said),
- * WSIO_ENOMEM. */
+/* host[:port] or [v6]:port in p[0..end): the host copied into *host. Returns 0, WSIO_EINVAL (why said:
+ * the host is echoed, never what follows a ':', where a misplaced password would be), WSIO_ENOMEM. */
 static int host_port(const char *p, const char *end, int def_port, char **host, int *port, char *why, size_t cap) {
   const char *hs = p, *he, *portp = NULL;
-  int n = (int)(end - p);
   *port = def_port;
   if (p < end && *p == '[') { /* [::1]:6379 */
     const char *rb = memchr(p, ']', (size_t)(end - p));
-    if (!rb) return why_set(why, cap, "\"%.*s\": an IPv6 address without its closing ]", n, p);
+    if (!rb) return why_set(why, cap, "an IPv6 address without its closing ]");
     hs = p + 1;
     he = rb;
     if (rb + 1 < end) {
-      if (rb[1] != ':') return why_set(why, cap, "\"%.*s\": expected :port after ]", n, p);
+      if (rb[1] != ':') return why_set(why, cap, "expected :port after the ] of an IPv6 address");
       portp = rb + 2;
     }
   } else {
@@ -96,12 +95,12 @@ static int host_port(const char *p, const char *end, int def_port, char **host, 
     he = colon ? colon : end;
     if (colon) portp = colon + 1;
   }
-  if (he == hs) return why_set(why, cap, "no host in \"%.*s\"", n, p);
+  if (he == hs) return why_set(why, cap, "no host");
   if (portp) {
     char *pe;
     long v = strtol(portp, &pe, 10);
     if (pe != end || pe == portp || v <= 0 || v > 65535 || !isdigit((unsigned char)*portp))
-      return why_set(why, cap, "\"%.*s\": the port must be a number from 1 to 65535", n, p);
+      return why_set(why, cap, "the port of %.*s must be a number from 1 to 65535", (int)(he - hs), hs);
     *port = (int)v;
   }
   if (!(*host = malloc((size_t)(he - hs) + 1))) return WSIO_ENOMEM;
@@ -114,7 +113,7 @@ static int parse_db(const char *p, int *db, char *why, size_t cap) {
   char *de;
   long v = strtol(p, &de, 10);
   if (*de || de == p || v < 0 || v > 1000000 || !isdigit((unsigned char)*p))
-    return why_set(why, cap, "\"%.40s\": the database must be a number (0 or more)", p);
+    return why_set(why, cap, "the database must be a number, 0 or more");
   *db = (int)v;
   return 0;
 }
