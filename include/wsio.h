@@ -788,22 +788,37 @@ typedef struct wsio_redis_config {
   const char *url;               /* redis://[[user]:password@]host[:port][/db]; NULL: redis://127.0.0.1:6379;
                                   * or redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/name[/db]:
                                   * the master named name, as the listed sentinels (port 26379 by default)
-                                  * say, followed through failovers */
+                                  * say, followed through failovers. rediss:// and rediss+sentinel://: the
+                                  * same over TLS (every connection: servers, cluster nodes, sentinels) */
   const char *key;               /* channel prefix (the adapters' key / channelPrefix); NULL: "socket.io" */
   int sharded;                   /* Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE), as createShardedAdapter */
   wsio_redis_mode subscription_mode; /* sharded only; default WSIO_REDIS_DYNAMIC as in socket.io */
   int degraded_start;            /* Redis unreachable now: start anyway, local only, retrying in the back */
   uint32_t connect_timeout_ms;   /* per attempt; 0: 2000 */
   uint32_t reconnect_max_ms;     /* back-off cap; 0: 5000 */
+  /* TLS (rediss URLs only; the files are read by wsio_io_redis): certificates are verified, and must name
+   * the host connected to, unless tls_insecure. */
+  const char *tls_ca_file;       /* PEM CA certificates the servers' must chain to; NULL: the system's store */
+  const char *tls_cert_file;     /* PEM client certificate chain for servers that require one (mutual TLS) */
+  const char *tls_key_file;      /* its private key; with tls_cert_file */
+  const char *tls_server_name;   /* the name certificates must carry (and SNI); NULL: the host connected to */
+  int tls_insecure;              /* no certificate verification at all: for testing only (a warning is logged) */
+  /* Redis Sentinel: the sentinels' own credentials (their requirepass or an ACL user), apart from the data
+   * servers' in the URL. NULL: the sentinels are asked without AUTH. */
+  const char *sentinel_user;     /* NULL: AUTH with the password alone */
+  const char *sentinel_password;
 } wsio_redis_config;
 
 /* Attaches the Redis adapter to io (cfg copied; NULL: defaults). Unless degraded_start is set, first checks
  * that Redis answers (a blocking connect of at most connect_timeout_ms; with Sentinel, the sentinels are
  * asked in turn for the master, which must then answer as a master) and fails with a logged reason.
- * Returns 0, WSIO_EINVAL (bad URL or mode; a Sentinel URL naming a cluster node), WSIO_EIO (Redis
- * unreachable, no sentinel knows the master, or a cluster whose cluster_state is not ok), WSIO_EPROTO
- * (Redis refused AUTH or SELECT), WSIO_EEXISTS (io already has an adapter), WSIO_ENOMEM. Loop thread only.
- * The adapter lives as long as io. */
+ * Returns 0, WSIO_EINVAL (bad URL or mode; a Sentinel URL naming a cluster node; TLS settings without a
+ * rediss URL, Sentinel credentials without Sentinel), WSIO_EIO (Redis unreachable, no sentinel knows the
+ * master, or a cluster whose cluster_state is not ok), WSIO_ETLS (a TLS file cannot be used, or the TLS
+ * handshake failed: a certificate not trusted, a name that does not match, a client certificate refused;
+ * OpenSSL's reason logged), WSIO_EPROTO (Redis refused AUTH or SELECT), WSIO_EEXISTS (io already has an
+ * adapter), WSIO_ENOMEM. Later TLS failures are lost connections like any other: logged, retried, counted.
+ * Loop thread only. The adapter lives as long as io. */
 WSIO_API int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg);
 
 typedef struct wsio_redis_stats {

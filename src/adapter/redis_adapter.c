@@ -558,10 +558,16 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   if (sio_adapter_of(io)) return WSIO_EEXISTS;
   const char *key = cfg->key && *cfg->key ? cfg->key : "socket.io";
   redis_url url;
-  int rc = redis_url_parse(cfg->url ? cfg->url : "redis://127.0.0.1:6379", &url);
+  char bad[300] = "";
+  int rc = redis_url_parse_why(cfg->url ? cfg->url : "redis://127.0.0.1:6379", &url, bad, sizeof bad);
   if (rc < 0) {
-    log_error("redis: invalid URL (expected redis://[[user]:password@]host[:port][/db], or "
-              "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db])");
+    log_error("redis: invalid URL: %s (expected redis[s]://[[user]:password@]host[:port][/db], or "
+              "redis[s]+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db])",
+              rc == WSIO_ENOMEM ? "out of memory" : bad);
+    return rc;
+  }
+  if ((rc = redis_url_apply(&url, cfg)) < 0) {
+    redis_url_free(&url);
     return rc;
   }
   uint32_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
@@ -627,7 +633,8 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   else
     snprintf(where, sizeof where, "%s:%d%s", a->url.host ? a->url.host : "?", a->url.port,
              mode == RLINK_CLUSTER ? " (Redis Cluster)" : "");
-  log_info("redis: adapter on %s, %s pub/sub%s%s, key \"%s\", node %s", where, a->sharded ? "sharded" : "classic",
+  log_info("redis: adapter on %s%s, %s pub/sub%s%s, key \"%s\", node %s", where, a->url.tls ? " over TLS" : "",
+           a->sharded ? "sharded" : "classic",
            a->sharded ? ", subscription mode " : "",
            a->sharded ? mode_name(a->mode) : "", a->key, a->uid);
   return 0;

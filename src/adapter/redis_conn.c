@@ -42,7 +42,10 @@ struct redis_conn {
   uv_getaddrinfo_t *gai; /* the resolution of the current attempt; a late one of an older attempt is dropped */
   tcp_link *link;
   redisReader *reader;
+  rtls *tls;          /* the TLS session of the current attempt (rediss); NULL: plain */
   buf out, wbuf;      /* queued commands; the bytes of the write in flight */
+  buf wire;           /* TLS: records waiting to be written (commands go out encrypted once the handshake is
+                       * done) */
   int writing;
   pending_cb *q;      /* callbacks of commands in flight (command mode), a ring */
   size_t qhead, qn, qcap;
@@ -58,8 +61,10 @@ static void conn_release(redis_conn *c) {
   if (--c->refs > 0 || c->state != ST_DEAD) return;
   redis_url_free(&c->url);
   if (c->reader) redisReaderFree(c->reader);
+  rtls_free(c->tls);
   buf_free(&c->out);
   buf_free(&c->wbuf);
+  buf_free(&c->wire);
   free(c->q);
   free(c);
 }
@@ -101,12 +106,16 @@ static void lost(redis_conn *c, const char *why) {
   c->writing = 0;
   c->out.len = 0;
   c->wbuf.len = 0;
+  c->wire.len = 0;
   buf_reset(&c->out, 65536);
   buf_reset(&c->wbuf, 65536);
+  buf_reset(&c->wire, 65536);
   if (c->reader) {
     redisReaderFree(c->reader);
     c->reader = NULL;
   }
+  rtls_free(c->tls);
+  c->tls = NULL;
   c->st.up = 0;
   c->st.failures++;
   if (!c->reported_down) {
@@ -126,6 +135,8 @@ static void on_timer(uv_timer_t *t) {
   redis_conn *c = t->data;
   if (c->state == ST_WAIT)
     start_attempt(c);
+  else if (c->tls && !rtls_ready(c->tls))
+    lost(c, "timed out in the TLS handshake (a plain port? then redis://)");
   else if (c->state == ST_RESOLVING || c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
     lost(c, "timed out");
 }
@@ -155,12 +166,32 @@ static void on_written(uv_write_t *req, int status) {
   flush(c);
 }
 
+/* TLS: the queued commands encrypted (once the handshake is done) after the records TLS has to send. */
+static buf *tls_stage(redis_conn *c) {
+  char why[300];
+  if (c->out.len && rtls_ready(c->tls)) {
+    if (rtls_write(c->tls, c->out.data, c->out.len) < 0) {
+      snprintf(why, sizeof why, "%s", rtls_why(c->tls));
+      lost(c, why);
+      return NULL;
+    }
+    c->out.len = 0;
+  }
+  if (rtls_out(c->tls, &c->wire) < 0) {
+    lost(c, "out of memory");
+    return NULL;
+  }
+  return &c->wire;
+}
+
 static void flush(redis_conn *c) {
-  if (c->writing || !c->link || !c->out.len) return;
+  if (c->writing || !c->link) return;
+  buf *src = c->tls ? tls_stage(c) : &c->out;
+  if (!src || !src->len) return;
   buf t = c->wbuf;
-  c->wbuf = c->out;
-  c->out = t;
-  c->out.len = 0;
+  c->wbuf = *src;
+  *src = t;
+  src->len = 0;
   uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
   c->link->wreq.data = c->link;
   int rc = uv_write(&c->link->wreq, (uv_stream_t *)&c->link->tcp, &b, 1, on_written);
@@ -198,7 +229,7 @@ static int push_cb(redis_conn *c, redis_reply_fn cb, void *ud) {
 
 int redis_conn_cmd(redis_conn *c, redis_reply_fn cb, void *ud, int argc, const char **argv, const size_t *lens) {
   if (c->state != ST_UP) return WSIO_ECLOSED;
-  if (c->out.len + c->wbuf.len > c->max_out) return WSIO_ELIMIT;
+  if (c->out.len + c->wbuf.len + c->wire.len > c->max_out) return WSIO_ELIMIT;
   size_t mark = c->out.len;
   int rc = append_cmd(c, argc, argv, lens);
   if (rc == 0 && !c->pubsub) rc = push_cb(c, cb, ud);
@@ -217,7 +248,8 @@ static void went_up(redis_conn *c) {
   c->st.connects++;
   uv_timer_stop(&c->timer);
   if (c->reported_down || !c->was_up)
-    log_info("redis %s: connected to %s:%d", c->name, c->url.host, c->url.port);
+    log_info("redis %s: connected to %s:%d%s%s", c->name, c->url.host, c->url.port, c->tls ? " over " : "",
+             c->tls ? rtls_version(c->tls) : "");
   c->reported_down = 0;
   c->was_up = 1;
   if (c->cbs.on_up) c->cbs.on_up(c, c->ud);
@@ -259,15 +291,51 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   *b = uv_buf_init(l->c->rbuf, sizeof l->c->rbuf);
 }
 
+/* TLS: ciphertext in, its plaintext to the reply reader (rbuf is free again once the BIO holds the
+ * ciphertext), then whatever TLS has to send out. Returns 0, or -1 once lost. */
+static int tls_in(redis_conn *c, const char *p, size_t n) {
+  char why[300];
+  if (rtls_feed(c->tls, p, n) < 0) {
+    lost(c, "out of memory");
+    return -1;
+  }
+  for (;;) {
+    ssize_t k = rtls_read(c->tls, c->rbuf, sizeof c->rbuf);
+    if (k == 0) break;
+    if (k < 0) {
+      snprintf(why, sizeof why, "%s", k == WSIO_ECLOSED ? "closed by the server" : rtls_why(c->tls));
+      lost(c, why);
+      return -1;
+    }
+    if (redisReaderFeed(c->reader, c->rbuf, (size_t)k) != REDIS_OK) {
+      lost(c, "out of memory");
+      return -1;
+    }
+  }
+  flush(c); /* handshake records, and the commands that waited for the handshake */
+  return 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   tcp_link *l = s->data;
   redis_conn *c = l->c;
   if (!c || c->link != l || n == 0) return;
   if (n < 0) {
-    lost(c, n == UV_EOF ? "closed by the server" : uv_strerror((int)n));
+    /* Dropped before any answer: on a plain connection most often a TLS-only port; on TLS the handshake may
+     * say (a client certificate asked for). */
+    const char *hint = c->tls ? rtls_hint(c->tls) : "closed by the server before answering (a TLS port? then "
+                                                      "rediss://)";
+    char why[300];
+    if ((n == UV_EOF || n == UV_ECONNRESET) && c->state == ST_HANDSHAKE && hint) {
+      snprintf(why, sizeof why, "%s", hint);
+      lost(c, why);
+    } else
+      lost(c, n == UV_EOF ? "closed by the server" : uv_strerror((int)n));
     return;
   }
-  if (redisReaderFeed(c->reader, b->base, (size_t)n) != REDIS_OK) {
+  if (c->tls) {
+    if (tls_in(c, b->base, (size_t)n) < 0) return;
+  } else if (redisReaderFeed(c->reader, b->base, (size_t)n) != REDIS_OK) {
     lost(c, "out of memory");
     return;
   }
@@ -308,6 +376,19 @@ static void on_connected(uv_connect_t *req, int status) {
   if (rc < 0) {
     lost(c, uv_strerror(rc));
     return;
+  }
+  /* TLS first: the commands below wait in out until the handshake is done. */
+  if (c->url.tls) {
+    if (!(c->tls = rtls_new(c->url.tls_ctx, c->url.host))) {
+      lost(c, "out of memory");
+      return;
+    }
+    if (rtls_handshake(c->tls) < 0) {
+      char why[300];
+      snprintf(why, sizeof why, "%s", rtls_why(c->tls));
+      lost(c, why);
+      return;
+    }
   }
   /* AUTH and SELECT go first; the connection is up once they are answered (PING when there is neither). */
   c->state = ST_HANDSHAKE;
@@ -402,7 +483,7 @@ static void start_attempt(redis_conn *c) {
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 redis_conn *redis_conn_new(uv_loop_t *loop, const redis_conn_config *cfg, const redis_conn_cbs *cbs, void *ud) {
-  if (!cfg->url || !cfg->url->host) return NULL;
+  if (!cfg->url || !cfg->url->host || (cfg->url->tls && !cfg->url->tls_ctx)) return NULL;
   redis_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->loop = loop;
@@ -411,6 +492,8 @@ redis_conn *redis_conn_new(uv_loop_t *loop, const redis_conn_config *cfg, const 
   c->url.password = dup_or_null(cfg->url->password);
   c->url.port = cfg->url->port;
   c->url.db = cfg->url->db;
+  c->url.tls = cfg->url->tls;
+  if (c->url.tls) c->url.tls_ctx = rtls_ctx_ref(cfg->url->tls_ctx);
   if (!c->url.host || (cfg->url->user && !c->url.user) || (cfg->url->password && !c->url.password)) {
     redis_url_free(&c->url);
     free(c);

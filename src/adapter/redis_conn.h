@@ -11,6 +11,9 @@
  * take no callback. After a (re)connection the connection authenticates and selects the database before it
  * reports up; the owner re-sends its subscriptions from on_up.
  *
+ * TLS (a rediss:// URL): the session of redis_tls.h runs between the socket and the reply reader; the
+ * handshake is part of connecting (its failure is a failed attempt, retried, its reason logged).
+ *
  * Faults: a lost connection fails the callbacks of commands in flight (reply NULL), reports down once, and
  * retries with exponential back-off (capped, with jitter). Commands issued while not up are refused
  * (WSIO_ECLOSED) rather than queued: nothing grows while Redis is away. Output is bounded too (WSIO_ELIMIT).
@@ -25,6 +28,9 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "adapter/redis_tls.h"
+#include "wsio.h"
+
 typedef struct redis_addr {
   char *host;
   int port;
@@ -33,7 +39,9 @@ typedef struct redis_addr {
 /* redis://[[user]:password@]host[:port][/db], or, through Redis Sentinel,
  * redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db] naming the sentinels
  * (port 26379 by default) and the master they watch. The credentials and db are the data servers'; the
- * sentinels are asked without AUTH. rediss:// is refused: no TLS here. */
+ * sentinels' own credentials are set apart (redis_url_apply). rediss:// and rediss+sentinel:// are the same
+ * over TLS: every connection then speaks TLS, to the server, to each Redis Cluster node, to the sentinels
+ * and to the master they name. */
 typedef struct redis_url {
   char *host;     /* the server; with Sentinel the master once known, NULL before */
   int port;
@@ -43,13 +51,26 @@ typedef struct redis_url {
   char *master;   /* Sentinel: the master's name; NULL: no Sentinel */
   redis_addr *sentinels;
   size_t nsentinels;
+  int tls;        /* rediss:// or rediss+sentinel:// */
+  /* Not from the URL: set by redis_url_apply. */
+  char *sentinel_user;     /* NULL: AUTH with the sentinel password alone */
+  char *sentinel_password; /* NULL: the sentinels are asked without AUTH */
+  rtls_ctx *tls_ctx;       /* with tls: the context every connection uses (a reference held) */
 } redis_url;
 
 #define REDIS_MAX_SENTINELS 16
 
 /* Parses url into out (strings allocated; redis_url_free). Returns 0, WSIO_EINVAL or WSIO_ENOMEM. */
 int redis_url_parse(const char *url, redis_url *out);
-/* A deep copy. Returns 0 or WSIO_ENOMEM (dst then holds nothing to free). */
+/* The same, and on WSIO_EINVAL what is wrong in why (never the credentials). */
+int redis_url_parse_why(const char *url, redis_url *out, char *why, size_t whycap);
+/* The settings of cfg that the URL cannot hold: the sentinels' credentials, and with a TLS URL the TLS
+ * context (its files read now). Settings that do not fit the URL are refused: TLS settings without
+ * rediss, Sentinel credentials without Sentinel, a user name without a password. Logs the reason of a
+ * refusal, and a warning when verification is off. Returns 0, WSIO_EINVAL, WSIO_ETLS (a TLS file) or
+ * WSIO_ENOMEM. */
+int redis_url_apply(redis_url *u, const wsio_redis_config *cfg);
+/* A deep copy (the TLS context shared). Returns 0 or WSIO_ENOMEM (dst then holds nothing to free). */
 int redis_url_copy(redis_url *dst, const redis_url *src);
 void redis_url_free(redis_url *u);
 
@@ -95,15 +116,15 @@ void redis_conn_stats_get(const redis_conn *c, redis_conn_stats *out);
  * run now with a NULL reply; no callback runs after this returns. */
 void redis_conn_free(redis_conn *c);
 
-/* One blocking round trip (connect, AUTH, INFO cluster, SELECT or PING) with a timeout: whether Redis can be
- * reached at start, and whether it is a Redis Cluster node (*cluster 1; its cluster_state must be ok).
- * Returns 0, WSIO_EIO (unreachable, or a cluster not ok; the reason in err), WSIO_EPROTO (refused
- * AUTH/SELECT). */
+/* One blocking round trip (connect, TLS with u->tls, AUTH, INFO cluster, SELECT or PING) with a timeout:
+ * whether Redis can be reached at start, and whether it is a Redis Cluster node (*cluster 1; its
+ * cluster_state must be ok). Returns 0, WSIO_EIO (unreachable, or a cluster not ok; the reason in err),
+ * WSIO_ETLS (the TLS handshake failed: OpenSSL's reason in err), WSIO_EPROTO (refused AUTH/SELECT). */
 int redis_probe(const redis_url *u, uint32_t timeout_ms, char *err, size_t errcap, int *cluster);
 
-/* Redis Sentinel: asks the sentinels of u in turn (blocking, timeout_ms each) for the address of u->master
- * and sets u->host and u->port. Returns 0, WSIO_EIO (none answered with it; the last reason in err) or
- * WSIO_ENOMEM. With u->master set, redis_probe also checks that the server is a master (ROLE). */
+/* Redis Sentinel: asks the sentinels of u in turn (blocking, timeout_ms each; with the sentinel credentials
+ * and TLS of u) for the address of u->master and sets u->host and u->port. Returns 0, WSIO_EIO (none
+ * answered with it; the last reason in err), WSIO_ETLS (the last one failed in TLS) or WSIO_ENOMEM. With u->master set, redis_probe also checks that the server is a master (ROLE). */
 int redis_sentinel_resolve(redis_url *u, uint32_t timeout_ms, char *err, size_t errcap);
 /* Reads a SENTINEL get-master-addr-by-name reply into host (cap bytes) and *port. Returns 0, WSIO_ENOTFOUND
  * (a nil: the sentinel does not know the name) or WSIO_EPROTO. */

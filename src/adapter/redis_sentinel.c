@@ -26,7 +26,9 @@ static void sen_push(redis_conn *c, redisReply *r, void *ud);
 
 static void conns_open(rsen *s) {
   const redis_addr *a = &s->url.sentinels[s->cur];
-  redis_url u = {.host = a->host, .port = a->port}; /* sentinels are asked without AUTH, in db 0 */
+  /* The sentinels' own credentials (none: no AUTH), in db 0, over TLS when the URL is rediss. */
+  redis_url u = {.host = a->host, .port = a->port, .user = s->url.sentinel_user,
+                 .password = s->url.sentinel_password, .tls = s->url.tls, .tls_ctx = s->url.tls_ctx};
   char name[300];
   snprintf(name, sizeof name, "sentinel %s:%d", a->host, a->port);
   redis_conn_config cc = {.url = &u, .name = name, .connect_timeout_ms = s->cto, .backoff_max_ms = s->backoff};

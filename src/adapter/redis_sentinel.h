@@ -5,7 +5,9 @@
  * RSEN_EVERY_MS, every RSEN_DOWN_MS while the owner says its master is away (rsen_urgent), and when the
  * owner asks (rsen_ask). A pub/sub connection to the same sentinel hears +switch-master, so a failover is
  * known as soon as the sentinels complete it. A sentinel that cannot be reached is left for the next one
- * in the URL's list. The callback gets every answer; the owner compares it with the master it uses.
+ * in the URL's list. The callback gets every answer; the owner compares it with the master it uses. The
+ * sentinels are asked with the URL's sentinel credentials (AUTH before anything else) and over TLS when it
+ * is rediss+sentinel://.
  *
  * Ownership: copies what it needs of the URL. Threading: the loop's thread only.
  */

@@ -173,7 +173,8 @@ const cfg_setting cfg_settings[] = {
 
     STR("redis", "url", redis.url, CK_NONE, O | CF_SECRET, "", "URL",
         "join a cluster through Redis: redis://[[user]:password@]host[:port][/db], or through Redis "
-        "Sentinel: redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/db], credentials as for redis://; empty: off"),
+        "Sentinel: redis+sentinel://SENTINEL[,SENTINEL...]/MASTER[/db], credentials as for redis://; "
+        "rediss:// and rediss+sentinel:// for TLS; empty: off"),
     STR("redis", "key", redis.key, CK_NONE, 0, "socket.io", "KEY",
         "channel prefix, the same on every node (the adapters' key option)"),
     BOOL("redis", "sharded", redis.sharded, 0, "false",
@@ -183,6 +184,21 @@ const cfg_setting cfg_settings[] = {
         "and socket"),
     BOOL("redis", "degraded_start", redis.degraded_start, 0, "false",
          "start even when Redis cannot be reached (local only until it can) instead of failing"),
+    STR("redis", "tls_ca", redis.tls_ca, CK_FILE, O, "", "FILE",
+        "rediss: PEM CA certificates the servers' certificates must chain to; empty: the system's trust store"),
+    STR("redis", "tls_cert", redis.tls_cert, CK_FILE, O, "", "FILE",
+        "rediss: PEM client certificate chain, for servers that require one (mutual TLS); with tls_key"),
+    STR("redis", "tls_key", redis.tls_key, CK_FILE, O, "", "FILE", "rediss: PEM private key of tls_cert"),
+    STR("redis", "tls_server_name", redis.tls_server_name, CK_HOST, O, "", "NAME",
+        "rediss: the name every server's certificate must carry (and SNI) instead of the host connected to; "
+        "empty: that host"),
+    BOOL("redis", "tls_insecure", redis.tls_insecure, 0, "false",
+         "rediss: accept any certificate, unverified: for testing only (logged as a warning)"),
+    STR("redis", "sentinel_user", redis.sentinel_user, CK_NONE, O, "", "NAME",
+        "Sentinel: the ACL user the sentinels are asked as; with sentinel_password"),
+    STR("redis", "sentinel_password", redis.sentinel_password, CK_NONE, O | CF_SECRET, "", "SECRET",
+        "Sentinel: the password the sentinels require (their requirepass), apart from the data servers' "
+        "in url; empty: no AUTH"),
 
     BOOL("admin", "enabled", admin.enabled, 0, "false",
          "serve the Socket.IO Admin UI dashboard's namespace (what @socket.io/admin-ui's instrument() does)"),
@@ -595,6 +611,30 @@ static int check_paths(const server_config *c, char *err, size_t cap) {
   return 0;
 }
 
+/* [redis] settings the URL does not use are mistakes, refused here as wsio_io_redis would refuse them: a TLS
+ * setting with redis:// would leave the traffic in clear while the file says otherwise. */
+static int check_redis(const server_config *c, char *err, size_t cap) {
+  static const char *const tls_keys[] = {"tls_ca", "tls_cert", "tls_key", "tls_server_name", "tls_insecure"};
+  const char *url = c->redis.url ? c->redis.url : "";
+  int tls = strncmp(url, "rediss://", 9) == 0 || strncmp(url, "rediss+sentinel://", 18) == 0;
+  int sentinel = strncmp(url, "redis+sentinel://", 17) == 0 || strncmp(url, "rediss+sentinel://", 18) == 0;
+  const void *tls_set[] = {c->redis.tls_ca, c->redis.tls_cert, c->redis.tls_key, c->redis.tls_server_name,
+                           c->redis.tls_insecure ? "" : NULL};
+  for (size_t i = 0; i < sizeof tls_keys / sizeof *tls_keys; i++)
+    if (tls_set[i] && !tls)
+      return fail_at(c, IDX("redis", tls_keys[i]), err, cap, "%s",
+                     "needs [redis] url to be rediss:// or rediss+sentinel:// (TLS)");
+  if (!c->redis.tls_cert != !c->redis.tls_key)
+    return fail_at(c, IDX("redis", c->redis.tls_cert ? "tls_cert" : "tls_key"), err, cap, "%s",
+                   "[redis] tls_cert and tls_key go together (set both or neither)");
+  if ((c->redis.sentinel_user || c->redis.sentinel_password) && !sentinel)
+    return fail_at(c, IDX("redis", c->redis.sentinel_user ? "sentinel_user" : "sentinel_password"), err, cap, "%s",
+                   "needs [redis] url to be redis+sentinel:// or rediss+sentinel://");
+  if (c->redis.sentinel_user && !c->redis.sentinel_password)
+    return fail_at(c, IDX("redis", "sentinel_user"), err, cap, "%s", "needs [redis] sentinel_password");
+  return 0;
+}
+
 static int nsp_declared(const server_config *c, const char *nsp) {
   if (strcmp(nsp, "/") == 0) return 1;
   for (size_t i = 0; i < c->nnamespaces; i++)
@@ -627,6 +667,7 @@ int server_config_finish(server_config *c, char *err, size_t cap) {
       return fail_at(c, IDX("rooms", "allowed"), err, cap, "%s",
                      "claims: needs [auth] jwt_secret or jwt_public_key to read tokens");
   if ((rc = check_paths(c, err, cap)) != 0) return rc;
+  if ((rc = check_redis(c, err, cap)) != 0) return rc;
   if (!c->admin.username != !c->admin.password_hash)
     return fail_at(c, IDX("admin", c->admin.username ? "username" : "password_hash"), err, cap, "%s",
                    "[admin] username and password_hash go together (set both or neither)");

@@ -193,6 +193,9 @@ typedef struct server_config {
     int sharded;
     int subscription_mode;     /* wsio_redis_mode */
     int degraded_start;
+    char *tls_ca, *tls_cert, *tls_key, *tls_server_name; /* rediss URLs only; NULL: not set */
+    int tls_insecure;
+    char *sentinel_user, *sentinel_password;             /* Sentinel URLs only; NULL: not set */
   } redis;
   struct {
     int enabled;

@@ -369,7 +369,11 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   if (c->redis.url && *c->redis.url) {
     wsio_redis_config rc_ = {.url = c->redis.url, .key = c->redis.key, .sharded = c->redis.sharded,
                              .subscription_mode = (wsio_redis_mode)c->redis.subscription_mode,
-                             .degraded_start = c->redis.degraded_start};
+                             .degraded_start = c->redis.degraded_start,
+                             .tls_ca_file = c->redis.tls_ca, .tls_cert_file = c->redis.tls_cert,
+                             .tls_key_file = c->redis.tls_key, .tls_server_name = c->redis.tls_server_name,
+                             .tls_insecure = c->redis.tls_insecure, .sentinel_user = c->redis.sentinel_user,
+                             .sentinel_password = c->redis.sentinel_password};
     if ((rc = wsio_io_redis(w->app.io, &rc_)) != 0)
       return setup_failed(p, 1, rc, "wsio: [redis]: %s (see the log line above)\n", wsio_strerror(rc));
   }

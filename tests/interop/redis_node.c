@@ -4,8 +4,10 @@
  * @socket.io/redis-adapter: the test drives both kinds through the same events.
  *
  * Usage: redis_node --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P]
+ *                   [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-server-name N] [--tls-insecure]
+ *                   [--sentinel-user U] [--sentinel-password P]
  * (--degraded: the config's degraded_start, so no check at start, and a cluster is found at the first
- * connection.)
+ * connection. The others are the config's fields of the same names, for rediss:// and Sentinel.)
  * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join" and "fetch"):
  *   join(room)                      socket.join(room); ack(true)
  *   emit(ev, x)                     io.emit(ev, x); ack(local receivers)
@@ -223,8 +225,17 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--port")) port = atoi(v), i++;
     else if (!strcmp(argv[i], "--sharded")) rc.sharded = 1;
     else if (!strcmp(argv[i], "--degraded")) rc.degraded_start = 1;
+    else if (!strcmp(argv[i], "--tls-ca")) rc.tls_ca_file = v, i++;
+    else if (!strcmp(argv[i], "--tls-cert")) rc.tls_cert_file = v, i++;
+    else if (!strcmp(argv[i], "--tls-key")) rc.tls_key_file = v, i++;
+    else if (!strcmp(argv[i], "--tls-server-name")) rc.tls_server_name = v, i++;
+    else if (!strcmp(argv[i], "--tls-insecure")) rc.tls_insecure = 1;
+    else if (!strcmp(argv[i], "--sentinel-user")) rc.sentinel_user = v, i++;
+    else if (!strcmp(argv[i], "--sentinel-password")) rc.sentinel_password = v, i++;
     else {
-      fprintf(stderr, "usage: %s --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P]\n", argv[0]);
+      fprintf(stderr, "usage: %s --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P] [--tls-ca F] "
+                      "[--tls-cert F] [--tls-key F] [--tls-server-name N] [--tls-insecure] [--sentinel-user U] "
+                      "[--sentinel-password P]\n", argv[0]);
       return 2;
     }
   }

@@ -1,7 +1,9 @@
 // The reference node of the Redis interop test: Node's socket.io 4.8 with @socket.io/redis-adapter
 // (createAdapter, or createShardedAdapter when REDIS_MODE=sharded), answering the same events as
 // tests/interop/redis_node.c. Env: REDIS_URL, REDIS_MODE, REDIS_CLUSTER (1: the URL is a node of a Redis
-// Cluster, reached with node-redis createCluster), PORT (0: any). Prints "listening on HOST:PORT".
+// Cluster, reached with node-redis createCluster), REDIS_TLS_CA (a PEM file: rediss:// servers are verified
+// against it), PORT (0: any). Prints "listening on HOST:PORT".
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { createClient, createCluster } from 'redis';
@@ -21,9 +23,10 @@ if (process.env.REDIS_CLUSTER === '1') {
   // ...and its resubscription's own promise is left unhandled when it meets a -MOVED: logged, not fatal.
   process.on('unhandledRejection', e => console.error(`unhandled: ${e?.message ?? e}`));
 }
+const socket = process.env.REDIS_TLS_CA ? { tls: true, ca: [readFileSync(process.env.REDIS_TLS_CA)] } : undefined;
 const pub = process.env.REDIS_CLUSTER === '1'
-  ? createCluster({ rootNodes: [{ url: process.env.REDIS_URL }] })
-  : createClient({ url: process.env.REDIS_URL });
+  ? createCluster({ rootNodes: [{ url: process.env.REDIS_URL }], defaults: { socket } })
+  : createClient({ url: process.env.REDIS_URL, socket });
 const sub = pub.duplicate();
 // Redis going away is part of the test: the clients reconnect by themselves.
 pub.on('error', () => {});
