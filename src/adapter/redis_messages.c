@@ -211,7 +211,7 @@ static void on_message(rda *a, const char *nsp, const char *uid, const sio_json_
       break;
     }
     a->tmp.len = 0;
-    if ((rc = mpk_packet_text(&pkt, a->in_atts.n, reqid != NULL, &a->tmp, &first, &count)) < 0) break;
+    if ((rc = mpk_packet_text_nsp(&pkt, a->in_atts.n, reqid != NULL, nsp, &a->tmp, &first, &count)) < 0) break;
     if (!reqid) {
       rc = sio_cluster_broadcast_at(io, &a->tg.t, (const char *)a->tmp.data, a->tmp.len, rda_atts(a, first, count),
                                     count, offset);

@@ -6,7 +6,7 @@
  * Usage: redis_node --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P]
  * (--degraded: the config's degraded_start, so no check at start, and a cluster is found at the first
  * connection.)
- * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join" and "fetch"):
+ * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join", "fetch" and "emit"):
  *   join(room)                      socket.join(room); ack(true)
  *   emit(ev, x)                     io.emit(ev, x); ack(local receivers)
  *   emit-bin(ev)                    io.emit(ev, <bytes 1 2 3>, {nested: <bytes 4>})
@@ -254,6 +254,7 @@ int main(int argc, char **argv) {
   wsio_nsp *chat = wsio_io_of(io, "/chat");
   wsio_nsp_on(chat, "join", on_join, NULL);
   wsio_nsp_on(chat, "fetch", on_fetch, NULL);
+  wsio_nsp_on(chat, "emit", on_emit, "emit");
   int err = wsio_server_listen(server, host, port);
   if (err) {
     fprintf(stderr, "cannot listen: %s\n", wsio_strerror(err));

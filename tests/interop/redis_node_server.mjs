@@ -77,6 +77,7 @@ io.on('connection', socket => {
 });
 io.of('/chat').on('connection', socket => {
   socket.on('join', (room, cb) => { socket.join(room); cb?.(true); });
+  socket.on('emit', (ev, x, cb) => { io.of('/chat').emit(ev, x); cb?.(0); });
 });
 
 io.on('hello', x => io.local.emit('server-hello', x));

@@ -104,6 +104,18 @@ describe(`Redis adapter (${MODE}): two wsio nodes and a Node socket.io node`, ()
     }
   });
 
+  it('a broadcast in another namespace reaches that namespace on every node, and only it', async () => {
+    const chat = [await open(`${urlA}/chat`), await open(`${urlB}/chat`), await open(`${urlC}/chat`)];
+    for (const [i, from] of [[0, chat[0]], [2, chat[2]]]) {
+      const got = Promise.all(chat.map(s => next(s, 'chat-ev')));
+      const onMain = [cA, cB, cC].map(s => collect(s, 'chat-ev', 500));
+      await ack(from, 'emit', 'chat-ev', i);
+      for (const args of await got) assert.equal(args[0], i);
+      assert.deepEqual((await Promise.all(onMain)).map(g => g.length), [0, 0, 0]);
+    }
+    for (const s of chat) s.disconnect();
+  });
+
   it('fetchSockets sees the sockets of every node', async () => {
     const all = [cA.id, cB.id, cC.id].sort();
     const r1 = [cB.id, cC.id].sort();
