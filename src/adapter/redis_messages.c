@@ -1,17 +1,19 @@
 /*
- * socket.io-adapter 2.5's ClusterAdapter messages on Redis pub/sub: the messages, requests and answers of
- * the sharded protocol (@socket.io/redis-adapter's createShardedAdapter, redis_sharded.c), kept apart from
- * what is the sharded protocol's own (its channels per room).
+ * socket.io-adapter 2.5's ClusterAdapter messages on Redis pub/sub: what the sharded protocol
+ * (@socket.io/redis-adapter's createShardedAdapter, redis_sharded.c) and the streams protocol
+ * (@socket.io/redis-streams-adapter, redis_streams.c) share.
  *
  * Channels, for key K (channelPrefix) and namespace N: K#N# for the namespace's messages, K#N#uid# for
- * answers to node uid. A message is {uid, nsp, type, data}: JSON, or msgpack when its data holds binaries.
+ * answers to node uid. A message is {uid, nsp, type, data}: the sharded protocol sends it as JSON, or
+ * msgpack when its data holds binaries; the streams protocol always as msgpack. Both are read.
  * Types: 3 BROADCAST {packet, opts, requestId?}, 4 SOCKETS_JOIN {opts, rooms}, 5 SOCKETS_LEAVE,
  * 6 DISCONNECT_SOCKETS {opts, close}, 7 FETCH_SOCKETS {opts, requestId}, 8 FETCH_SOCKETS_RESPONSE
  * {requestId, sockets}, 9 SERVER_SIDE_EMIT {packet, requestId?}, 10 SERVER_SIDE_EMIT_RESPONSE {requestId,
  * packet}, 11 BROADCAST_CLIENT_COUNT {requestId, clientCount}, 12 BROADCAST_ACK {requestId, packet}; 1, 2
  * and 13 (ClusterAdapterWithHeartbeat's heartbeats and close) are ignored.
  *
- * Requests count their peers with PUBSUB SHARDNUMSUB K#/#.
+ * Requests count their peers with PUBSUB NUMSUB (SHARDNUMSUB when sharded): the sharded protocol on K#/#,
+ * the streams protocol on the namespace's own channel, as each reference does.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@
 int rda_msg_chan(buf *b, const rda *a, const char *nsp, const char *tail) { return rda_channel(b, a, "#", nsp, tail); }
 
 int rda_msg_nsp_subscribe(rda *a, const char *nsp) {
-  int kind = RDA_SUB_SHARD;
+  int kind = a->sharded ? RDA_SUB_SHARD : RDA_SUB_CHANNEL;
   buf c = {0};
   int rc = rda_msg_chan(&c, a, nsp, NULL);
   if (rc == 0) rc = rda_subscribe(a, (const char *)c.data, c.len, kind);
@@ -47,7 +49,7 @@ int rda_msg_head(buf *b, const rda *a, const char *nsp, int type) {
 
 int rda_msg_encode(rda *a, buf *b, const sio_bin *atts, size_t natts, const buf **out) {
   *out = b;
-  if (!natts) return 0;
+  if (!natts && !a->streams) return 0;
   *out = &a->out2;
   return rda_to_msgpack(b, atts, natts, &a->out2);
 }
@@ -62,10 +64,10 @@ int rda_msg_send(rda *a, const char *nsp, const char *tail, const buf *m) {
 static int request(rda *a, uint64_t rid, int kind, const char *id, uint32_t timeout_ms, const char *nsp,
                    const buf *m) {
   buf count = {0};
-  int rc = rda_msg_chan(&count, a, "/", NULL);
+  int rc = rda_msg_chan(&count, a, a->streams ? nsp : "/", NULL);
   if (rc == 0) rc = rda_msg_chan(&a->tmp, a, nsp, NULL);
   if (rc == 0)
-    rc = rda_request(a, rid, kind, id, timeout_ms, "SHARDNUMSUB", (const char *)count.data,
+    rc = rda_request(a, rid, kind, id, timeout_ms, a->sharded ? "SHARDNUMSUB" : "NUMSUB", (const char *)count.data,
                      (const char *)a->tmp.data, m->data, m->len);
   buf_free(&count);
   return rc;
@@ -131,7 +133,7 @@ int rda_msg_sse(sio_adapter *base, uint64_t rid, const char *nsp, const char *da
 int rda_msg_server_count(sio_adapter *base, uint64_t rid) {
   rda *a = (rda *)base;
   int rc = rda_msg_chan(&a->tmp, a, "/", NULL);
-  return rc < 0 ? rc : rda_server_count(a, rid, "SHARDNUMSUB", (const char *)a->tmp.data);
+  return rc < 0 ? rc : rda_server_count(a, rid, a->sharded ? "SHARDNUMSUB" : "NUMSUB", (const char *)a->tmp.data);
 }
 
 /* ---- answering peers ---- */
@@ -145,7 +147,7 @@ static void respond(rda *a, const char *nsp, const char *to, int type, const cha
   if (rc == 0) rc = sio_json_write_string(&j, reqid, strlen(reqid));
   if (rc == 0 && rest_len) rc = buf_append(&j, rest, rest_len);
   if (rc == 0) rc = buf_append(&j, "}}", 2);
-  int packed = natts != 0;
+  int packed = natts || a->streams;
   if (rc == 0 && packed) rc = rda_to_msgpack(&j, atts, natts, &m);
   if (rc == 0) rc = rda_msg_chan(&ch, a, nsp, to);
   if (rc == 0) {
@@ -305,7 +307,7 @@ void rda_msg_push(rda *a, redisReply *r) {
     if (r->type == REDIS_REPLY_ERROR) log_warn("redis subscribe: %.*s", (int)r->len, r->str);
     return;
   }
-  if (strcmp(r->element[0]->str, "smessage") != 0) return;
+  if (strcmp(r->element[0]->str, a->sharded ? "smessage" : "message") != 0) return;
   redisReply *ch = r->element[1], *payload = r->element[2];
   if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING) return;
   size_t kl = strlen(a->key), used;
