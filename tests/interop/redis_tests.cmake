@@ -30,7 +30,7 @@ endif()
 
 # The streams mode's own matters (test_redis_streams.mjs): offsets, the entries' format, connection state
 # recovery across wsio and Node nodes, trimming, malformed entries, Redis restarted; then the same with wsio
-# nodes of two workers each.
+# nodes of two workers each, and the wsio program with --workers 2 in the cluster.
 if(NODE_BIN AND REDIS_SERVER_BIN)
   add_test(NAME interop/redis_streams_recovery
            COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_redis_streams.mjs
@@ -41,7 +41,7 @@ if(NODE_BIN AND REDIS_SERVER_BIN)
            COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_redis_streams.mjs
            WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(interop/redis_streams_workers PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
-    "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};STREAMS_WORKERS=2")
+    "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};STREAMS_WORKERS=2;STREAMS_PROGRAM=$<TARGET_FILE:wsio>")
 endif()
 
 # The same over a 3-primary Redis Cluster the test starts itself (test_redis_cluster.mjs): the Node server

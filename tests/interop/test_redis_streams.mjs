@@ -225,6 +225,13 @@ describe(`Redis streams adapter${WORKERS ? ` (wsio nodes of ${WORKERS} workers)`
   it('the wsio program (--workers 2, mode streams) recovers clients both ways', { skip: !PROGRAM && 'STREAMS_PROGRAM not set' }, async () => {
     await recoverProgram(urlP, urlC, 'program to node');
     await recoverProgram(urlC, urlP, 'node to program');
+    // its metrics, summed over the workers: a session saved (the first), one restored (the second)
+    const text = await (await fetch(`${urlP}/metrics`)).text();
+    const value = name => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+    assert.ok(value('wsio_redis_sessions_saved_total') >= 1, 'sessions saved');
+    assert.ok(value('wsio_redis_sessions_restored_total') >= 1, 'sessions restored');
+    assert.ok(value('wsio_redis_stream_entries_total') > 0, 'entries read');
+    assert.equal(value('wsio_redis_queued'), 0);
   });
 
   it('a client that has no offset yet comes back as a new session, as socket.io does', async () => {
