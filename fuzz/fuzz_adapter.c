@@ -1,14 +1,18 @@
 /*
- * fuzz_adapter — what the Redis adapter takes from Redis: message bodies from peers, through both
- * adapters' inbound paths, and the msgpack codec on its own.
+ * fuzz_adapter — what the Redis adapter takes from Redis: message bodies from peers, through the three
+ * protocols' inbound paths, stream entries and session records (the streams protocol), and the msgpack
+ * codec on its own.
  *
  * The same body also goes through the Redis Cluster parsers (CLUSTER SLOTS replies, -MOVED/-ASK errors,
  * hash slots), a sentinel's master address, and the Redis URL parser.
  *
  * Input: byte 0 picks the path (bit 0: classic or sharded adapter; bits 1-2: the channel the message comes
- * on: broadcast, a room's broadcast, request, response), the rest is the message body. Every input also
- * goes through mpk_to_json, whose output must be valid JSON whose placeholders name the attachments found;
- * packing that JSON back and decoding again must give the same JSON and the same attachments.
+ * on: broadcast, a room's broadcast, request, response), the rest is the message body. With bit 3 set the
+ * body goes to the streams adapter instead (bits 1-2: the body as RESP, read as a stream entry; the data
+ * field of a broadcast entry; the data field of an entry of type byte 0 >> 4; a session record, decoded).
+ * Every input also goes through mpk_to_json, whose output must be valid JSON whose placeholders name the
+ * attachments found; packing that JSON back and decoding again must give the same JSON and the same
+ * attachments.
  *
  * The adapters run attached to a real io (no listener; Redis is never reached, the
  * adapter starts degraded: it keeps trying a closed loopback port), so the peers' operations are applied
@@ -20,6 +24,7 @@
 
 #include "adapter/redis_cluster.h"
 #include "adapter/redis_internal.h"
+#include "adapter/redis_streams.h"
 #include "wsio.h"
 
 #define CHECK(x)                \
@@ -27,17 +32,18 @@
     if (!(x)) __builtin_trap(); \
   } while (0)
 
-static rda *adapters[2];
-static uv_loop_t *loops[2];
+static rda *adapters[3];
+static uv_loop_t *loops[3];
 
 static void setup(void) {
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     wsio_server_config sc = {.log_level = 1};
     wsio_server *s = wsio_server_new(&sc);
-    wsio_io *io = wsio_io_new(s, NULL);
+    wsio_io_config ic = {.recovery_ms = i == 2 ? 60000 : 0}; /* streams: broadcasts get their entries' ids */
+    wsio_io *io = wsio_io_new(s, &ic);
     CHECK(io);
     wsio_io_of(io, "/chat");
-    wsio_redis_config rc = {.url = "redis://127.0.0.1:1", .sharded = i, .degraded_start = 1};
+    wsio_redis_config rc = {.url = "redis://127.0.0.1:1", .sharded = i == 1, .streams = i == 2, .degraded_start = 1};
     CHECK(wsio_io_redis(io, &rc) == 0);
     adapters[i] = (rda *)sio_adapter_of(io);
     loops[i] = wsio_server_loop(s);
@@ -163,10 +169,52 @@ static void check_cluster(const uint8_t *p, size_t n) {
   CHECK(rcl_keyslot((const char *)p, n) < RCL_SLOTS);
 }
 
+/* The streams protocol: an entry (RESP, or the body as a data field) or a session record. */
+static void check_streams(int path, unsigned type, const uint8_t *p, size_t n) {
+  rda *a = adapters[2];
+  if (path == 0) {
+    redisReader *rd = redisReaderCreate();
+    void *r = NULL;
+    if (rd && redisReaderFeed(rd, (const char *)p, n) == REDIS_OK && redisReaderGetReply(rd, &r) == REDIS_OK && r) {
+      rsx_entry e;
+      if (rsx_entry_read(r, &e) == 0) CHECK(e.id && rsx_offset_valid(e.id, e.id_len));
+      rds_feed_entry(a, r);
+      freeReplyObject(r);
+    }
+    if (rd) redisReaderFree(rd);
+  } else if (path < 3) {
+    char t[8];
+    snprintf(t, sizeof t, "%u", path == 1 ? 3u : type);
+    redisReply *kv[8] = {str_reply("uid", 3), str_reply("peer", 4), str_reply("nsp", 3),
+                         str_reply(type & 1 ? "/chat" : "/", type & 1 ? 5 : 1), str_reply("type", 4),
+                         str_reply(t, strlen(t)), str_reply("data", 4), str_reply((const char *)p, n)};
+    redisReply fields = {.type = REDIS_REPLY_ARRAY, .elements = 8, .element = kv};
+    redisReply *id = str_reply("1700000000000-1", 15);
+    redisReply *two[2] = {id, &fields};
+    redisReply e = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = two};
+    rds_feed_entry(a, &e);
+    for (size_t i = 0; i < 8; i++) free(kv[i]);
+    free(id);
+  } else {
+    rsx_session s;
+    if (rsx_session_decode((const char *)p, n, &s) == 0) {
+      CHECK(s.sid && s.nrooms <= RSX_SESSION_ROOMS);
+      for (size_t i = 0; i < s.nrooms; i++) CHECK(s.rooms[i] != NULL);
+      if (s.data_json) CHECK(sio_json_validate(s.data_json, strlen(s.data_json), SIO_JSON_DEPTH_MAX, NULL) == 0);
+    }
+    rsx_session_free(&s);
+  }
+  uv_run(loops[2], UV_RUN_NOWAIT);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!adapters[0]) setup();
   if (size < 1) return 0;
   check_codec(data + 1, size - 1);
+  if (data[0] & 8) {
+    check_streams((data[0] >> 1) & 3, data[0] >> 4, data + 1, size - 1);
+    return 0;
+  }
   check_cluster(data + 1, size - 1);
   check_sentinel(data + 1, size - 1);
   int sharded = data[0] & 1, path = (data[0] >> 1) & 3;

@@ -807,6 +807,23 @@ typedef struct wsio_redis_config {
    * servers' in the URL. NULL: the sentinels are asked without AUTH. */
   const char *sentinel_user;     /* NULL: AUTH with the password alone */
   const char *sentinel_password;
+  /* Redis Streams (Redis 6.2 or later), as npm @socket.io/redis-streams-adapter 0.3's createAdapter: the
+   * nodes share broadcasts, socketsJoin/Leave and disconnectSockets through a stream each node reads with
+   * blocking XREAD (from where it stopped, after an outage too); requests and answers (broadcasts with
+   * acks, fetchSockets, serverSideEmit, serverCount) go through pub/sub, sharded when sharded is set (its
+   * useShardedPubSub). With connection state recovery on (wsio_io_config.recovery_ms), sessions are kept in
+   * Redis and the stream holds the broadcasts, so a client comes back recovered on any node, wsio or Node,
+   * and a broadcast's offset is its stream entry's id: its local delivery waits for Redis's answer to XADD,
+   * as the package's does (not while Redis is away). key is the channel prefix (channelPrefix). While
+   * Redis is away, stream entries and sessions wait in a bounded queue and go out once it is back;
+   * subscription_mode does not apply. */
+  int streams;
+  const char *stream_name;       /* streamName; NULL: "socket.io" */
+  unsigned stream_count;         /* streamCount: namespaces spread over that many streams; 0: 1 */
+  uint32_t max_len;              /* maxLen: entries a stream keeps, about (XADD MAXLEN ~); 0: 10000 */
+  uint32_t read_count;           /* readCount: entries per XREAD; 0: 100 */
+  uint32_t block_ms;             /* blockTimeInMs: how long one XREAD waits; 0: 5000 */
+  const char *session_key_prefix; /* sessionKeyPrefix; NULL: "sio:session:" */
 } wsio_redis_config;
 
 /* Attaches the Redis adapter to io (cfg copied; NULL: defaults). Unless degraded_start is set, first checks
@@ -837,6 +854,13 @@ typedef struct wsio_redis_stats {
   /* Redis Sentinel (0 without): */
   int sentinel;                /* the URL is redis+sentinel:// */
   uint64_t sentinel_switches;  /* failovers followed: the master changed to another server */
+  /* Redis Streams (0 without): */
+  int streams;                 /* the streams protocol */
+  uint64_t stream_entries;     /* stream entries read, this node's own included */
+  uint64_t queued;             /* entries and sessions waiting for Redis now (they count as dropped when the
+                                * queue is full) */
+  uint64_t sessions_saved;     /* sessions handed to Redis for recovery */
+  uint64_t sessions_restored;  /* clients recovered from a session in Redis */
 } wsio_redis_stats;
 
 /* Fills out with the counters of io's Redis adapter. Returns 0, or WSIO_ENOTFOUND when io has none. */

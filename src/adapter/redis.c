@@ -544,4 +544,4 @@ static const sio_adapter_vt classic_vt = {
     .nsp_created = classic_nsp_created,
 };
 
-const rda_proto rda_classic = {&classic_vt, classic_nsp_subscribe, classic_push};
+const rda_proto rda_classic = {.vt = &classic_vt, .nsp_subscribe = classic_nsp_subscribe, .on_push = classic_push};

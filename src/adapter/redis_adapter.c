@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "adapter/redis_internal.h"
+#include "adapter/redis_streams.h"
 #include "sio/internal.h"
 #include "util/log.h"
 
@@ -22,6 +23,11 @@ void rda_unsubscribe(rda *a, const char *name, size_t len) { rlink_unsubscribe(a
 void rda_feed(rda *a, redisReply *r) { a->proto->on_push(a, r); }
 
 static void link_push(void *ud, redisReply *r) { rda_feed(ud, r); }
+
+static void link_up(void *ud) {
+  rda *a = ud;
+  if (!a->dead && a->proto->on_up) a->proto->on_up(a);
+}
 
 /* ---- publishing and requests ---- */
 
@@ -138,6 +144,7 @@ int rda_request(rda *a, uint64_t rid, int kind, const char *id, uint32_t timeout
 
 static void on_tick(uv_timer_t *t) {
   rda *a = t->data;
+  if (a->proto->tick) a->proto->tick(a);
   uint64_t now = uv_now(a->loop);
   for (rda_req *r = a->rhead, *next; r; r = next) {
     next = r->next;
@@ -530,17 +537,19 @@ static void rda_memfree(rda *a) {
   free(a);
 }
 
-static void tick_closed(uv_handle_t *h) {
-  rda *a = h->data;
+void rda_unref(rda *a) {
   a->nctx--;
-  if (a->nctx == 0) rda_memfree(a);
+  if (a->dead && a->nctx == 0) rda_memfree(a);
 }
+
+static void tick_closed(uv_handle_t *h) { rda_unref(h->data); }
 
 /* vt->free: the io is going away. Contexts still held by sio or by Redis callbacks keep the memory. */
 void rda_free(sio_adapter *base) {
   rda *a = (rda *)base;
   a->dead = 1;
   a->nctx++; /* the timer's close: the memory goes after it */
+  if (a->proto->stop) a->proto->stop(a);
   rlink_free(a->link); /* fails the server counts in flight: their contexts end */
   a->link = NULL;
   uv_close((uv_handle_t *)&a->tick, tick_closed);
@@ -555,6 +564,7 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   if (!io) return WSIO_EINVAL;
   if (!cfg) cfg = &def;
   if ((unsigned)cfg->subscription_mode > WSIO_REDIS_DYNAMIC_PRIVATE) return WSIO_EINVAL;
+  if (cfg->streams && cfg->stream_count > 1024) return WSIO_EINVAL; /* one connection per stream */
   if (sio_adapter_of(io)) return WSIO_EEXISTS;
   const char *key = cfg->key && *cfg->key ? cfg->key : "socket.io";
   redis_url url;
@@ -601,8 +611,9 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   }
   a->url = url;
   a->sharded = cfg->sharded != 0;
+  a->streams = cfg->streams != 0;
   a->mode = cfg->subscription_mode;
-  a->proto = a->sharded ? &rda_sharded : &rda_classic;
+  a->proto = a->streams ? &rda_streams : a->sharded ? &rda_sharded : &rda_classic;
   a->base.vt = a->proto->vt;
   a->loop = wsio_server_loop(io->server);
   /* 16 hex digits: socket.io-adapter's ClusterAdapter uses 8 random bytes as hex too. */
@@ -610,7 +621,7 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   snprintf(a->uid, sizeof a->uid, "%016" PRIx64, a->seq);
   a->seq = 0;
   rlink_config lc = {.url = &a->url, .sharded = a->sharded, .mode = mode, .connect_timeout_ms = cto,
-                     .backoff_max_ms = cfg->reconnect_max_ms};
+                     .backoff_max_ms = cfg->reconnect_max_ms, .on_up = link_up};
   a->link = rlink_new(a->loop, &lc, link_push, a);
   uv_timer_init(a->loop, &a->tick);
   a->tick.data = a;
@@ -619,6 +630,11 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
     return WSIO_ENOMEM;
   }
   rc = sio_adapter_attach(io, &a->base);
+  if (rc == 0 && a->proto->start) {
+    wsio_redis_config c = *cfg;
+    c.connect_timeout_ms = cto;
+    rc = a->proto->start(a, &c);
+  }
   if (rc == 0) rc = a->proto->nsp_subscribe(a, "/");
   if (rc < 0) {
     if (sio_adapter_of(io) != &a->base) rda_free(&a->base);
@@ -633,16 +649,21 @@ int wsio_io_redis(wsio_io *io, const wsio_redis_config *cfg) {
   else
     snprintf(where, sizeof where, "%s:%d%s", a->url.host ? a->url.host : "?", a->url.port,
              mode == RLINK_CLUSTER ? " (Redis Cluster)" : "");
-  log_info("redis: adapter on %s%s, %s pub/sub%s%s, key \"%s\", node %s", where, a->url.tls ? " over TLS" : "",
-           a->sharded ? "sharded" : "classic",
-           a->sharded ? ", subscription mode " : "",
-           a->sharded ? mode_name(a->mode) : "", a->key, a->uid);
+  const char *tls = a->url.tls ? " over TLS" : "";
+  if (a->streams)
+    log_info("redis: adapter on %s%s, streams (%s pub/sub), stream \"%s\"%s, key \"%s\", node %s", where, tls,
+             a->sharded ? "sharded" : "classic", cfg->stream_name && *cfg->stream_name ? cfg->stream_name : "socket.io",
+             cfg->stream_count > 1 ? " and its siblings" : "", a->key, a->uid);
+  else
+    log_info("redis: adapter on %s%s, %s pub/sub%s%s, key \"%s\", node %s", where, tls,
+             a->sharded ? "sharded" : "classic", a->sharded ? ", subscription mode " : "",
+             a->sharded ? mode_name(a->mode) : "", a->key, a->uid);
   return 0;
 }
 
 int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out) {
   sio_adapter *b = sio_adapter_of(io);
-  if (!b || (b->vt != rda_classic.vt && b->vt != rda_sharded.vt)) return WSIO_ENOTFOUND;
+  if (!b || (b->vt != rda_classic.vt && b->vt != rda_sharded.vt && b->vt != rda_streams.vt)) return WSIO_ENOTFOUND;
   rda *a = (rda *)b;
   if (a->dead) return WSIO_ENOTFOUND;
   *out = a->st;
@@ -658,5 +679,6 @@ int wsio_io_redis_stats(const wsio_io *io, wsio_redis_stats *out) {
   out->cluster_redirects = ls.redirects;
   out->sentinel = ls.sentinel;
   out->sentinel_switches = ls.switches;
+  if (a->streams) rds_stats(a, out);
   return 0;
 }

@@ -517,6 +517,10 @@ redis_conn *redis_conn_new(uv_loop_t *loop, const redis_conn_config *cfg, const 
 
 int redis_conn_up(const redis_conn *c) { return c->state == ST_UP; }
 
+void redis_conn_reset(redis_conn *c, const char *why) {
+  if (c->state == ST_UP || c->state == ST_HANDSHAKE || c->state == ST_CONNECTING) lost(c, why);
+}
+
 void redis_conn_stats_get(const redis_conn *c, redis_conn_stats *out) { *out = c->st; }
 
 static void timer_closed(uv_handle_t *h) { conn_release(h->data); }

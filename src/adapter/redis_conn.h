@@ -110,6 +110,9 @@ redis_conn *redis_conn_new(uv_loop_t *loop, const redis_conn_config *cfg, const 
 int redis_conn_cmd(redis_conn *c, redis_reply_fn cb, void *ud, int argc, const char **argv, const size_t *lens);
 
 int redis_conn_up(const redis_conn *c);
+/* Drops the connection as if it had broken (why is logged), then reconnects with back-off: for an owner
+ * whose blocking command has gone unanswered too long (a silent peer). Nothing when not connected. */
+void redis_conn_reset(redis_conn *c, const char *why);
 void redis_conn_stats_get(const redis_conn *c, redis_conn_stats *out);
 
 /* Stops and frees (the memory goes once libuv has released the handles). Callbacks of commands in flight

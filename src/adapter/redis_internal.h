@@ -1,7 +1,8 @@
 /*
  * Internals shared by the Redis adapter's files: redis_adapter.c (connections, subscriptions, requests,
- * the public functions), redis.c (the classic protocol of @socket.io/redis-adapter's createAdapter) and
- * redis_sharded.c (createShardedAdapter's, the ClusterAdapter messages of socket.io-adapter 2.5).
+ * the public functions), redis.c (the classic protocol of @socket.io/redis-adapter's createAdapter),
+ * redis_messages.c (the ClusterAdapter messages of socket.io-adapter 2.5 on pub/sub), redis_sharded.c
+ * (createShardedAdapter's protocol) and redis_streams.c (@socket.io/redis-streams-adapter's).
  *
  * Messages are handled as JSON text plus attachments whatever their encoding on the wire: msgpack from
  * peers is converted on arrival (mpk_to_json), and outgoing messages are written as JSON, then packed to
@@ -22,6 +23,11 @@
 
 enum { RDA_SUB_CHANNEL = RLINK_CHANNEL, RDA_SUB_PATTERN = RLINK_PATTERN, RDA_SUB_SHARD = RLINK_SHARD };
 enum { RDA_REQ_ACK = 1, RDA_REQ_FETCH, RDA_REQ_SSE };
+/* socket.io-adapter's ClusterAdapter message types (1, 2 and 13 are heartbeats and close: ignored) */
+enum {
+  RDA_MT_BROADCAST = 3, RDA_MT_JOIN, RDA_MT_LEAVE, RDA_MT_DISCONNECT, RDA_MT_FETCH, RDA_MT_FETCH_RESPONSE,
+  RDA_MT_SSE, RDA_MT_SSE_RESPONSE, RDA_MT_CLIENT_COUNT, RDA_MT_ACK
+};
 
 /* Rooms per message taken from a peer; more is refused as malformed. */
 #define RDA_MAX_ROOMS 10000
@@ -40,6 +46,13 @@ typedef struct rda_proto {
   int (*nsp_subscribe)(rda *a, const char *nsp);
   /* A message from the subscription connection (a pub/sub reply array). */
   void (*on_push)(rda *a, redisReply *r);
+  /* Optional: the protocol's own state, made once the link exists (start: 0 or a negative code) and let
+   * go when the adapter goes (stop: nothing of the protocol runs after it, but the link's callbacks in
+   * flight, which rlink_free runs at once); on_up: a command connection came up; tick: every second. */
+  int (*start)(rda *a, const wsio_redis_config *cfg);
+  void (*stop)(rda *a);
+  void (*on_up)(rda *a);
+  void (*tick)(rda *a);
 } rda_proto;
 
 /* A request of this node waiting for its peers: the sio rid, and how many answers make it complete. */
@@ -81,6 +94,8 @@ struct rda {
   redis_url url;
   char *key;
   int sharded, mode;
+  int streams;          /* the streams protocol: xs holds its state */
+  struct rds *xs;
   char uid[24];
   rlink *link;          /* Redis: one server or a cluster; holds the subscription set */
   uv_timer_t tick;
@@ -180,6 +195,9 @@ static inline int rda_ctx_claim(rda_ctx *c) {
 }
 
 void rda_free(sio_adapter *base);
+/* Something that held the adapter's memory (a->nctx) let go of it: freed once the adapter is gone and
+ * nothing holds it. */
+void rda_unref(rda *a);
 /* redis.c: asks Redis for the server count (PUBSUB numsub channel, summed over a cluster's primaries) of
  * request rid. */
 int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *channel);
@@ -188,8 +206,36 @@ int rda_server_count(rda *a, uint64_t rid, const char *numsub, const char *chann
  * fuzz/fuzz_adapter.c drives). */
 void rda_feed(rda *a, redisReply *r);
 
+/* ---- redis_messages.c: ClusterAdapter messages on pub/sub ---- */
+
+/* K#N# (tail NULL) or K#N#tail# into b. */
+int rda_msg_chan(buf *b, const rda *a, const char *nsp, const char *tail);
+/* Subscribes to K#N# and K#N#uid# (sharded or classic as the link is). */
+int rda_msg_nsp_subscribe(rda *a, const char *nsp);
+/* {"uid":..,"nsp":..,"type":T,"data":{  into b (reset); the caller writes data's members and "}}". */
+int rda_msg_head(buf *b, const rda *a, const char *nsp, int type);
+/* The message in b as it goes out: JSON as it is, or msgpack (in a->out2) when it carries binaries or the
+ * protocol always packs (streams). */
+int rda_msg_encode(rda *a, buf *b, const sio_bin *atts, size_t natts, const buf **out);
+/* Publishes m on K#N# (or K#N#tail#). */
+int rda_msg_send(rda *a, const char *nsp, const char *tail, const buf *m);
+/* The vt's requests: broadcast with acks, fetchSockets, serverSideEmit, serverCount. */
+int rda_msg_broadcast_ack(sio_adapter *base, uint64_t rid, const sio_targets *t, const char *pkt, size_t len,
+                          const sio_bin *atts, size_t natts, uint32_t timeout_ms);
+int rda_msg_fetch(sio_adapter *base, uint64_t rid, const sio_targets *t, uint32_t timeout_ms);
+int rda_msg_sse(sio_adapter *base, uint64_t rid, const char *nsp, const char *data, size_t len,
+                uint32_t timeout_ms);
+int rda_msg_server_count(sio_adapter *base, uint64_t rid);
+/* A peer's message {uid, nsp, type, data} decoded (data's attachments in a->in_atts), for namespace nsp;
+ * offset: the stream entry's id when it came through a stream, else NULL. Counted as received. */
+void rda_msg_dispatch(rda *a, const char *nsp, const char *uid, long long type, const sio_json_span *data,
+                      const char *offset);
+/* A pub/sub reply of the subscription connection (message or smessage). */
+void rda_msg_push(rda *a, redisReply *r);
+
 /* ---- the protocols ---- */
 extern const rda_proto rda_classic;
 extern const rda_proto rda_sharded;
+extern const rda_proto rda_streams;
 
 #endif

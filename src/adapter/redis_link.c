@@ -40,6 +40,7 @@ struct rlink {
   int sharded, mode;
   uint32_t cto, backoff;
   rlink_push_fn on_push;
+  void (*on_up)(void *ud);
   void *ud;
   int dead;
   map subs;               /* name -> rl_sub */
@@ -465,6 +466,7 @@ static void node_cmd_up(redis_conn *c, void *ud) {
   } else if (l->mode == RLINK_SENTINEL) {
     rsen_urgent(l->sen, 0);
   }
+  if (l->on_up && !l->dead) l->on_up(l->ud);
 }
 
 static void node_cmd_down(redis_conn *c, void *ud) {
@@ -625,6 +627,50 @@ int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_f
   return 0;
 }
 
+/* ---- commands about a key ---- */
+
+static rl_node *key_node(const rlink *l, const char *key, size_t klen) {
+  if (l->mode != RLINK_CLUSTER) return l->home;
+  return l->owner ? l->owner[rcl_keyslot(key, klen)] : NULL;
+}
+
+int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, int *port) {
+  const rl_node *n = key_node(l, key, klen);
+  if (!n) return WSIO_ECLOSED;
+  *host = n->host;
+  *port = n->port;
+  return 0;
+}
+
+/* A cluster command in flight: its node, to follow a -MOVED before the caller sees the reply. */
+typedef struct rl_cmd {
+  rl_node *n;
+  redis_reply_fn cb;
+  void *ud;
+} rl_cmd;
+
+static void cmd_done(void *ud, redisReply *r) {
+  rl_cmd x = *(rl_cmd *)ud;
+  free(ud);
+  if (r && r->type == REDIS_REPLY_ERROR && !x.n->l->dead) redirected(x.n->l, x.n, r->str, r->len);
+  if (x.cb) x.cb(x.ud, r);
+}
+
+int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
+                  const size_t *lens) {
+  rl_node *n = key_node(l, key, klen);
+  if (!n || !conn_up(n->cmd)) return WSIO_ECLOSED;
+  if (l->mode != RLINK_CLUSTER) return redis_conn_cmd(n->cmd, cb, ud, argc, argv, lens);
+  rl_cmd *x = malloc(sizeof *x);
+  if (!x) return WSIO_ENOMEM;
+  *x = (rl_cmd){n, cb, ud};
+  int rc = redis_conn_cmd(n->cmd, cmd_done, x, argc, argv, lens);
+  if (rc < 0) free(x);
+  return rc;
+}
+
+void rlink_refresh(rlink *l) { refresh(l); }
+
 /* ---- state ---- */
 
 int rlink_up(const rlink *l) {
@@ -681,6 +727,7 @@ rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push
   l->cto = cfg->connect_timeout_ms;
   l->backoff = cfg->backoff_max_ms;
   l->on_push = on_push;
+  l->on_up = cfg->on_up;
   l->ud = ud;
   uv_timer_init(loop, &l->timer);
   uv_unref((uv_handle_t *)&l->timer);

@@ -56,6 +56,7 @@ typedef struct rlink_config {
                                   * or RLINK_SENTINEL (url has sentinels; its host, when set, is the master) */
   uint32_t connect_timeout_ms;   /* per attempt; 0: 2000 */
   uint32_t backoff_max_ms;       /* 0: 5000 */
+  void (*on_up)(void *ud);       /* optional: a command connection came up (the first, or back) */
 } rlink_config;
 
 /* A pub/sub reply (message, pmessage, smessage, confirmations), borrowed for the call. */
@@ -94,6 +95,22 @@ int rlink_publish(rlink *l, const char *channel, size_t clen, const void *msg, s
  * when the connections go first, also when the link is freed). Returns 0, or a negative code when nothing
  * was sent (cb not called). */
 int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_fn cb, void *ud);
+
+/* Which server holds key now: the one server (or the Sentinel master), or on a cluster the primary that
+ * owns key's slot. Returns 0 and sets *host (borrowed until the topology changes) and *port, or
+ * WSIO_ECLOSED when it is not known yet. */
+int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, int *port);
+
+/* A command about key, on the command connection of the server that holds it. cb (may be NULL) gets the
+ * reply, borrowed, or NULL when the connection went first (also at rlink_free); a -MOVED/-ASK reply makes
+ * the link read the topology again, and reaches cb as the error it is. Returns 0, or WSIO_ECLOSED,
+ * WSIO_ELIMIT, WSIO_ENOMEM (nothing sent, cb not called). */
+int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
+                  const size_t *lens);
+
+/* On a cluster, reads the topology again soon (a reply of a connection the link does not own said -MOVED or
+ * -ASK); nothing otherwise. */
+void rlink_refresh(rlink *l);
 
 /* Whether a publish could be handed to Redis now (some command connection is up). */
 int rlink_up(const rlink *l);

@@ -390,7 +390,8 @@ static int vt_sse(sio_adapter *s, uint64_t rid, const char *nsp, const char *dat
   return op_send((wk_adapter *)s, OP_SSE, rid, &t, NULL, data, len, NULL, 0, timeout_ms, 0);
 }
 
-static int vt_restore(sio_adapter *s, uint64_t rid, const char *pid, const char *offset) {
+static int vt_restore(sio_adapter *s, uint64_t rid, const char *nsp, const char *pid, const char *offset) {
+  (void)nsp; /* the holder checks it when it unpacks */
   if (wk_group_size(((wk_adapter *)s)->g) < 2) return WSIO_ENOTFOUND; /* no peer to hold it */
   sio_targets t = {.nsp = ""};
   return op_send((wk_adapter *)s, OP_RESTORE, rid, &t, pid, offset, strlen(offset), NULL, 0, 0, 0);

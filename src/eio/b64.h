@@ -1,4 +1,5 @@
-/* Base64 for the Engine.IO codecs (packet.c, packet_v3.c); internal to src/eio. */
+/* Base64 for the Engine.IO codecs (packet.c, packet_v3.c), and the Redis streams adapter's entries and sessions
+ * (adapter/redis_stream.c), which carry msgpack as base64 as Node's Buffer writes it. */
 #ifndef WSIO_EIO_B64_H
 #define WSIO_EIO_B64_H
 

@@ -29,6 +29,8 @@ static const cfg_choice rate_actions[] = {{"close", 0}, {"drop", 1}, {NULL, 0}};
 static const cfg_choice log_formats[] = {{"text", SERVER_LOG_TEXT}, {"json", SERVER_LOG_JSON}, {NULL, 0}};
 static const cfg_choice admin_modes[] = {{"development", WSIO_ADMIN_DEVELOPMENT},
                                          {"production", WSIO_ADMIN_PRODUCTION}, {NULL, 0}};
+static const cfg_choice redis_adapters[] = {{"classic", SERVER_REDIS_CLASSIC}, {"sharded", SERVER_REDIS_SHARDED},
+                                            {"streams", SERVER_REDIS_STREAMS}, {NULL, 0}};
 static const cfg_choice redis_modes[] = {{"dynamic", WSIO_REDIS_DYNAMIC}, {"static", WSIO_REDIS_STATIC},
                                          {"dynamic-private", WSIO_REDIS_DYNAMIC_PRIVATE}, {NULL, 0}};
 
@@ -177,8 +179,13 @@ const cfg_setting cfg_settings[] = {
         "rediss:// and rediss+sentinel:// for TLS; empty: off"),
     STR("redis", "key", redis.key, CK_NONE, 0, "socket.io", "KEY",
         "channel prefix, the same on every node (the adapters' key option)"),
+    ONE("redis", "mode", CT_ENUM, redis.mode, 0, "classic", redis_adapters, "classic|sharded|streams",
+        "how nodes meet: classic pub/sub, as @socket.io/redis-adapter's createAdapter; sharded pub/sub (Redis 7), "
+        "as its createShardedAdapter; or Redis streams (Redis 6.2), as @socket.io/redis-streams-adapter, with "
+        "connection state recovery across nodes"),
     BOOL("redis", "sharded", redis.sharded, 0, "false",
-         "Redis 7 sharded pub/sub, as @socket.io/redis-adapter's createShardedAdapter"),
+         "sharded pub/sub (Redis 7): with mode classic, the same as mode sharded; with mode streams, for its "
+         "requests and answers (useShardedPubSub)"),
     ONE("redis", "subscription_mode", CT_ENUM, redis.subscription_mode, 0, "dynamic", redis_modes,
         "dynamic|static|dynamic-private", "sharded: a channel per room (dynamic), per namespace only, or per room "
         "and socket"),
@@ -199,6 +206,18 @@ const cfg_setting cfg_settings[] = {
     STR("redis", "sentinel_password", redis.sentinel_password, CK_NONE, O | CF_SECRET, "", "SECRET",
         "Sentinel: the password the sentinels require (their requirepass), apart from the data servers' "
         "in url; empty: no AUTH"),
+    STR("redis", "stream_name", redis.stream_name, CK_NONE, 0, "socket.io", "NAME",
+        "streams: the stream, the same on every node (streamName)"),
+    NUM("redis", "stream_count", CT_UINT, redis.stream_count, 0, "1", 1, 1024, "N",
+        "streams: namespaces spread over N streams, NAME-0 to NAME-(N-1) (streamCount)"),
+    NUM("redis", "max_len", CT_UINT, redis.max_len, 0, "10000", 1, 100000000, "N",
+        "streams: entries a stream keeps, about (maxLen); Redis memory, and how far back recovery reaches"),
+    NUM("redis", "read_count", CT_UINT, redis.read_count, 0, "100", 1, 100000, "N",
+        "streams: entries per read (readCount)"),
+    NUM("redis", "block_time", CT_MS, redis.block_ms, 0, "5s", 100, 10 * MIN, "DURATION",
+        "streams: how long one blocking read waits for entries (blockTimeInMs)"),
+    STR("redis", "session_key_prefix", redis.session_key_prefix, CK_NONE, O, "sio:session:", "PREFIX",
+        "streams: the prefix of the keys sessions are kept under for recovery (sessionKeyPrefix)"),
 
     BOOL("admin", "enabled", admin.enabled, 0, "false",
          "serve the Socket.IO Admin UI dashboard's namespace (what @socket.io/admin-ui's instrument() does)"),

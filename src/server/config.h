@@ -101,6 +101,9 @@ typedef struct server_namespace {
 #define SERVER_JWT_ES256 4
 #define SERVER_WEBHOOK_CONNECT 1
 #define SERVER_WEBHOOK_DISCONNECT 2
+#define SERVER_REDIS_CLASSIC 0
+#define SERVER_REDIS_SHARDED 1
+#define SERVER_REDIS_STREAMS 2
 
 /* What the command line asked for besides settings; the program acts on it after a successful load. */
 #define SERVER_CONFIG_HELP 1u
@@ -190,12 +193,19 @@ typedef struct server_config {
   struct {
     char *url;                 /* NULL: no Redis adapter */
     char *key;
+    int mode;                  /* SERVER_REDIS_* */
     int sharded;
     int subscription_mode;     /* wsio_redis_mode */
     int degraded_start;
     char *tls_ca, *tls_cert, *tls_key, *tls_server_name; /* rediss URLs only; NULL: not set */
     int tls_insecure;
     char *sentinel_user, *sentinel_password;             /* Sentinel URLs only; NULL: not set */
+    char *stream_name;         /* streams mode: wsio_redis_config's stream fields */
+    unsigned stream_count;
+    unsigned max_len;
+    unsigned read_count;
+    uint32_t block_ms;
+    char *session_key_prefix;
   } redis;
   struct {
     int enabled;

@@ -367,13 +367,19 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
   wsio_io_on_connection_error(w->app.io, on_connection_error, &w->app);
   /* [redis]: each worker is a node of the Redis cluster (its io then takes no in-process adapter). */
   if (c->redis.url && *c->redis.url) {
-    wsio_redis_config rc_ = {.url = c->redis.url, .key = c->redis.key, .sharded = c->redis.sharded,
+    int streams = c->redis.mode == SERVER_REDIS_STREAMS;
+    wsio_redis_config rc_ = {.url = c->redis.url, .key = c->redis.key,
+                             .sharded = c->redis.mode == SERVER_REDIS_SHARDED || c->redis.sharded,
                              .subscription_mode = (wsio_redis_mode)c->redis.subscription_mode,
                              .degraded_start = c->redis.degraded_start,
                              .tls_ca_file = c->redis.tls_ca, .tls_cert_file = c->redis.tls_cert,
                              .tls_key_file = c->redis.tls_key, .tls_server_name = c->redis.tls_server_name,
                              .tls_insecure = c->redis.tls_insecure, .sentinel_user = c->redis.sentinel_user,
-                             .sentinel_password = c->redis.sentinel_password};
+                             .sentinel_password = c->redis.sentinel_password, .streams = streams,
+                             .stream_name = c->redis.stream_name, .stream_count = c->redis.stream_count,
+                             .max_len = c->redis.max_len, .read_count = c->redis.read_count,
+                             .block_ms = c->redis.block_ms,
+                             .session_key_prefix = c->redis.session_key_prefix ? c->redis.session_key_prefix : ""};
     if ((rc = wsio_io_redis(w->app.io, &rc_)) != 0)
       return setup_failed(p, 1, rc, "wsio: [redis]: %s (see the log line above)\n", wsio_strerror(rc));
   }

@@ -131,6 +131,16 @@ void srv_metrics_render_stats(const wsio_stats *stats, const srv_metrics *m, buf
   if (m->redis_sentinel)
     metric(b, "wsio_redis_sentinel_switches_total", "counter",
            "Redis Sentinel failovers followed: the master moved to another server.", m->redis_sentinel_switches);
+  if (m->redis_streams) {
+    metric(b, "wsio_redis_stream_entries_total", "counter", "Redis stream entries read (streams mode).",
+           m->redis_stream_entries);
+    metric(b, "wsio_redis_queued", "gauge", "Stream entries and sessions waiting for Redis to come back.",
+           m->redis_queued);
+    metric(b, "wsio_redis_sessions_saved_total", "counter", "Sessions saved in Redis for connection state recovery.",
+           m->redis_sessions_saved);
+    metric(b, "wsio_redis_sessions_restored_total", "counter",
+           "Clients recovered from a session saved in Redis (by any node).", m->redis_sessions_restored);
+  }
   if (!m->redis_cluster_primaries && !m->redis_cluster_refreshes) return; /* one Redis server */
   metric(b, "wsio_redis_cluster_primaries", "gauge", "Redis Cluster primaries in the topology known now.",
          m->redis_cluster_primaries);

@@ -34,6 +34,8 @@ typedef struct srv_metrics {
   uint64_t redis_cluster_primaries, redis_cluster_refreshes, redis_cluster_redirects;
   /* Redis Sentinel: nodes using it, failovers they followed */
   uint64_t redis_sentinel, redis_sentinel_switches;
+  /* streams mode */
+  uint64_t redis_streams, redis_stream_entries, redis_queued, redis_sessions_saved, redis_sessions_restored;
 } srv_metrics;
 
 /* Appends the whole exposition for s (and the program's counters) to body. */

@@ -41,6 +41,11 @@ static void metrics_add(srv_metrics *to, const srv_metrics *m) {
   to->redis_cluster_redirects += m->redis_cluster_redirects;
   to->redis_sentinel += m->redis_sentinel;
   to->redis_sentinel_switches += m->redis_sentinel_switches;
+  to->redis_streams += m->redis_streams;
+  to->redis_stream_entries += m->redis_stream_entries;
+  to->redis_queued += m->redis_queued;
+  to->redis_sessions_saved += m->redis_sessions_saved;
+  to->redis_sessions_restored += m->redis_sessions_restored;
 }
 
 /* This worker's Redis adapter counters into its metrics (nothing without [redis] url). */
@@ -61,6 +66,11 @@ static void redis_snap(worker *w) {
   m->redis_cluster_redirects = st.cluster_redirects;
   m->redis_sentinel = st.sentinel ? 1 : 0;
   m->redis_sentinel_switches = st.sentinel_switches;
+  m->redis_streams = st.streams ? 1 : 0;
+  m->redis_stream_entries = st.stream_entries;
+  m->redis_queued = st.queued;
+  m->redis_sessions_saved = st.sessions_saved;
+  m->redis_sessions_restored = st.sessions_restored;
 }
 
 /* Before the loop waits: this worker's counters, for /metrics answered by another worker. */

@@ -92,6 +92,17 @@ void sio_cluster_forward_broadcast(const wsio_op *op, const sio_bin *atts, size_
   if (rc < 0) log_debug("socket.io: the adapter did not take a broadcast: %s", wsio_strerror(rc));
 }
 
+int sio_cluster_forward_broadcast_offset(const wsio_op *op, const sio_bin *atts, size_t natts) {
+  wsio_io *io = op->nsp->io;
+  sio_adapter *a = io->adapter;
+  const char *except[WSIO_OP_MAX_ROOMS + 1];
+  sio_targets t;
+  sio_targets_of_op(op, &t, except);
+  int rc = a->vt->broadcast_offset(a, &t, (const char *)io->scratch.data, io->scratch.len, atts, natts);
+  if (rc < 0) log_debug("socket.io: the adapter did not take a broadcast: %s", wsio_strerror(rc));
+  return rc;
+}
+
 void sio_cluster_forward_sockets(const wsio_op *op, int what, const char *room, int close) {
   sio_adapter *a = op->nsp->io->adapter;
   const char *except[WSIO_OP_MAX_ROOMS + 1];
@@ -121,6 +132,11 @@ static int peer_packet(const sio_targets *t, const char *pkt, size_t len, size_t
 
 int sio_cluster_broadcast(wsio_io *io, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
                           size_t natts) {
+  return sio_cluster_broadcast_at(io, t, pkt, len, atts, natts, NULL);
+}
+
+int sio_cluster_broadcast_at(wsio_io *io, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
+                             size_t natts, const char *offset) {
   if (!io || !targets_valid(t) || (natts && !atts)) return WSIO_EINVAL;
   sio_packet p;
   if (peer_packet(t, pkt, len, natts, 0, &p) != 0) {
@@ -129,6 +145,7 @@ int sio_cluster_broadcast(wsio_io *io, const sio_targets *t, const char *pkt, si
   }
   sio_sel sel;
   if (!sel_of_targets(io, t, &sel)) return 0;
+  sel.offset = offset;
   /* The peer's text as it came: one eio message for every local target, as for a local broadcast. */
   io->scratch.len = 0;
   if (buf_append(&io->scratch, pkt, len) != 0) return WSIO_ENOMEM;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "sio/packet.h"
+#include "util/buf.h"
 #include "wsio.h"
 
 /* The targets of an operation, without pointers to local objects (a wsio_op as it crosses servers):
@@ -49,6 +50,17 @@ typedef struct sio_socket_info {
                                        "secure":false,"issued":N,"url":"...","query":{...},"auth":{...}} */
   const char *data_json;            /* socket.data; "null" when unset */
 } sio_socket_info;
+
+/* A socket's state as connection state recovery keeps it when the socket leaves. Strings borrowed for the
+ * call. */
+typedef struct sio_session_info {
+  const char *sid;
+  const char *pid;                  /* the private id the client comes back with */
+  const char *nsp;
+  const char *const *rooms;         /* the socket's rooms, its own id not among them */
+  size_t nrooms;
+  const char *data_json;            /* socket.data; NULL when unset */
+} sio_session_info;
 
 typedef struct sio_adapter sio_adapter;
 
@@ -83,11 +95,26 @@ typedef struct sio_adapter_vt {
   /* Optional. A room of nsp got its first member (exists 1) or lost its last (exists 0); sid_room 1 for a
    * socket's own room (its id). The sharded Redis adapter subscribes to one channel per room with it. */
   void (*room_changed)(sio_adapter *a, const char *nsp, const char *room, int sid_room, int exists);
-  /* Optional (NULL: recovery stays local). Connection state recovery: a client came back here with the
-   * private id pid (NUL-terminated) of a session this server does not hold, and offset ("" when none).
-   * Each peer answers once with sio_cluster_restored (len 0: not held there), and the adapter calls
-   * sio_cluster_done(rid) once every peer has answered. The CONNECT waits meanwhile. */
-  int (*restore)(sio_adapter *a, uint64_t rid, const char *pid, const char *offset);
+  /* Optional (NULL: recovery stays local). Connection state recovery: a client came back here to namespace
+   * nsp with the private id pid (NUL-terminated) of a session this server does not hold, and offset (""
+   * when none). Each peer answers once with sio_cluster_restored (len 0: not held there), and the adapter
+   * calls sio_cluster_done(rid) once every peer has answered. The CONNECT waits meanwhile. A negative
+   * return (nothing asked) connects it as a fresh session at once. */
+  int (*restore)(sio_adapter *a, uint64_t rid, const char *nsp, const char *pid, const char *offset);
+  /* Optional, both or neither: connection state recovery kept by the adapter for the whole cluster (the
+   * Redis streams adapter: broadcasts in a stream, sessions in Redis), so that a client may come back to
+   * any server. With recovery on, this server then keeps neither broadcasts nor sessions:
+   *   - broadcast_offset takes this server's broadcasts that go to peers (not local, no acks) instead of
+   *     broadcast, before their local part, which the adapter then does once with
+   *     sio_cluster_broadcast_at(..., offset) when it knows the offset peers know the broadcast by (NULL:
+   *     none), in the order the broadcasts were made. It returns 0 then; 1 when sio is to do the local
+   *     part at once, without an offset (Redis away, say), the peers' part being done; or a negative code,
+   *     nothing sent to peers (sio does the local part all the same);
+   *   - persist takes the state of a socket that left for a reason recovery covers;
+   *   - restore (above) is asked for every client that comes back with a pid. */
+  int (*broadcast_offset)(sio_adapter *a, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
+                          size_t natts);
+  void (*persist)(sio_adapter *a, const sio_session_info *s);
 } sio_adapter_vt;
 
 /* An adapter embeds this first; the sio layer reads vt and io, never the rest. */
@@ -107,6 +134,12 @@ sio_adapter *sio_adapter_of(const wsio_io *io);
  * or WSIO_EPROTO when pkt does not decode (a broken peer: the caller logs it and drops the message). */
 int sio_cluster_broadcast(wsio_io *io, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
                           size_t natts);
+
+/* The same with the recovery offset the broadcast is known by on every server (an adapter with
+ * broadcast_offset; NULL: none): appended to the packet's arguments as socket.io does (not to a volatile
+ * broadcast), with recovery on. */
+int sio_cluster_broadcast_at(wsio_io *io, const sio_targets *t, const char *pkt, size_t len, const sio_bin *atts,
+                             size_t natts, const char *offset);
 
 /* A peer's broadcast with acks: delivered locally; every local client's answer (the ACK packet's arguments
  * as a JSON array, plus attachments) goes to on_reply(ctx, ...), until the timeout; then on_end(ctx) once,
@@ -136,6 +169,24 @@ int sio_cluster_server_event(wsio_io *io, const char *nsp, const char *data, siz
  * packed into *out (malloc'd, the caller frees it; *len bytes): its id, rooms, data and the retained
  * broadcasts it missed after offset. Returns 1 when packed, 0 when not held here, or a negative code. */
 int sio_cluster_restore_take(wsio_io *io, const char *pid, const char *offset, char **out, size_t *len);
+
+/* An answer to a restore request, packed by an adapter that keeps sessions itself (broadcast_offset): begin
+ * with the session's id, namespace, socket.data (NULL: unset) and rooms (its id not among them; at most
+ * SIO_RESTORE_MAX_ROOMS), add each missed packet in order (the text packet of an EVENT with its offset
+ * already among its arguments, and its attachments), then hand p.b's bytes to sio_cluster_restored and
+ * free them (buf_free). Each returns 0 or a negative code (WSIO_ENOMEM; WSIO_ELIMIT past
+ * SIO_RESTORE_MAX_PACKETS, WSIO_EPROTO for a packet the io's parser cannot carry). */
+#define SIO_RESTORE_MAX_ROOMS 64
+#define SIO_RESTORE_MAX_PACKETS 100000
+typedef struct sio_restore_pack {
+  buf b;
+  size_t count_at;
+  uint32_t count;
+} sio_restore_pack;
+int sio_restore_pack_begin(sio_restore_pack *p, const char *sid, const char *nsp, const char *data_json,
+                           const char *const *rooms, size_t nrooms);
+int sio_restore_pack_packet(wsio_io *io, sio_restore_pack *p, const char *pkt, size_t len, const sio_bin *atts,
+                            size_t natts);
 
 /* ---- answers to this server's requests ---- */
 

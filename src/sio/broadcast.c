@@ -70,6 +70,7 @@ wsio_op *wsio_op_timeout(wsio_op *op, uint32_t ms) {
 typedef void (*each_fn)(wsio_socket *s, void *arg);
 
 void sio_sel_of_op(sio_sel *sel, const wsio_op *op) {
+  memset(sel, 0, sizeof *sel);
   sel->nsp = op->nsp;
   sel->rooms = op->rooms;
   sel->nrooms = op->nrooms;
@@ -184,7 +185,13 @@ int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast
   wsio_op rop;
   size_t plain = io->scratch.len;
   int retain = io->rec && !b && !(sel->flags & WSIO_OP_VOLATILE);
-  uint64_t seq = retain && recovery_op(sel, &rop) == 0 ? sio_recovery_stamp(io) : 0;
+  uint64_t seq = 0;
+  /* An adapter that keeps the broadcasts for every server names the offset; this server keeps nothing. */
+  if (retain && sio_recovery_shared(io)) {
+    if (sel->offset) sio_recovery_stamp_text(&io->scratch, sel->offset);
+  } else if (retain && recovery_op(sel, &rop) == 0) {
+    seq = sio_recovery_stamp(io);
+  }
   eio_msg *m = sio_msg_new(io, (const char *)io->scratch.data, io->scratch.len, atts, natts);
   if (!m) return WSIO_ENOMEM;
   emit_ctx x = {.msg = m, .flags = sel->flags, .bcast = b, .id = id, .timeout_ms = sel->timeout_ms, .seq = seq};
@@ -198,17 +205,31 @@ int sio_fan_out(const sio_sel *sel, const sio_bin *atts, size_t natts, sio_bcast
   if (seq) sio_recovery_store(io, &rop, seq, m);
   eio_msg_unref(m);
   /* Other servers stamp their own offsets: the text goes on as it was. */
-  if (seq && io->scratch.len > plain) {
+  if (io->scratch.len > plain) {
     io->scratch.data[plain - 1] = ']';
     io->scratch.len = plain;
   }
   return x.sent;
 }
 
-/* The local part, then (unless local) the same packet to the other servers. */
+static void count_one(wsio_socket *s, void *arg) {
+  (void)s;
+  (*(size_t *)arg)++;
+}
+
+/* The local part, then (unless local) the same packet to the other servers. With recovery kept by the
+ * adapter, the adapter takes it first and the local part follows once it knows the offset: the count is
+ * of the targets now. */
 int sio_op_emit_scratch(const wsio_op *op, const sio_bin *atts, size_t natts) {
   sio_sel sel;
   sio_sel_of_op(&sel, op);
+  wsio_io *io = op->nsp->io;
+  if (io->rec && sio_recovery_shared(io) && !(op->flags & WSIO_OP_LOCAL)) {
+    if (sio_cluster_forward_broadcast_offset(op, atts, natts) != 0) return sio_fan_out(&sel, atts, natts, NULL, -1);
+    size_t n = 0;
+    sio_each(&sel, count_one, &n);
+    return (int)n;
+  }
   int sent = sio_fan_out(&sel, atts, natts, NULL, -1);
   if (sent >= 0 && op->nsp->io->adapter && !(op->flags & WSIO_OP_LOCAL))
     sio_cluster_forward_broadcast(op, atts, natts);

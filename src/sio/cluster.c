@@ -202,7 +202,7 @@ int sio_cluster_request_restore(wsio_io *io, wsio_next *hold, const char *pid, c
   sio_request *r = a && a->vt->restore ? req_new(io, REQ_RESTORE, 2000) : NULL; /* a CONNECT waits */
   if (!r) return WSIO_ENOMEM;
   r->ud = hold;
-  int rc = a->vt->restore(a, r->rid, pid, offset);
+  int rc = a->vt->restore(a, r->rid, hold->s->nsp->name, pid, offset);
   if (rc < 0) req_free(io, r);
   return rc < 0 ? rc : 0;
 }

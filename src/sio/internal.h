@@ -256,7 +256,11 @@ typedef struct sio_sel {
   const wsio_socket *except_socket;
   unsigned flags;
   uint32_t timeout_ms;       /* acks: 0 for the io's ack_timeout_ms */
+  const char *offset;        /* the recovery offset an adapter named (broadcast_offset); NULL: none */
 } sio_sel;
+
+/* Connection state recovery is kept by the adapter for every server (sio/adapter.h: broadcast_offset). */
+static inline int sio_recovery_shared(const wsio_io *io) { return io->adapter && io->adapter->vt->broadcast_offset; }
 
 /* io.c */
 uint64_t sio_now(const wsio_io *io);
@@ -348,6 +352,9 @@ void sio_bcast_release(sio_bcast_wait *b);
 
 /* cluster.c: this server's side of the adapter contract (sio/adapter.h) */
 void sio_cluster_forward_broadcast(const wsio_op *op, const sio_bin *atts, size_t natts);
+/* The same to an adapter's broadcast_offset, before the local part: 0 when the adapter does the local part
+ * later, else (1, or a negative code) it is the caller's, at once. */
+int sio_cluster_forward_broadcast_offset(const wsio_op *op, const sio_bin *atts, size_t natts);
 /* Hands b's broadcast (in io->scratch) to the adapter, or leaves b local. */
 void sio_cluster_forward_broadcast_ack(const wsio_op *op, sio_bcast_wait *b);
 void sio_cluster_forward_sockets(const wsio_op *op, int what, const char *room, int close);
@@ -397,6 +404,9 @@ void sio_recovery_free(wsio_io *io);
 void sio_recovery_purge(wsio_io *io);
 int sio_recovery_pending(const wsio_io *io);
 uint64_t sio_recovery_stamp(wsio_io *io);
+/* Appends offset as the last argument of the EVENT text packet in b. Returns 0, WSIO_EPROTO (not an
+ * array's end) or WSIO_ENOMEM (b unchanged). */
+int sio_recovery_stamp_text(buf *b, const char *offset);
 uint64_t sio_recovery_current(const wsio_io *io);
 void sio_recovery_store(wsio_io *io, const wsio_op *op, uint64_t seq, eio_msg *msg);
 void sio_recovery_save(wsio_socket *s, const char *reason);

@@ -101,6 +101,10 @@ int mpk_pack_packet(mpk_writer *w, buf *tmp, const char *text, size_t len, const
  * WSIO_ENOMEM. The text is then for sio_packet_decode to check in full. */
 int mpk_packet_text(const sio_json_span *obj, size_t natts, int with_id, buf *text, size_t *first,
                     size_t *count);
+/* The same, a missing nsp being nsp_default: socket.io-adapter's ClusterAdapter sends a broadcast's packet
+ * before the namespace is set on it, so the message's namespace stands for it. */
+int mpk_packet_text_nsp(const sio_json_span *obj, size_t natts, int with_id, const char *nsp_default, buf *text,
+                        size_t *first, size_t *count);
 
 /* JSON value v with placeholders numbered from base, appended to out with the numbers minus base; every
  * number must lie in [base, base + count). Returns 0, WSIO_EPROTO or WSIO_ENOMEM. */

@@ -212,6 +212,11 @@ static int ph_range(const sio_json_span *v, size_t natts, uint64_t *lo, uint64_t
 
 int mpk_packet_text(const sio_json_span *obj, size_t natts, int with_id, buf *text, size_t *first,
                     size_t *count) {
+  return mpk_packet_text_nsp(obj, natts, with_id, "/", text, first, count);
+}
+
+int mpk_packet_text_nsp(const sio_json_span *obj, size_t natts, int with_id, const char *nsp_default, buf *text,
+                        size_t *first, size_t *count) {
   sio_json_span type, data, nsp, id;
   uint64_t t;
   if (obj->kind != SIO_JSON_OBJECT || !sio_json_object_find(obj, "type", 4, &type) ||
@@ -221,8 +226,9 @@ int mpk_packet_text(const sio_json_span *obj, size_t natts, int with_id, buf *te
   if (!is_event && t != SIO_ACK && t != SIO_BINARY_ACK) return WSIO_EPROTO;
   if (!sio_json_object_find(obj, "data", 4, &data) || data.kind != SIO_JSON_ARRAY) return WSIO_EPROTO;
   char nspbuf[256];
-  size_t nsp_len = 1;
-  nspbuf[0] = '/';
+  size_t nsp_len = strlen(nsp_default);
+  if (nsp_len >= sizeof nspbuf || nsp_default[0] != '/' || strchr(nsp_default, ',')) return WSIO_EPROTO;
+  memcpy(nspbuf, nsp_default, nsp_len);
   if (sio_json_object_find(obj, "nsp", 3, &nsp) && nsp.kind != SIO_JSON_NULL) {
     ssize_t n = nsp.kind == SIO_JSON_STRING ? sio_json_string_decode(&nsp, nspbuf, sizeof nspbuf) : -1;
     if (n <= 0 || nspbuf[0] != '/' || memchr(nspbuf, ',', (size_t)n) || memchr(nspbuf, 0, (size_t)n))

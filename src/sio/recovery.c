@@ -15,6 +15,12 @@
  * pid is not saved here is held while the adapter asks the other workers (sio_cluster_request_restore);
  * the one that holds the session packs it with the broadcasts it missed and lets it go
  * (sio_cluster_restore_take), and the CONNECT goes on recovered (sio_recovery_resume), or fresh.
+ *
+ * Kept by the adapter: an adapter with broadcast_offset and persist (the Redis streams mode) keeps
+ * recovery for the whole cluster, and this server retains nothing: a broadcast carries the offset the
+ * adapter names for it (sio_sel.offset, every server's clients get the same), a leaving socket's state
+ * goes to persist, and every returning pid is asked of the adapter, which answers with a packed session
+ * (sio_restore_pack_*) as a worker does.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,18 +152,26 @@ int sio_recovery_pending(const wsio_io *io) { return io->rec && (io->rec->head |
 
 uint64_t sio_recovery_current(const wsio_io *io) { return io->rec ? io->rec->seq : 0; }
 
+int sio_recovery_stamp_text(buf *b, const char *offset) {
+  /* An EVENT's text ends with its data array: the offset goes before the closing bracket. */
+  if (!b->len || b->data[b->len - 1] != ']') return WSIO_EPROTO;
+  size_t at = b->len - 1;
+  b->data[at] = ',';
+  if (sio_json_write_string(b, offset, strlen(offset)) != 0 || buf_append(b, "]", 1) != 0) {
+    b->len = at + 1;
+    b->data[at] = ']';
+    return WSIO_ENOMEM;
+  }
+  return 0;
+}
+
 /* The broadcast in io->scratch gets its offset as a last string argument; returns the sequence number. */
 uint64_t sio_recovery_stamp(wsio_io *io) {
   sio_recovery *r = io->rec;
-  buf *b = &io->scratch;
   uint64_t seq = ++r->seq;
   char off[48];
-  int n = snprintf(off, sizeof off, ",\"%s-%llu\"]", r->boot, (unsigned long long)seq);
-  /* An EVENT's text ends with its data array: put the offset before the closing bracket. */
-  if (b->len && b->data[b->len - 1] == ']' && buf_reserve(b, (size_t)n) == 0) {
-    b->len--;
-    buf_append(b, off, (size_t)n);
-  }
+  snprintf(off, sizeof off, "%s-%llu", r->boot, (unsigned long long)seq);
+  sio_recovery_stamp_text(&io->scratch, off);
   return seq;
 }
 
@@ -197,8 +211,19 @@ void sio_recovery_save(wsio_socket *s, const char *reason) {
   int ok = 0;
   for (size_t i = 0; i < sizeof recoverable / sizeof recoverable[0]; i++) ok |= strcmp(reason, recoverable[i]) == 0;
   if (!r || !ok || !s->pid[0]) return;
-  const char *names[64];
-  size_t n = s->nrooms < 64 ? s->nrooms : 64;
+  sio_adapter *a = io->adapter;
+  if (a && a->vt->persist) {
+    const char *stack[64], **names = s->nrooms <= 64 ? stack : malloc(s->nrooms * sizeof *names);
+    if (!names) return;
+    for (size_t i = 0; i < s->nrooms; i++) names[i] = s->rooms[i].room->name;
+    sio_session_info info = {.sid = s->id, .pid = s->pid, .nsp = s->nsp->name, .rooms = names,
+                             .nrooms = s->nrooms, .data_json = s->data_json};
+    a->vt->persist(a, &info);
+    if (names != stack) free(names);
+    return;
+  }
+  const char *names[SIO_RESTORE_MAX_ROOMS];
+  size_t n = s->nrooms < SIO_RESTORE_MAX_ROOMS ? s->nrooms : SIO_RESTORE_MAX_ROOMS;
   for (size_t i = 0; i < n; i++) names[i] = s->rooms[i].room->name;
   sio_session *ss = calloc(1, sizeof *ss);
   if (!ss || !(ss->rooms = strings_block(names, n, 0))) {
@@ -353,6 +378,41 @@ static int put_u32(buf *b, size_t v) {
 
 static int put_str(buf *b, const char *str) { return buf_append(b, str, strlen(str) + 1); }
 
+int sio_restore_pack_begin(sio_restore_pack *p, const char *sid, const char *nsp, const char *data_json,
+                           const char *const *rooms, size_t nrooms) {
+  memset(p, 0, sizeof *p);
+  if (nrooms > SIO_RESTORE_MAX_ROOMS) return WSIO_ELIMIT;
+  buf *b = &p->b;
+  int rc = put_str(b, sid) || put_str(b, nsp) || buf_append(b, data_json ? "\1" : "\0", 1) ||
+           put_str(b, data_json ? data_json : "") || put_u32(b, nrooms);
+  for (size_t i = 0; i < nrooms && !rc; i++) rc = put_str(b, rooms[i]);
+  p->count_at = b->len;
+  rc = rc || put_u32(b, 0);
+  if (rc) {
+    buf_free(b);
+    return WSIO_ENOMEM;
+  }
+  return 0;
+}
+
+/* One missed broadcast as its Engine.IO polling payload. */
+static int pack_raw(sio_restore_pack *p, const uint8_t *polling, size_t len) {
+  if (p->count >= SIO_RESTORE_MAX_PACKETS) return WSIO_ELIMIT;
+  if (put_u32(&p->b, len) || buf_append(&p->b, polling, len)) return WSIO_ENOMEM;
+  p->count++;
+  memcpy(p->b.data + p->count_at, &p->count, sizeof p->count);
+  return 0;
+}
+
+int sio_restore_pack_packet(wsio_io *io, sio_restore_pack *p, const char *pkt, size_t len, const sio_bin *atts,
+                            size_t natts) {
+  eio_msg *m = sio_msg_new(io, pkt, len, atts, natts);
+  if (!m) return WSIO_EPROTO;
+  int rc = pack_raw(p, m->polling.data, m->polling.len);
+  eio_msg_unref(m);
+  return rc;
+}
+
 int sio_cluster_restore_take(wsio_io *io, const char *pid, const char *offset, char **out, size_t *len) {
   sio_recovery *r = io->rec;
   *out = NULL;
@@ -361,24 +421,19 @@ int sio_cluster_restore_take(wsio_io *io, const char *pid, const char *offset, c
   sio_session *ss = map_get(&r->sessions, pid, EIO_SID_LEN);
   uint64_t from;
   if (!ss || ss->until <= sio_now(io) || session_from(r, ss, offset, &from) != 0) return 0;
-  buf b = {0};
-  size_t count = 0;
-  for (sio_stored *p = r->head; p; p = p->next) count += p->seq > from && matches(p, ss);
-  int rc = put_str(&b, ss->sid) || put_str(&b, ss->nsp->name) || buf_append(&b, ss->data_json ? "\1" : "\0", 1) ||
-           put_str(&b, ss->data_json ? ss->data_json : "") || put_u32(&b, ss->nrooms);
-  for (size_t i = 0; i < ss->nrooms && !rc; i++) rc = put_str(&b, ss->rooms[i]);
-  rc = rc || put_u32(&b, count);
+  sio_restore_pack pk;
+  int rc = sio_restore_pack_begin(&pk, ss->sid, ss->nsp->name, ss->data_json, (const char *const *)ss->rooms,
+                                  ss->nrooms);
   for (sio_stored *p = r->head; p && !rc; p = p->next)
-    if (p->seq > from && matches(p, ss))
-      rc = put_u32(&b, p->msg->polling.len) || buf_append(&b, p->msg->polling.data, p->msg->polling.len);
+    if (p->seq > from && matches(p, ss)) rc = pack_raw(&pk, p->msg->polling.data, p->msg->polling.len);
   if (rc) {
-    buf_free(&b);
-    return WSIO_ENOMEM;
+    buf_free(&pk.b);
+    return rc == WSIO_ELIMIT ? rc : WSIO_ENOMEM;
   }
   map_del(&r->sessions, pid, EIO_SID_LEN); /* used once */
   session_free(ss);
-  *out = (char *)b.data;
-  *len = b.len;
+  *out = (char *)pk.b.data;
+  *len = pk.b.len;
   return 1;
 }
 
@@ -410,11 +465,11 @@ static sio_session *session_unpack(const wsio_nsp *nsp, const char *data, size_t
   int has_data = *u.p++ == 1;
   const char *data_json = get_str(&u);
   uint32_t nrooms, npkts;
-  if (!data_json || get_u32(&u, &nrooms) != 0 || nrooms > 64) return NULL;
-  const char *names[64];
+  if (!data_json || get_u32(&u, &nrooms) != 0 || nrooms > SIO_RESTORE_MAX_ROOMS) return NULL;
+  const char *names[SIO_RESTORE_MAX_ROOMS];
   for (uint32_t i = 0; i < nrooms; i++)
     if (!(names[i] = get_str(&u))) return NULL;
-  if (get_u32(&u, &npkts) != 0 || npkts > SIO_RECOVERY_MAX_PACKETS) return NULL;
+  if (get_u32(&u, &npkts) != 0 || npkts > SIO_RESTORE_MAX_PACKETS) return NULL;
   sio_session *ss = calloc(1, sizeof *ss);
   if (!ss) return NULL;
   memcpy(ss->sid, sid, sizeof ss->sid);

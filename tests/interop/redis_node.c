@@ -3,12 +3,15 @@
  * API only. tests/interop/redis_node_server.mjs is the same node written with Node's socket.io and
  * @socket.io/redis-adapter: the test drives both kinds through the same events.
  *
- * Usage: redis_node --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P]
+ * Usage: redis_node --redis URL [--sharded] [--streams] [--recovery MS] [--max-len N] [--workers N]
+ *                   [--degraded] [--key K] [--host H] [--port P]
  *                   [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-server-name N] [--tls-insecure]
  *                   [--sentinel-user U] [--sentinel-password P]
  * (--degraded: the config's degraded_start, so no check at start, and a cluster is found at the first
- * connection. The others are the config's fields of the same names, for rediss:// and Sentinel.)
- * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join" and "fetch"):
+ * connection; --streams: the streams protocol, as @socket.io/redis-streams-adapter; --recovery: connection
+ * state recovery's window; --workers: wsio_workers_run, each worker a node of its own on the one port. The
+ * tls and sentinel flags are the config's fields of the same names, for rediss:// and Sentinel.)
+ * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join", "fetch", "emit" and "me"):
  *   join(room)                      socket.join(room); ack(true)
  *   emit(ev, x)                     io.emit(ev, x); ack(local receivers)
  *   emit-bin(ev)                    io.emit(ev, <bytes 1 2 3>, {nested: <bytes 4>})
@@ -23,7 +26,10 @@
  *   bcast-ack(ms)                   io.timeout(ms).emit("poll", cb); ack([err, answers])
  *   server-count                    ack(io.serverCount())
  *   redis-stats                     ack({connected, dropped, published, received, malformed, cluster,
- *                                        primaries, refreshes, redirects, sentinel, switches})
+ *                                        primaries, refreshes, redirects, sentinel, switches, queued,
+ *                                        entries, saved, restored})
+ *   me                              ack({id, recovered, rooms: socket.rooms sorted, data: socket.data})
+ *   set-data(x)                     socket.data = x; ack(true)
  * Server-side events: "hello"(x) -> io.local.emit("server-hello", x); "whoami"(x) -> callback("wsio:" PORT).
  */
 #include <jansson.h>
@@ -32,7 +38,8 @@
 #include <string.h>
 #include <wsio.h>
 
-static wsio_io *io;
+/* Each worker's own (--workers); the port is the one they share. */
+static _Thread_local wsio_io *io;
 static int port;
 
 static void ack_json(wsio_ack *ack, json_t *v) {
@@ -190,12 +197,40 @@ static void on_redis_stats(wsio_socket *s, const wsio_args *a, wsio_ack *ack, vo
   (void)s, (void)a, (void)ud;
   wsio_redis_stats st;
   if (wsio_io_redis_stats(io, &st) != 0) return ack_json(ack, json_null());
-  ack_json(ack, json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:I}", "connected", st.connected, "dropped",
+  json_t *res = json_pack("{s:b,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:I}", "connected", st.connected, "dropped",
                           (json_int_t)st.dropped, "published", (json_int_t)st.published, "received",
                           (json_int_t)st.received, "malformed", (json_int_t)st.malformed, "cluster", st.cluster,
                           "primaries", (json_int_t)st.cluster_primaries, "refreshes",
                           (json_int_t)st.cluster_refreshes, "redirects", (json_int_t)st.cluster_redirects,
-                          "sentinel", st.sentinel, "switches", (json_int_t)st.sentinel_switches));
+                          "sentinel", st.sentinel, "switches", (json_int_t)st.sentinel_switches);
+  json_t *more = json_pack("{s:I,s:I,s:I,s:I}", "queued", (json_int_t)st.queued, "entries",
+                           (json_int_t)st.stream_entries, "saved", (json_int_t)st.sessions_saved, "restored",
+                           (json_int_t)st.sessions_restored);
+  json_object_update(res, more);
+  json_decref(more);
+  ack_json(ack, res);
+}
+
+static void on_me(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)a, (void)ud;
+  const char *rooms[64];
+  size_t n = wsio_socket_rooms(s, rooms, 64);
+  qsort(rooms, n, sizeof *rooms, cmp_str);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_string(rooms[i]));
+  json_t *data = json_loads(wsio_socket_data_json(s), JSON_DECODE_ANY, NULL);
+  ack_json(ack, json_pack("{s:s,s:b,s:o,s:o}", "id", wsio_socket_id(s), "recovered", wsio_socket_recovered(s),
+                          "rooms", arr, "data", data ? data : json_null()));
+}
+
+static void on_set_data(wsio_socket *s, const wsio_args *a, wsio_ack *ack, void *ud) {
+  (void)ud;
+  size_t len = 0;
+  const char *p = wsio_args_json(a, 0, &len);
+  char *json = p ? strndup(p, len) : NULL;
+  int rc = json ? wsio_socket_set_data_json(s, json) : -1;
+  free(json);
+  ack_json(ack, rc == 0 ? json_true() : json_false());
 }
 
 static void on_hello(wsio_nsp *n, const wsio_args *a, wsio_server_ack *ack, void *ud) {
@@ -214,37 +249,18 @@ static void on_whoami(wsio_nsp *n, const wsio_args *a, wsio_server_ack *ack, voi
   if (ack) wsio_server_ack_send(ack, text);
 }
 
-int main(int argc, char **argv) {
-  const char *host = "127.0.0.1";
-  wsio_redis_config rc = {0};
-  for (int i = 1; i < argc; i++) {
-    const char *v = i + 1 < argc ? argv[i + 1] : "";
-    if (!strcmp(argv[i], "--redis")) rc.url = v, i++;
-    else if (!strcmp(argv[i], "--key")) rc.key = v, i++;
-    else if (!strcmp(argv[i], "--host")) host = v, i++;
-    else if (!strcmp(argv[i], "--port")) port = atoi(v), i++;
-    else if (!strcmp(argv[i], "--sharded")) rc.sharded = 1;
-    else if (!strcmp(argv[i], "--degraded")) rc.degraded_start = 1;
-    else if (!strcmp(argv[i], "--tls-ca")) rc.tls_ca_file = v, i++;
-    else if (!strcmp(argv[i], "--tls-cert")) rc.tls_cert_file = v, i++;
-    else if (!strcmp(argv[i], "--tls-key")) rc.tls_key_file = v, i++;
-    else if (!strcmp(argv[i], "--tls-server-name")) rc.tls_server_name = v, i++;
-    else if (!strcmp(argv[i], "--tls-insecure")) rc.tls_insecure = 1;
-    else if (!strcmp(argv[i], "--sentinel-user")) rc.sentinel_user = v, i++;
-    else if (!strcmp(argv[i], "--sentinel-password")) rc.sentinel_password = v, i++;
-    else {
-      fprintf(stderr, "usage: %s --redis URL [--sharded] [--degraded] [--key K] [--host H] [--port P] [--tls-ca F] "
-                      "[--tls-cert F] [--tls-key F] [--tls-server-name N] [--tls-insecure] [--sentinel-user U] "
-                      "[--sentinel-password P]\n", argv[0]);
-      return 2;
-    }
-  }
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  wsio_server_config scfg = {.log_level = 2};
-  wsio_server *server = wsio_server_new(&scfg);
-  wsio_io_config icfg = {.ping_interval_ms = 2000, .ping_timeout_ms = 5000};
-  io = server ? wsio_io_new(server, &icfg) : NULL;
-  if (!io) return 1;
+/* One node: the whole server, or (--workers) one worker's, each a node of its own on the shared port. */
+static const char *host = "127.0.0.1";
+static wsio_redis_config rc;
+static uint32_t recovery_ms;
+static unsigned nworkers;
+static unsigned ready;
+
+static int setup(wsio_server *server, unsigned index, void *ud) {
+  (void)ud;
+  wsio_io_config icfg = {.ping_interval_ms = 2000, .ping_timeout_ms = 5000, .recovery_ms = recovery_ms};
+  io = wsio_io_new(server, &icfg);
+  if (!io) return WSIO_ENOMEM;
   wsio_nsp *n = wsio_io_sockets(io);
   wsio_nsp_on(n, "join", on_join, NULL);
   wsio_nsp_on(n, "emit", on_emit, "emit");
@@ -260,23 +276,65 @@ int main(int argc, char **argv) {
   wsio_nsp_on(n, "bcast-ack", on_bcast_ack, NULL);
   wsio_nsp_on(n, "server-count", on_server_count, NULL);
   wsio_nsp_on(n, "redis-stats", on_redis_stats, NULL);
+  wsio_nsp_on(n, "me", on_me, NULL);
+  wsio_nsp_on(n, "set-data", on_set_data, NULL);
   wsio_nsp_on_server_side(n, "hello", on_hello, NULL);
   wsio_nsp_on_server_side(n, "whoami", on_whoami, NULL);
   wsio_nsp *chat = wsio_io_of(io, "/chat");
   wsio_nsp_on(chat, "join", on_join, NULL);
   wsio_nsp_on(chat, "fetch", on_fetch, NULL);
+  wsio_nsp_on(chat, "me", on_me, NULL);
+  wsio_nsp_on(chat, "emit", on_emit, "emit");
   int err = wsio_server_listen(server, host, port);
   if (err) {
     fprintf(stderr, "cannot listen: %s\n", wsio_strerror(err));
-    return 1;
+    return err;
   }
-  port = wsio_server_port(server);
+  if (index == 0) port = wsio_server_port(server);
   /* After listen: the node's "whoami" answer names its port. */
   if ((err = wsio_io_redis(io, &rc)) != 0) {
     fprintf(stderr, "redis: %s\n", wsio_strerror(err));
-    return 1;
+    return err;
   }
-  printf("listening on %s:%d\n", host, port);
+  /* Ready once every worker is a node. */
+  if (__atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST) == (nworkers ? nworkers : 1))
+    printf("listening on %s:%d\n", host, port);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *v = i + 1 < argc ? argv[i + 1] : "";
+    if (!strcmp(argv[i], "--redis")) rc.url = v, i++;
+    else if (!strcmp(argv[i], "--key")) rc.key = v, i++;
+    else if (!strcmp(argv[i], "--host")) host = v, i++;
+    else if (!strcmp(argv[i], "--port")) port = atoi(v), i++;
+    else if (!strcmp(argv[i], "--sharded")) rc.sharded = 1;
+    else if (!strcmp(argv[i], "--streams")) rc.streams = 1;
+    else if (!strcmp(argv[i], "--recovery")) recovery_ms = (uint32_t)atoi(v), i++;
+    else if (!strcmp(argv[i], "--max-len")) rc.max_len = (uint32_t)atoi(v), i++;
+    else if (!strcmp(argv[i], "--workers")) nworkers = (unsigned)atoi(v), i++;
+    else if (!strcmp(argv[i], "--degraded")) rc.degraded_start = 1;
+    else if (!strcmp(argv[i], "--tls-ca")) rc.tls_ca_file = v, i++;
+    else if (!strcmp(argv[i], "--tls-cert")) rc.tls_cert_file = v, i++;
+    else if (!strcmp(argv[i], "--tls-key")) rc.tls_key_file = v, i++;
+    else if (!strcmp(argv[i], "--tls-server-name")) rc.tls_server_name = v, i++;
+    else if (!strcmp(argv[i], "--tls-insecure")) rc.tls_insecure = 1;
+    else if (!strcmp(argv[i], "--sentinel-user")) rc.sentinel_user = v, i++;
+    else if (!strcmp(argv[i], "--sentinel-password")) rc.sentinel_password = v, i++;
+    else {
+      fprintf(stderr, "usage: %s --redis URL [--sharded] [--streams] [--recovery MS] [--max-len N] [--workers N] "
+                      "[--degraded] [--key K] [--host H] [--port P] [--tls-ca F] [--tls-cert F] [--tls-key F] "
+                      "[--tls-server-name N] [--tls-insecure] [--sentinel-user U] [--sentinel-password P]\n",
+              argv[0]);
+      return 2;
+    }
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  wsio_server_config scfg = {.log_level = 2};
+  if (nworkers) return wsio_workers_run(nworkers, &scfg, 1, setup, NULL) == 0 ? 0 : 1;
+  wsio_server *server = wsio_server_new(&scfg);
+  if (!server || setup(server, 0, NULL) != 0) return 1;
   wsio_server_run(server, 1);
   wsio_server_free(server);
   return 0;

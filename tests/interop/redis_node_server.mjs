@@ -1,5 +1,6 @@
 // The reference node of the Redis interop test: Node's socket.io 4.8 with @socket.io/redis-adapter
-// (createAdapter, or createShardedAdapter when REDIS_MODE=sharded), answering the same events as
+// (createAdapter, or createShardedAdapter when REDIS_MODE=sharded) or @socket.io/redis-streams-adapter
+// (REDIS_MODE=streams, with connection state recovery for RECOVERY_MS), answering the same events as
 // tests/interop/redis_node.c. Env: REDIS_URL, REDIS_MODE, REDIS_CLUSTER (1: the URL is a node of a Redis
 // Cluster, reached with node-redis createCluster), REDIS_TLS_CA (a PEM file: rediss:// servers are verified
 // against it), PORT (0: any). Prints "listening on HOST:PORT".
@@ -8,8 +9,10 @@ import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { createClient, createCluster } from 'redis';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 
 const sharded = process.env.REDIS_MODE === 'sharded';
+const streams = process.env.REDIS_MODE === 'streams';
 if (process.env.REDIS_CLUSTER === '1') {
   // node-redis 4.7 (@redis/client 1.6) never resubscribes a sharded channel whose slot moved: its client
   // emits 'sharded-channel-moved' while its cluster listens for 'server-sunsubscribe'. Forwarded here so
@@ -35,9 +38,11 @@ await Promise.all([pub.connect(), sub.connect()]);
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
-  adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
+  adapter: streams ? createStreamsAdapter(pub) : sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
   pingInterval: 2000,
   pingTimeout: 5000,
+  ...(streams && process.env.RECOVERY_MS
+    ? { connectionStateRecovery: { maxDisconnectionDuration: Number(process.env.RECOVERY_MS) } } : {}),
 });
 let port = 0;
 
@@ -77,9 +82,20 @@ io.on('connection', socket => {
     }
   });
   socket.on('server-count', async cb => cb(await io.of('/').adapter.serverCount()));
+  socket.on('me', cb => cb(me(socket)));
+  socket.on('set-data', (x, cb) => { socket.data = x; cb?.(true); });
+});
+// What the tests ask a socket: as redis_node.c's "me" (socket.data's default {} reads as null there).
+const me = socket => ({
+  id: socket.id,
+  recovered: socket.recovered,
+  rooms: [...socket.rooms].sort(),
+  data: socket.data && Object.keys(socket.data).length ? socket.data : null,
 });
 io.of('/chat').on('connection', socket => {
   socket.on('join', (room, cb) => { socket.join(room); cb?.(true); });
+  socket.on('me', cb => cb(me(socket)));
+  socket.on('emit', (ev, x, cb) => { io.of('/chat').emit(ev, x); cb?.(0); });
 });
 
 io.on('hello', x => io.local.emit('server-hello', x));

@@ -8,9 +8,14 @@ target_link_libraries(redis_node PRIVATE wsio_static)
 find_program(NODE_BIN node)
 find_program(REDIS_SERVER_BIN redis-server)
 find_program(REDIS_CLI_BIN redis-cli)
-# interop/<prefix>_classic and _sharded: script run by node with REDIS_MODE set, plus the environment given.
+# interop/<prefix>_<mode> for each mode after env (classic and sharded when none are given): script run by
+# node with REDIS_MODE set, plus the environment given.
 function(redis_interop_tests prefix script env)
-  foreach(mode classic sharded)
+  set(modes ${ARGN})
+  if(NOT modes)
+    set(modes classic sharded)
+  endif()
+  foreach(mode ${modes})
     add_test(NAME interop/${prefix}_${mode}
              COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/${script}
              WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
@@ -20,7 +25,23 @@ function(redis_interop_tests prefix script env)
 endfunction()
 
 if(NODE_BIN AND REDIS_SERVER_BIN)
-  redis_interop_tests(redis test_redis.mjs "")
+  redis_interop_tests(redis test_redis.mjs "" classic sharded streams)
+endif()
+
+# The streams mode's own matters (test_redis_streams.mjs): offsets, the entries' format, connection state
+# recovery across wsio and Node nodes, trimming, malformed entries, Redis restarted; then the same with wsio
+# nodes of two workers each, and the wsio program with --workers 2 in the cluster.
+if(NODE_BIN AND REDIS_SERVER_BIN)
+  add_test(NAME interop/redis_streams_recovery
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_redis_streams.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/redis_streams_recovery PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
+    "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN}")
+  add_test(NAME interop/redis_streams_workers
+           COMMAND ${NODE_BIN} --test --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_redis_streams.mjs
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(interop/redis_streams_workers PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
+    "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};STREAMS_WORKERS=2;STREAMS_PROGRAM=$<TARGET_FILE:wsio>")
 endif()
 
 # The same over a 3-primary Redis Cluster the test starts itself (test_redis_cluster.mjs): the Node server
