@@ -1,9 +1,11 @@
 /* redis_conn: a reconnecting Redis connection on libuv (see redis_conn.h). */
 #include "adapter/redis_conn.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "util/buf.h"
 #include "util/log.h"
@@ -13,6 +15,7 @@ enum { ST_WAIT = 0, ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_UP, ST_DEAD };
 
 #define BACKOFF_FIRST_MS 100
 #define READ_CHUNK 65536
+#define REDIS_CONN_ADDRS 4 /* addresses of one host tried per attempt */
 
 typedef struct pending_cb {
   redis_reply_fn cb;
@@ -41,6 +44,10 @@ struct redis_conn {
   uv_timer_t timer;   /* connect timeout, then back-off */
   uv_getaddrinfo_t *gai; /* the resolution of the current attempt; a late one of an older attempt is dropped */
   tcp_link *link;
+  /* The addresses the host resolved to, tried in turn within one attempt: "localhost" may name ::1 first
+   * while Redis listens on 127.0.0.1 only. A timeout starts the next attempt at the next address. */
+  struct sockaddr_storage addrs[REDIS_CONN_ADDRS];
+  unsigned naddrs, addr_at, addr_first;
   redisReader *reader;
   rtls *tls;          /* the TLS session of the current attempt (rediss); NULL: plain */
   buf out, wbuf;      /* queued commands; the bytes of the write in flight */
@@ -137,8 +144,10 @@ static void on_timer(uv_timer_t *t) {
     start_attempt(c);
   else if (c->tls && !rtls_ready(c->tls))
     lost(c, "timed out in the TLS handshake (a plain port? then redis://)");
-  else if (c->state == ST_RESOLVING || c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
+  else if (c->state == ST_RESOLVING || c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
+    if (c->state == ST_CONNECTING) c->addr_first += c->addr_at + 1; /* next time, the address after it */
     lost(c, "timed out");
+  }
 }
 
 static void schedule(redis_conn *c) {
@@ -357,11 +366,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   conn_release(c);
 }
 
+static void connect_next(redis_conn *c);
+
 static void on_connected(uv_connect_t *req, int status) {
   tcp_link *l = req->data;
   redis_conn *c = l->c;
   if (!c || c->link != l) return;
   if (status < 0) {
+    if (c->addr_at + 1 < c->naddrs) { /* the host's next address, in the same attempt */
+      drop_link(c);
+      c->addr_at++;
+      connect_next(c);
+      return;
+    }
     lost(c, uv_strerror(status));
     return;
   }
@@ -436,9 +453,25 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     lost(c, status < 0 ? uv_strerror(status) : "no address");
     return;
   }
+  c->naddrs = 0;
+  for (struct addrinfo *a = res; a && c->naddrs < REDIS_CONN_ADDRS; a = a->ai_next) {
+    if (a->ai_addrlen > sizeof c->addrs[0]) continue;
+    memcpy(&c->addrs[c->naddrs++], a->ai_addr, a->ai_addrlen);
+  }
+  uv_freeaddrinfo(res);
+  if (!c->naddrs) {
+    lost(c, "no address");
+    return;
+  }
+  if (c->addr_first >= c->naddrs) c->addr_first = 0;
+  c->addr_at = 0;
+  connect_next(c);
+}
+
+/* Connects to address (addr_first + addr_at) mod naddrs of the attempt. */
+static void connect_next(redis_conn *c) {
   tcp_link *l = calloc(1, sizeof *l);
   if (!l) {
-    uv_freeaddrinfo(res);
     lost(c, "out of memory");
     return;
   }
@@ -452,8 +485,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   c->link = l;
   c->refs++;
   c->state = ST_CONNECTING;
-  int rc = uv_tcp_connect(&l->creq, &l->tcp, res->ai_addr, on_connected);
-  uv_freeaddrinfo(res);
+  const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[(c->addr_first + c->addr_at) % c->naddrs];
+  int rc = uv_tcp_connect(&l->creq, &l->tcp, sa, on_connected);
   if (rc < 0) lost(c, uv_strerror(rc));
 }
 

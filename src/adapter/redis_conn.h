@@ -14,6 +14,8 @@
  * TLS (a rediss:// URL): the session of redis_tls.h runs between the socket and the reply reader; the
  * handshake is part of connecting (its failure is a failed attempt, retried, its reason logged).
  *
+ * Addresses: a host name that resolves to several addresses (localhost as ::1 and 127.0.0.1) is tried at each
+ * in turn, up to four, before the attempt counts as failed.
  * Faults: a lost connection fails the callbacks of commands in flight (reply NULL), reports down once, and
  * retries with exponential back-off (capped, with jitter). Commands issued while not up are refused
  * (WSIO_ECLOSED) rather than queued: nothing grows while Redis is away. Output is bounded too (WSIO_ELIMIT).
