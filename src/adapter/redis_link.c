@@ -642,18 +642,63 @@ int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, 
   return 0;
 }
 
-/* A cluster command in flight: its node, to follow a -MOVED before the caller sees the reply. */
+/* A cluster command in flight: its node, to follow a -MOVED or -ASK before the caller sees the reply, and,
+ * within the retry budget (RL_RETAIN_MAX, shared with sharded messages), a copy of its arguments: a
+ * redirected command was not run, so it is sent once more where the redirection says. Without that a
+ * stream entry (XADD) or a session (SET, GETDEL) met during a slot move would be lost. */
+#define RL_CMD_ARGS 16
 typedef struct rl_cmd {
+  rlink *l;
   rl_node *n;
   redis_reply_fn cb;
   void *ud;
+  int argc, retried;
+  size_t bytes; /* of the copy, counted in l->retained; argc 0: none kept */
+  const char *argv[RL_CMD_ARGS];
+  size_t lens[RL_CMD_ARGS];
+  char data[];
 } rl_cmd;
 
+static void cmd_done(void *ud, redisReply *r);
+
+/* Sends x's command again to the node a redirection names: the slot's owner as now known (-MOVED), or
+ * the node importing it, after ASKING on the same connection (-ASK). Returns 0 when sent. */
+static int cmd_retry(rl_cmd *x, const redisReply *r) {
+  rlink *l = x->l;
+  unsigned slot;
+  const char *host;
+  size_t hlen;
+  int port;
+  int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
+  if (!kind || !x->argc || x->retried || l->mode != RLINK_CLUSTER) return -1;
+  rl_node *t;
+  if (kind == 1) {
+    t = l->owner ? l->owner[slot] : NULL; /* redirected() has just set it */
+  } else {
+    if (!hlen) host = x->n->host, hlen = strlen(x->n->host);
+    t = node_get(l, host, hlen, port);
+  }
+  if (!t || !conn_up(t->cmd) || (kind == 1 && t == x->n)) return -1;
+  static const char *asking[1] = {"ASKING"};
+  static const size_t asking_len[1] = {6};
+  if (kind == 2 && redis_conn_cmd(t->cmd, NULL, NULL, 1, asking, asking_len) < 0) return -1;
+  x->n = t;
+  x->retried = 1;
+  return redis_conn_cmd(t->cmd, cmd_done, x, x->argc, x->argv, x->lens) < 0 ? -1 : 0;
+}
+
 static void cmd_done(void *ud, redisReply *r) {
-  rl_cmd x = *(rl_cmd *)ud;
-  free(ud);
-  if (r && r->type == REDIS_REPLY_ERROR && !x.n->l->dead) redirected(x.n->l, x.n, r->str, r->len);
-  if (x.cb) x.cb(x.ud, r);
+  rl_cmd *x = ud;
+  rlink *l = x->l;
+  if (r && r->type == REDIS_REPLY_ERROR && !l->dead) {
+    redirected(l, x->n, r->str, r->len);
+    if (cmd_retry(x, r) == 0) return; /* the retry's answer comes here again */
+  }
+  l->retained -= x->bytes;
+  redis_reply_fn cb = x->cb;
+  void *cud = x->ud;
+  free(x);
+  if (cb) cb(cud, r);
 }
 
 int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
@@ -661,11 +706,29 @@ int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, voi
   rl_node *n = key_node(l, key, klen);
   if (!n || !conn_up(n->cmd)) return WSIO_ECLOSED;
   if (l->mode != RLINK_CLUSTER) return redis_conn_cmd(n->cmd, cb, ud, argc, argv, lens);
-  rl_cmd *x = malloc(sizeof *x);
+  size_t bytes = 0;
+  for (int i = 0; i < argc; i++) bytes += lens[i];
+  int keep = argc <= RL_CMD_ARGS && l->retained + bytes <= RL_RETAIN_MAX;
+  rl_cmd *x = malloc(sizeof *x + (keep ? bytes : 0));
   if (!x) return WSIO_ENOMEM;
-  *x = (rl_cmd){n, cb, ud};
+  *x = (rl_cmd){.l = l, .n = n, .cb = cb, .ud = ud};
+  if (keep) {
+    char *at = x->data;
+    for (int i = 0; i < argc; i++) {
+      memcpy(at, argv[i], lens[i]);
+      x->argv[i] = at;
+      x->lens[i] = lens[i];
+      at += lens[i];
+    }
+    x->argc = argc;
+    x->bytes = bytes;
+  }
+  l->retained += x->bytes; /* before: a connection failing while sending answers at once */
   int rc = redis_conn_cmd(n->cmd, cmd_done, x, argc, argv, lens);
-  if (rc < 0) free(x);
+  if (rc < 0) {
+    l->retained -= x->bytes;
+    free(x);
+  }
   return rc;
 }
 

@@ -102,9 +102,10 @@ int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_f
 int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, int *port);
 
 /* A command about key, on the command connection of the server that holds it. cb (may be NULL) gets the
- * reply, borrowed, or NULL when the connection went first (also at rlink_free); a -MOVED/-ASK reply makes
- * the link read the topology again, and reaches cb as the error it is. Returns 0, or WSIO_ECLOSED,
- * WSIO_ELIMIT, WSIO_ENOMEM (nothing sent, cb not called). */
+ * reply, borrowed, or NULL when the connection went first (also at rlink_free). A -MOVED/-ASK reply makes
+ * the link read the topology again, and on a cluster the command is sent once more where it says (within
+ * the retry budget): only a second redirection, or one that cannot be followed, reaches cb as the error it
+ * is. Returns 0, or WSIO_ECLOSED, WSIO_ELIMIT, WSIO_ENOMEM (nothing sent, cb not called). */
 int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
                   const size_t *lens);
 

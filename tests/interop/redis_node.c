@@ -3,15 +3,17 @@
  * API only. tests/interop/redis_node_server.mjs is the same node written with Node's socket.io and
  * @socket.io/redis-adapter: the test drives both kinds through the same events.
  *
- * Usage: redis_node --redis URL [--sharded] [--streams] [--recovery MS] [--max-len N] [--workers N]
+ * Usage: redis_node --redis URL [--sharded] [--streams] [--recovery MS] [--max-len N] [--stream-count N]
+ *                   [--workers N]
  *                   [--degraded] [--key K] [--host H] [--port P]
  *                   [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-server-name N] [--tls-insecure]
  *                   [--sentinel-user U] [--sentinel-password P]
  * (--degraded: the config's degraded_start, so no check at start, and a cluster is found at the first
  * connection; --streams: the streams protocol, as @socket.io/redis-streams-adapter; --recovery: connection
- * state recovery's window; --workers: wsio_workers_run, each worker a node of its own on the one port. The
+ * state recovery's window; --stream-count: the package's streamCount; --workers: wsio_workers_run, each worker a node of its own on the one port. The
  * tls and sentinel flags are the config's fields of the same names, for rediss:// and Sentinel.)
- * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" has "join", "fetch", "emit" and "me"):
+ * Prints "listening on HOST:PORT" once ready. Events (namespace "/"; "/chat" and "/news" have "join", "fetch",
+ * "emit", "to" and "me"; with three streams "/" is on stream 2, "/chat" on 1, "/news" on 0):
  *   join(room)                      socket.join(room); ack(true)
  *   emit(ev, x)                     io.emit(ev, x); ack(local receivers)
  *   emit-bin(ev)                    io.emit(ev, <bytes 1 2 3>, {nested: <bytes 4>})
@@ -280,11 +282,14 @@ static int setup(wsio_server *server, unsigned index, void *ud) {
   wsio_nsp_on(n, "set-data", on_set_data, NULL);
   wsio_nsp_on_server_side(n, "hello", on_hello, NULL);
   wsio_nsp_on_server_side(n, "whoami", on_whoami, NULL);
-  wsio_nsp *chat = wsio_io_of(io, "/chat");
-  wsio_nsp_on(chat, "join", on_join, NULL);
-  wsio_nsp_on(chat, "fetch", on_fetch, NULL);
-  wsio_nsp_on(chat, "me", on_me, NULL);
-  wsio_nsp_on(chat, "emit", on_emit, "emit");
+  for (int i = 0; i < 2; i++) {
+    wsio_nsp *more = wsio_io_of(io, i ? "/news" : "/chat");
+    wsio_nsp_on(more, "join", on_join, NULL);
+    wsio_nsp_on(more, "fetch", on_fetch, NULL);
+    wsio_nsp_on(more, "me", on_me, NULL);
+    wsio_nsp_on(more, "emit", on_emit, "emit");
+    wsio_nsp_on(more, "to", on_emit, "to");
+  }
   int err = wsio_server_listen(server, host, port);
   if (err) {
     fprintf(stderr, "cannot listen: %s\n", wsio_strerror(err));
@@ -313,6 +318,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--streams")) rc.streams = 1;
     else if (!strcmp(argv[i], "--recovery")) recovery_ms = (uint32_t)atoi(v), i++;
     else if (!strcmp(argv[i], "--max-len")) rc.max_len = (uint32_t)atoi(v), i++;
+    else if (!strcmp(argv[i], "--stream-count")) rc.stream_count = (unsigned)atoi(v), i++;
     else if (!strcmp(argv[i], "--workers")) nworkers = (unsigned)atoi(v), i++;
     else if (!strcmp(argv[i], "--degraded")) rc.degraded_start = 1;
     else if (!strcmp(argv[i], "--tls-ca")) rc.tls_ca_file = v, i++;
@@ -323,8 +329,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--sentinel-user")) rc.sentinel_user = v, i++;
     else if (!strcmp(argv[i], "--sentinel-password")) rc.sentinel_password = v, i++;
     else {
-      fprintf(stderr, "usage: %s --redis URL [--sharded] [--streams] [--recovery MS] [--max-len N] [--workers N] "
-                      "[--degraded] [--key K] [--host H] [--port P] [--tls-ca F] [--tls-cert F] [--tls-key F] "
+      fprintf(stderr, "usage: %s --redis URL [--sharded] [--streams] [--recovery MS] [--max-len N] "
+                      "[--stream-count N] [--workers N] [--degraded] [--key K] [--host H] [--port P] [--tls-ca F] [--tls-cert F] [--tls-key F] "
                       "[--tls-server-name N] [--tls-insecure] [--sentinel-user U] [--sentinel-password P]\n",
               argv[0]);
       return 2;

@@ -3,7 +3,7 @@
 // (REDIS_MODE=streams, with connection state recovery for RECOVERY_MS), answering the same events as
 // tests/interop/redis_node.c. Env: REDIS_URL, REDIS_MODE, REDIS_CLUSTER (1: the URL is a node of a Redis
 // Cluster, reached with node-redis createCluster), REDIS_TLS_CA (a PEM file: rediss:// servers are verified
-// against it), PORT (0: any). Prints "listening on HOST:PORT".
+// against it), STREAM_COUNT (streams: the package's streamCount), PORT (0: any). Prints "listening on HOST:PORT".
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
@@ -38,7 +38,7 @@ await Promise.all([pub.connect(), sub.connect()]);
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
-  adapter: streams ? createStreamsAdapter(pub) : sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
+  adapter: streams ? createStreamsAdapter(pub, { streamCount: Number(process.env.STREAM_COUNT || 1) }) : sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
   pingInterval: 2000,
   pingTimeout: 5000,
   ...(streams && process.env.RECOVERY_MS
@@ -92,11 +92,14 @@ const me = socket => ({
   rooms: [...socket.rooms].sort(),
   data: socket.data && Object.keys(socket.data).length ? socket.data : null,
 });
-io.of('/chat').on('connection', socket => {
-  socket.on('join', (room, cb) => { socket.join(room); cb?.(true); });
-  socket.on('me', cb => cb(me(socket)));
-  socket.on('emit', (ev, x, cb) => { io.of('/chat').emit(ev, x); cb?.(0); });
-});
+for (const name of ['/chat', '/news']) {
+  io.of(name).on('connection', socket => {
+    socket.on('join', (room, cb) => { socket.join(room); cb?.(true); });
+    socket.on('me', cb => cb(me(socket)));
+    socket.on('emit', (ev, x, cb) => { io.of(name).emit(ev, x); cb?.(0); });
+    socket.on('to', (room, ev, x, cb) => { io.of(name).to(room).emit(ev, x); cb?.(0); });
+  });
+}
 
 io.on('hello', x => io.local.emit('server-hello', x));
 io.on('whoami', (x, cb) => cb(`node:${port}`));

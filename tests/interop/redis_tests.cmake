@@ -55,3 +55,17 @@ endif()
 if(NODE_BIN AND REDIS_SERVER_BIN)
   redis_interop_tests(redis_sentinel test_redis_sentinel.mjs "")
 endif()
+
+# The streams mode over other topologies (test_redis_streams_topologies.mjs, STREAMS_TOPOLOGY): a 3-primary
+# Redis Cluster with a Node node on createCluster (a slot move and a failover of the stream's primary), Redis
+# Sentinel (a failover mid-test), and streamCount 3 (namespaces on three streams) with a Node node.
+if(NODE_BIN AND REDIS_SERVER_BIN AND REDIS_CLI_BIN)
+  foreach(topology cluster sentinel count)
+    add_test(NAME interop/redis_streams_${topology}
+             COMMAND ${NODE_BIN} --test --test-reporter=spec
+                     ${CMAKE_CURRENT_SOURCE_DIR}/test_redis_streams_topologies.mjs
+             WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+    set_tests_properties(interop/redis_streams_${topology} PROPERTIES LABELS interop TIMEOUT 120 ENVIRONMENT
+      "REDIS_NODE=$<TARGET_FILE:redis_node>;REDIS_SERVER=${REDIS_SERVER_BIN};REDIS_CLI=${REDIS_CLI_BIN};STREAMS_TOPOLOGY=${topology}")
+  endforeach()
+endif()
