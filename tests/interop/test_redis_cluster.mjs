@@ -13,8 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClient } from 'redis';
-import { quiet, within, ack, next, collect, until, freePort, spawnTracked, startProc, stopProc, openClient, onExit }
+import { ClusterFixture } from './redis_fixtures.mjs';
+import { quiet, within, ack, next, collect, until, spawnTracked, startProc, stopProc, openClient, onExit }
   from './redis_harness.mjs';
 
 const MODE = process.env.REDIS_MODE || 'sharded';
@@ -27,55 +27,28 @@ const dir = mkdtempSync(join(tmpdir(), 'wsio-redis-cluster-'));
 onExit(() => rmSync(dir, { recursive: true, force: true }));
 
 describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io node over 3 primaries`, () => {
-  const ports = [];
-  const buses = [];     // their cluster bus ports
-  const redis = [];     // redis-server processes
-  const admin = [];     // a node-redis client per cluster node
+  const cl = new ClusterFixture({ redisServer: REDIS_SERVER, redisCli: REDIS_CLI, dir });
+  const { ports } = cl;
   const procs = [];     // wsio and Node servers
   const clients = [];
   let cA, cB, cC, urlA, urlB, urlC;
   const rooms = [];     // two rooms whose channels live on two different primaries
 
   const open = (url, opts) => openClient(clients, url, opts);
-  const cmd = (i, ...args) => admin[i].sendCommand(args.map(String));
-  const slotOf = async name => Number(await cmd(0, 'CLUSTER', 'KEYSLOT', name));
-  // The index (in ports) of the primary that serves slot, as node i sees it.
-  async function ownerOf(slot, i = 0) {
-    for (const [start, end, [, port]] of await cmd(i, 'CLUSTER', 'SLOTS'))
-      if (slot >= start && slot <= end) return ports.indexOf(Number(port));
-    return -1;
-  }
+  const cmd = (i, ...args) => cl.cmd(i, ...args);
+  const slotOf = name => cl.slotOf(name);
+  const ownerOf = (slot, i = 0) => cl.ownerOf(slot, i);
   const wsioNode = (port, ...more) => startProc('wsio', NODE_BIN, ['--redis', `redis://127.0.0.1:${port}`,
                                                                   ...(SHARDED ? ['--sharded'] : []), ...more],
                                                 {}, /^listening on .*:(\d+)$/);
 
   before(async () => {
-    const taken = new Set();
-    const fresh = async () => { let p; do p = await freePort(); while (taken.has(p)); taken.add(p); return p; };
-    for (let i = 0; i < 3; i++) {
-      await startRedis(await fresh(), await fresh()); // the cluster bus gets a port of its own
-    }
+    for (let i = 0; i < 3; i++) await cl.startNode();
   });
-  // A cluster node on port (bus: its cluster bus port), with an admin client. A short node timeout lets a
-  // replica take over from a dead primary within a few seconds.
-  async function startRedis(port, bus) {
-    ports.push(port);
-    buses.push(bus);
-    redis.push((await startProc(`redis:${port}`, REDIS_SERVER, [
-      '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-      '--cluster-node-timeout', '1500', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
-      '--save', '', '--appendonly', 'no',
-    ], {}, /Ready to accept/)).proc);
-    const c = createClient({ url: `redis://127.0.0.1:${port}` });
-    c.on('error', () => {});
-    await c.connect();
-    admin.push(c);
-  }
   after(async () => {
     for (const s of clients) s.disconnect();
     await Promise.all(procs.map(p => stopProc(p)));
-    await Promise.all(admin.map(c => c.disconnect().catch(() => {}))); // quit would wait for a dead node
-    await Promise.all(redis.map(p => stopProc(p)));
+    await cl.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -87,16 +60,7 @@ describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io n
   });
 
   it('the cluster forms, and every node takes part', async () => {
-    const create = spawnTracked('redis-cli', REDIS_CLI, ['--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`),
-                                                         '--cluster-replicas', '0', '--cluster-yes']);
-    assert.equal(await within(create.exited, 15000, 'redis-cli --cluster create'), 0);
-    await until('cluster_state:ok on every node', async () => {
-      for (let i = 0; i < 3; i++) {
-        if (!String(await cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-        if ((await cmd(i, 'CLUSTER', 'SLOTS')).length !== 3) return false;
-      }
-      return true;
-    });
+    await cl.create();
     // Two rooms whose channels land on two different primaries.
     const byOwner = new Map();
     for (let k = 0; byOwner.size < 3 && k < 100; k++) {
@@ -255,32 +219,10 @@ describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io n
   it('the primary of the main channel dies and its replica takes over: delivery across nodes resumes', async () => {
     const slot = await slotOf('socket.io#/#');
     const victim = await ownerOf(slot);
-    const victimId = String(await cmd(victim, 'CLUSTER', 'MYID'));
     const live = [0, 1, 2].filter(i => i !== victim);
-    await startRedis(await freePort(), await freePort());
-    const replica = ports.length - 1;
-    const replicaId = String(await cmd(replica, 'CLUSTER', 'MYID'));
-    await cmd(replica, 'CLUSTER', 'MEET', '127.0.0.1', ports[victim], buses[victim]);
-    await until('the new node known to the cluster', async () =>
-      String(await cmd(replica, 'CLUSTER', 'NODES')).includes(victimId), 5000);
-    await cmd(replica, 'CLUSTER', 'REPLICATE', victimId);
-    await until('the replica in sync and known to every primary', async () => {
-      if (!String(await cmd(replica, 'INFO', 'replication')).includes('master_link_status:up')) return false;
-      for (const i of [victim, ...live])
-        if (!String(await cmd(i, 'CLUSTER', 'NODES')).split('\n').some(l => l.startsWith(replicaId) &&
-                                                                     l.includes(`slave ${victimId}`)))
-          return `primary ${i} does not list the replica yet`;
-      return true;
-    }, 10000);
+    const replica = await cl.addReplica(victim, [victim, ...live]);
     const before = await ack(cA, 'redis-stats');
-    await stopProc(redis[victim], 'SIGKILL');
-    await until('the replica serves the slot and the cluster is ok again', async () => {
-      for (const i of [...live, replica]) {
-        if (!String(await cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return `node ${i} not ok`;
-        if ((await ownerOf(slot, i)) !== replica) return `node ${i} has not seen the failover`;
-      }
-      return true;
-    }, 20000);
+    await cl.failOver(victim, replica, slot, [...live, replica]);
     // wsio nodes only (node-redis 4.7's cluster client is not under test here). While a primary is away the
     // link reads the topology every second, so delivery resumes soon after the replica takes over, not at
     // the next periodic refresh (10 s).

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
+import { RedisAdmin } from './redis_fixtures.mjs';
 import { within, ack, collect, until, freePort, spawnTracked, startProc, stopProc, openClient, onExit }
   from './redis_harness.mjs';
 
@@ -24,25 +24,14 @@ const NAME = 'mymaster';
 describe(`Redis Sentinel adapter (${MODE}): two wsio nodes, a master, a replica and three sentinels`, () => {
   const procs = [];     // wsio nodes
   const clients = [];
-  const admin = new Map(); // port -> node-redis client
+  const admin = new RedisAdmin();
   let master, replica, masterPort, replicaPort;
   const sentinels = []; // { port, proc }
   let url, cA, cB, urlA, urlB;
 
   const open = (u, opts) => openClient(clients, u, opts);
-  // A node-redis client per port, made again once closed (a sentinel reconfiguring a server kills its
-  // clients).
-  async function client(port) {
-    if (admin.has(port) && !admin.get(port).isOpen) admin.delete(port);
-    if (!admin.has(port)) {
-      const c = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
-      c.on('error', () => {});
-      await c.connect();
-      admin.set(port, c);
-    }
-    return admin.get(port);
-  }
-  const cmd = async (port, ...args) => (await client(port)).sendCommand(args.map(String));
+  const client = port => admin.client(port);
+  const cmd = (port, ...args) => admin.cmd(port, ...args);
   const redisServer = (port, ...more) => startProc(`redis:${port}`, REDIS_SERVER, [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...more,
   ], {}, /Ready to accept/).then(r => r.proc);
@@ -86,7 +75,7 @@ describe(`Redis Sentinel adapter (${MODE}): two wsio nodes, a master, a replica 
   after(async () => {
     for (const s of clients) s.disconnect();
     await Promise.all(procs.map(p => stopProc(p)));
-    await Promise.all([...admin.values()].map(c => c.disconnect().catch(() => {})));
+    await admin.close();
     await Promise.all([master, replica, ...sentinels.map(s => s.proc)].map(p => stopProc(p)));
     rmSync(dir, { recursive: true, force: true });
   });

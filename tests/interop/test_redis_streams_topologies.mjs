@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, createCluster } from 'redis';
 import { io as connectClient } from 'socket.io-client';
-import { quiet, within, ack, next, collect, until, freePort, spawnTracked, startProc, stopProc, openClient, onExit }
+import { ClusterFixture, RedisAdmin } from './redis_fixtures.mjs';
+import { quiet, within, ack, next, collect, until, freePort, startProc, stopProc, openClient, onExit }
   from './redis_harness.mjs';
 
 const TOPOLOGY = process.env.STREAMS_TOPOLOGY || 'count';
@@ -125,41 +126,17 @@ function rootEmits(stream, [c1, c2, c3], label) {
 
 if (TOPOLOGY === 'cluster') {
   describe('Redis streams over a 3-primary Redis Cluster: two wsio nodes and a Node node (createCluster)', () => {
-    const ports = [], buses = [], redis = [], admin = [];
+    const cl = new ClusterFixture({ redisServer: REDIS_SERVER, redisCli: REDIS_CLI, dir });
+    const { ports } = cl;
     let probe, cA, cB, cC, urlA, urlB, urlC;
-    const cmd = (i, ...args) => admin[i].sendCommand(args.map(String));
-    const slotOf = async name => Number(await cmd(0, 'CLUSTER', 'KEYSLOT', name));
-    async function ownerOf(slot, i = 0) {
-      for (const [start, end, [, port]] of await cmd(i, 'CLUSTER', 'SLOTS'))
-        if (slot >= start && slot <= end) return ports.indexOf(Number(port));
-      return -1;
-    }
-    async function startRedis(port, bus) {
-      ports.push(port);
-      buses.push(bus);
-      redis.push(await redisServer(port, '--cluster-port', String(bus), '--cluster-enabled', 'yes',
-                                   '--cluster-node-timeout', '1500', '--cluster-config-file', join(dir, `nodes-${port}.conf`)));
-      const c = createClient({ url: `redis://127.0.0.1:${port}` });
-      c.on('error', () => {});
-      await c.connect();
-      admin.push(c);
-    }
+    const cmd = (i, ...args) => cl.cmd(i, ...args);
+    const slotOf = name => cl.slotOf(name);
+    const ownerOf = (slot, i = 0) => cl.ownerOf(slot, i);
     const r = { get probe() { return probe; }, get ticker() { return cC; } };
 
     before(async () => {
-      const taken = new Set();
-      const fresh = async () => { let p; do p = await freePort(); while (taken.has(p)); taken.add(p); return p; };
-      for (let i = 0; i < 3; i++) await startRedis(await fresh(), await fresh());
-      const create = spawnTracked('redis-cli', REDIS_CLI, ['--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`),
-                                                           '--cluster-replicas', '0', '--cluster-yes']);
-      assert.equal(await within(create.exited, 15000, 'redis-cli --cluster create'), 0);
-      await until('cluster_state:ok on every node', async () => {
-        for (let i = 0; i < 3; i++) {
-          if (!String(await cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-          if ((await cmd(i, 'CLUSTER', 'SLOTS')).length !== 3) return false;
-        }
-        return true;
-      });
+      for (let i = 0; i < 3; i++) await cl.startNode();
+      await cl.create();
       probe = createCluster({ rootNodes: [{ url: `redis://127.0.0.1:${ports[0]}` }] });
       probe.on('error', () => {});
       await probe.connect();
@@ -175,8 +152,7 @@ if (TOPOLOGY === 'cluster') {
       for (const s of clients) s.disconnect();
       await Promise.all(procs.map(p => stopProc(p)));
       await probe?.disconnect().catch(() => {});
-      await Promise.all(admin.map(c => c.disconnect().catch(() => {})));
-      await Promise.all(redis.map(p => stopProc(p)));
+      await cl.stop();
     });
 
     it('every node counts three servers, and the wsio nodes run in cluster mode', async () => {
@@ -295,23 +271,8 @@ if (TOPOLOGY === 'cluster') {
     it('the stream\'s primary dies and its replica takes over: delivery and recovery resume on the wsio nodes', async () => {
       const slot = await slotOf('socket.io');
       const victim = await ownerOf(slot);
-      const victimId = String(await cmd(victim, 'CLUSTER', 'MYID'));
       const live = [0, 1, 2].filter(i => i !== victim);
-      await startRedis(await freePort(), await freePort());
-      const replica = ports.length - 1;
-      const replicaId = String(await cmd(replica, 'CLUSTER', 'MYID'));
-      await cmd(replica, 'CLUSTER', 'MEET', '127.0.0.1', ports[victim], buses[victim]);
-      await until('the new node known to the cluster', async () =>
-        String(await cmd(replica, 'CLUSTER', 'NODES')).includes(victimId), 5000);
-      await cmd(replica, 'CLUSTER', 'REPLICATE', victimId);
-      await until('the replica in sync and known to every primary', async () => {
-        if (!String(await cmd(replica, 'INFO', 'replication')).includes('master_link_status:up')) return false;
-        for (const i of [victim, ...live])
-          if (!String(await cmd(i, 'CLUSTER', 'NODES')).split('\n').some(l => l.startsWith(replicaId) &&
-                                                                       l.includes(`slave ${victimId}`)))
-            return `primary ${i} does not list the replica yet`;
-        return true;
-      }, 10000);
+      const replica = await cl.addReplica(victim, [victim, ...live]);
       // a client of A leaves before the failover; what it misses on both sides of it must come back
       const s = await open(urlA);
       await ack(s, 'join', 'rr');
@@ -329,14 +290,7 @@ if (TOPOLOGY === 'cluster') {
         JSON.stringify(await cmd(victim, 'XREVRANGE', 'socket.io', '+', '-', 'COUNT', 1)).includes('before-failover'), 5000);
       // every write so far on the replica too (the session's primary is not the one that dies, or is)
       assert.equal(Number(await cmd(victim, 'WAIT', 1, 2000)), 1);
-      await stopProc(redis[victim], 'SIGKILL');
-      await until('the replica serves the slot and the cluster is ok again', async () => {
-        for (const i of [...live, replica]) {
-          if (!String(await cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return `node ${i} not ok`;
-          if ((await ownerOf(slot, i)) !== replica) return `node ${i} has not seen the failover`;
-        }
-        return true;
-      }, 20000);
+      await cl.failOver(victim, replica, slot, [...live, replica]);
       // node-redis 4.7's cluster client is not under test across a failover (see test_redis_cluster.mjs)
       let n = 0;
       for (const [i, from] of [cA, cB].entries())
@@ -364,20 +318,11 @@ if (TOPOLOGY === 'cluster') {
 if (TOPOLOGY === 'sentinel') {
   describe('Redis streams through Sentinel: two wsio nodes, a master, a replica and three sentinels', () => {
     const NAME = 'mymaster';
-    const admin = new Map();
+    const admin = new RedisAdmin();
     const sentinels = [];
     let master, replica, masterPort, replicaPort, url, cA, cB, urlA, urlB;
-    async function client(port) {
-      if (admin.has(port) && !admin.get(port).isOpen) admin.delete(port);
-      if (!admin.has(port)) {
-        const c = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
-        c.on('error', () => {});
-        await c.connect();
-        admin.set(port, c);
-      }
-      return admin.get(port);
-    }
-    const cmd = async (port, ...args) => (await client(port)).sendCommand(args.map(String));
+    const client = port => admin.client(port);
+    const cmd = (port, ...args) => admin.cmd(port, ...args);
     const masterOf = async port => (await cmd(port, 'SENTINEL', 'get-master-addr-by-name', NAME)).join(':');
     let current;  // the master's port, as the test knows it
     const r = { probe: () => client(current), get ticker() { return cB; } };
@@ -414,7 +359,7 @@ if (TOPOLOGY === 'sentinel') {
     after(async () => {
       for (const s of clients) s.disconnect();
       await Promise.all(procs.map(p => stopProc(p)));
-      await Promise.all([...admin.values()].map(c => c.disconnect().catch(() => {})));
+      await admin.close();
       await Promise.all([master, replica, ...sentinels.map(s => s.proc)].map(p => stopProc(p)));
     });
 

@@ -1,0 +1,132 @@
+// Redis set-ups the interop tests share: admin clients by port (RedisAdmin), and a Redis Cluster a test
+// starts and stops (ClusterFixture). Used by test_redis_cluster.mjs, test_redis_sentinel.mjs and
+// test_redis_streams_topologies.mjs.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { within, until, freePort, spawnTracked, startProc, stopProc } from './redis_harness.mjs';
+
+// A node-redis client per port, made on first use and made again once closed (a sentinel reconfiguring a
+// server kills its clients).
+export class RedisAdmin {
+  constructor() { this.clients = new Map(); }
+  async client(port) {
+    const m = this.clients;
+    if (m.has(port) && !m.get(port).isOpen) m.delete(port);
+    if (!m.has(port)) {
+      const c = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+      c.on('error', () => {});
+      await c.connect();
+      m.set(port, c);
+    }
+    return m.get(port);
+  }
+  async cmd(port, ...args) { return (await this.client(port)).sendCommand(args.map(String)); }
+  async close() { await Promise.all([...this.clients.values()].map(c => c.disconnect().catch(() => {}))); }
+}
+
+// A Redis Cluster: redis-server processes on free ports (each with a cluster bus port of its own), a
+// node-redis admin client per node, the slot questions the tests ask, and a replica added to a primary for
+// failover tests.
+export class ClusterFixture {
+  // redisServer, redisCli: the programs; dir: where the nodes keep their cluster configuration files.
+  constructor({ redisServer, redisCli, dir }) {
+    this.redisServer = redisServer;
+    this.redisCli = redisCli;
+    this.dir = dir;
+    this.ports = [];
+    this.buses = [];   // their cluster bus ports
+    this.redis = [];   // redis-server processes
+    this.admin = [];   // a node-redis client per node
+    this.taken = new Set();
+  }
+
+  // A free port no node of this cluster has taken yet.
+  async freshPort() {
+    let p;
+    do p = await freePort(); while (this.taken.has(p));
+    this.taken.add(p);
+    return p;
+  }
+
+  cmd(i, ...args) { return this.admin[i].sendCommand(args.map(String)); }
+  async slotOf(name) { return Number(await this.cmd(0, 'CLUSTER', 'KEYSLOT', name)); }
+
+  // The index (in ports) of the primary that serves slot, as node i sees it; -1 when none does.
+  async ownerOf(slot, i = 0) {
+    for (const [start, end, [, port]] of await this.cmd(i, 'CLUSTER', 'SLOTS'))
+      if (slot >= start && slot <= end) return this.ports.indexOf(Number(port));
+    return -1;
+  }
+
+  // A cluster-enabled node with an admin client; its index. A short node timeout lets a replica take over
+  // from a dead primary within a few seconds.
+  async startNode() {
+    const port = await this.freshPort(), bus = await this.freshPort();
+    this.ports.push(port);
+    this.buses.push(bus);
+    this.redis.push((await startProc(`redis:${port}`, this.redisServer, [
+      '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-node-timeout', '1500', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
+      '--dir', this.dir, '--save', '', '--appendonly', 'no',
+    ], {}, /Ready to accept/)).proc);
+    const c = createClient({ url: `redis://127.0.0.1:${port}` });
+    c.on('error', () => {});
+    await c.connect();
+    this.admin.push(c);
+    return this.ports.length - 1;
+  }
+
+  // The nodes started so far made one cluster of primaries, waited for until every node says ok.
+  async create() {
+    const create = spawnTracked('redis-cli', this.redisCli, ['--cluster', 'create',
+      ...this.ports.map(p => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    assert.equal(await within(create.exited, 15000, 'redis-cli --cluster create'), 0);
+    const n = this.ports.length;
+    await until('cluster_state:ok on every node', async () => {
+      for (let i = 0; i < n; i++) {
+        if (!String(await this.cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+        if ((await this.cmd(i, 'CLUSTER', 'SLOTS')).length !== n) return false;
+      }
+      return true;
+    });
+  }
+
+  // A new node made a replica of primary `victim`, in sync and known to every primary in `primaries`;
+  // its index.
+  async addReplica(victim, primaries) {
+    const victimId = String(await this.cmd(victim, 'CLUSTER', 'MYID'));
+    const replica = await this.startNode();
+    const replicaId = String(await this.cmd(replica, 'CLUSTER', 'MYID'));
+    await this.cmd(replica, 'CLUSTER', 'MEET', '127.0.0.1', this.ports[victim], this.buses[victim]);
+    await until('the new node known to the cluster', async () =>
+      String(await this.cmd(replica, 'CLUSTER', 'NODES')).includes(victimId), 5000);
+    await this.cmd(replica, 'CLUSTER', 'REPLICATE', victimId);
+    await until('the replica in sync and known to every primary', async () => {
+      if (!String(await this.cmd(replica, 'INFO', 'replication')).includes('master_link_status:up')) return false;
+      for (const i of primaries)
+        if (!String(await this.cmd(i, 'CLUSTER', 'NODES')).split('\n').some(l => l.startsWith(replicaId) &&
+                                                                            l.includes(`slave ${victimId}`)))
+          return `primary ${i} does not list the replica yet`;
+      return true;
+    }, 10000);
+    return replica;
+  }
+
+  // Primary `victim` killed; waits until every node of `nodes` is ok again and sees `replica` serve slot.
+  async failOver(victim, replica, slot, nodes) {
+    await stopProc(this.redis[victim], 'SIGKILL');
+    await until('the replica serves the slot and the cluster is ok again', async () => {
+      for (const i of nodes) {
+        if (!String(await this.cmd(i, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return `node ${i} not ok`;
+        if ((await this.ownerOf(slot, i)) !== replica) return `node ${i} has not seen the failover`;
+      }
+      return true;
+    }, 20000);
+  }
+
+  async stop() {
+    await Promise.all(this.admin.map(c => c.disconnect().catch(() => {}))); // quit would wait for a dead node
+    await Promise.all(this.redis.map(p => stopProc(p)));
+  }
+}
