@@ -1,7 +1,8 @@
-// Redis set-ups the interop tests share: admin clients by port (RedisAdmin), and a Redis Cluster a test
-// starts and stops (ClusterFixture). Used by test_redis_cluster.mjs, test_redis_sentinel.mjs and
+// Redis set-ups the interop tests share: admin clients by port (RedisAdmin), a master with a replica and
+// three sentinels (startSentinels), and a Redis Cluster a test starts and stops (ClusterFixture). Used by test_redis_cluster.mjs, test_redis_sentinel.mjs and
 // test_redis_streams_topologies.mjs.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { within, until, freePort, spawnTracked, startProc, stopProc } from './redis_harness.mjs';
@@ -23,6 +24,38 @@ export class RedisAdmin {
   }
   async cmd(port, ...args) { return (await this.client(port)).sendCommand(args.map(String)); }
   async close() { await Promise.all([...this.clients.values()].map(c => c.disconnect().catch(() => {}))); }
+}
+
+// A master, its replica, and three sentinels watching it as `name` (a quorum of two; the master counts as
+// down after a second), waited for until the replica is in sync and every sentinel knows it and the two
+// other sentinels. startServer(port, ...args) starts a redis-server and resolves to its process; admin is
+// a RedisAdmin. Resolves to { masterPort, replicaPort, master, replica, sentinels: [{ port, proc }], url }.
+export async function startSentinels({ redisServer, startServer, dir, name, admin }) {
+  const masterPort = await freePort(), replicaPort = await freePort();
+  const master = await startServer(masterPort);
+  const replica = await startServer(replicaPort, '--replicaof', '127.0.0.1', String(masterPort));
+  const sentinels = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const conf = join(dir, `sentinel-${port}.conf`);
+    writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+                         `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+                         `sentinel down-after-milliseconds ${name} 1000`,
+                         `sentinel failover-timeout ${name} 4000`, ''].join('\n'));
+    const proc = (await startProc(`sentinel:${port}`, redisServer, [conf, '--sentinel'], {},
+                                  /\+monitor master/)).proc;
+    sentinels.push({ port, proc });
+  }
+  const url = `redis+sentinel://${sentinels.map(s => `127.0.0.1:${s.port}`).join(',')}/${name}`;
+  await until('the replica in sync, and every sentinel knows it and the two other sentinels', async () => {
+    if (!String(await admin.cmd(replicaPort, 'INFO', 'replication')).includes('master_link_status:up')) return false;
+    for (const { port } of sentinels) {
+      if ((await admin.cmd(port, 'SENTINEL', 'replicas', name)).length !== 1) return `sentinel ${port}: no replica yet`;
+      if ((await admin.cmd(port, 'SENTINEL', 'sentinels', name)).length !== 2) return `sentinel ${port}: alone`;
+    }
+    return true;
+  }, 20000);
+  return { masterPort, replicaPort, master, replica, sentinels, url };
 }
 
 // A Redis Cluster: redis-server processes on free ports (each with a cluster bus port of its own), a

@@ -6,11 +6,11 @@
 // switch; the old master, back as a replica, must not take the nodes back.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisAdmin } from './redis_fixtures.mjs';
-import { within, ack, collect, until, freePort, spawnTracked, startProc, stopProc, openClient, onExit }
+import { RedisAdmin, startSentinels } from './redis_fixtures.mjs';
+import { within, ack, collect, until, spawnTracked, startProc, stopProc, openClient, onExit }
   from './redis_harness.mjs';
 
 const MODE = process.env.REDIS_MODE || 'classic';
@@ -48,29 +48,9 @@ describe(`Redis Sentinel adapter (${MODE}): two wsio nodes, a master, a replica 
   }
 
   before(async () => {
-    [masterPort, replicaPort] = [await freePort(), await freePort()];
-    master = await redisServer(masterPort);
-    replica = await redisServer(replicaPort, '--replicaof', '127.0.0.1', String(masterPort));
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      const conf = join(dir, `sentinel-${port}.conf`);
-      writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-                           `sentinel monitor ${NAME} 127.0.0.1 ${masterPort} 2`,
-                           `sentinel down-after-milliseconds ${NAME} 1000`,
-                           `sentinel failover-timeout ${NAME} 4000`, ''].join('\n'));
-      const proc = (await startProc(`sentinel:${port}`, REDIS_SERVER, [conf, '--sentinel'], {},
-                                    /\+monitor master/)).proc;
-      sentinels.push({ port, proc });
-    }
-    url = `redis+sentinel://${sentinels.map(s => `127.0.0.1:${s.port}`).join(',')}/${NAME}`;
-    await until('the replica in sync, and every sentinel knows it and the two other sentinels', async () => {
-      if (!String(await cmd(replicaPort, 'INFO', 'replication')).includes('master_link_status:up')) return false;
-      for (const { port } of sentinels) {
-        if ((await cmd(port, 'SENTINEL', 'replicas', NAME)).length !== 1) return `sentinel ${port}: no replica yet`;
-        if ((await cmd(port, 'SENTINEL', 'sentinels', NAME)).length !== 2) return `sentinel ${port}: alone`;
-      }
-      return true;
-    }, 20000);
+    const set = await startSentinels({ redisServer: REDIS_SERVER, startServer: redisServer, dir, name: NAME, admin });
+    ({ masterPort, replicaPort, master, replica, url } = set);
+    sentinels.push(...set.sentinels);
   });
   after(async () => {
     for (const s of clients) s.disconnect();

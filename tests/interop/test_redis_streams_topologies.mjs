@@ -15,13 +15,13 @@
 //             in namespaces on streams 1 and 0.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, createCluster } from 'redis';
 import { io as connectClient } from 'socket.io-client';
-import { ClusterFixture, RedisAdmin } from './redis_fixtures.mjs';
+import { ClusterFixture, RedisAdmin, startSentinels } from './redis_fixtures.mjs';
 import { quiet, within, ack, next, collect, until, freePort, startProc, stopProc, openClient, onExit }
   from './redis_harness.mjs';
 
@@ -328,29 +328,10 @@ if (TOPOLOGY === 'sentinel') {
     const r = { probe: () => client(current), get ticker() { return cB; } };
 
     before(async () => {
-      [masterPort, replicaPort] = [await freePort(), await freePort()];
+      const set = await startSentinels({ redisServer: REDIS_SERVER, startServer: redisServer, dir, name: NAME, admin });
+      ({ masterPort, replicaPort, master, replica, url } = set);
+      sentinels.push(...set.sentinels);
       current = masterPort;
-      master = await redisServer(masterPort);
-      replica = await redisServer(replicaPort, '--replicaof', '127.0.0.1', String(masterPort));
-      for (let i = 0; i < 3; i++) {
-        const port = await freePort();
-        const conf = join(dir, `sentinel-${port}.conf`);
-        writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-                             `sentinel monitor ${NAME} 127.0.0.1 ${masterPort} 2`,
-                             `sentinel down-after-milliseconds ${NAME} 1000`,
-                             `sentinel failover-timeout ${NAME} 4000`, ''].join('\n'));
-        sentinels.push({ port, proc: (await startProc(`sentinel:${port}`, REDIS_SERVER, [conf, '--sentinel'], {},
-                                                      /\+monitor master/)).proc });
-      }
-      url = `redis+sentinel://${sentinels.map(s => `127.0.0.1:${s.port}`).join(',')}/${NAME}`;
-      await until('the replica in sync, and every sentinel knows it and the two other sentinels', async () => {
-        if (!String(await cmd(replicaPort, 'INFO', 'replication')).includes('master_link_status:up')) return false;
-        for (const { port } of sentinels) {
-          if ((await cmd(port, 'SENTINEL', 'replicas', NAME)).length !== 1) return `sentinel ${port}: no replica yet`;
-          if ((await cmd(port, 'SENTINEL', 'sentinels', NAME)).length !== 2) return `sentinel ${port}: alone`;
-        }
-        return true;
-      }, 20000);
       urlA = await wsioNode(url);
       urlB = await wsioNode(url, '--degraded'); // the sentinels asked by the running link, not at start
       cA = await open(urlA);
