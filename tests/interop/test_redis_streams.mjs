@@ -128,26 +128,36 @@ describe(`Redis streams adapter${WORKERS ? ` (wsio nodes of ${WORKERS} workers)`
                      [nb.packet.data[0], [...nb.packet.data[1]], nb.packet.data[2]]);
   });
 
-  // A client on url `from` with a room, data and an offset drops; broadcasts go out while it is away; it
-  // comes back to url `to` (it sends its pid and offset) and must be recovered with exactly what it missed.
-  async function recoverAcross(from, to, label) {
+  // A new client of url `from` that does not reconnect by itself, once connected.
+  async function connectOnce(from, label) {
     const s = connectClient(from, { forceNew: true, transports: ['websocket'], reconnection: false });
     clients.push(s);
     await within(new Promise(resolve => s.once('connect', resolve)), 5000, `${label}: connect`);
     assert.equal(s.recovered, false);
+    return s;
+  }
+
+  // s gets a broadcast (so it has an offset), then loses its transport; resolves once its session is in
+  // Redis (the server saves it when it sees the transport go).
+  async function dropWithOffset(s, label) {
+    const first = next(s, 'tick');
+    await ack(cC, 'emit', 'tick', 0);
+    assert.match(split(await first)[1], OFFSET);
+    const gone = next(s, 'disconnect');
+    s.io.engine.close();
+    await gone;
+    await until(`${label}: session saved`, async () => (await probe.keys('sio:session:*')).length > 0, 5000);
+  }
+
+  // A client on url `from` with a room, data and an offset drops; broadcasts go out while it is away; it
+  // comes back to url `to` (it sends its pid and offset) and must be recovered with exactly what it missed.
+  async function recoverAcross(from, to, label) {
+    const s = await connectOnce(from, label);
     const chatS = await open(`${from}/chat`);
     await ack(s, 'join', 'rr');
     await ack(s, 'set-data', { label });
     const before = await ack(s, 'me');
-    const first = next(s, 'tick');
-    await ack(cC, 'emit', 'tick', 0);
-    assert.match(split(await first)[1], OFFSET);
-
-    const gone = next(s, 'disconnect');
-    s.io.engine.close();
-    await gone;
-    // The server saves the session when it sees the transport go: wait for it in Redis.
-    await until(`${label}: session saved`, async () => (await probe.keys('sio:session:*')).length > 0, 5000);
+    await dropWithOffset(s, label);
     const seen = [];
     s.on('missed', (...args) => seen.push(split(args)));
     const emits = [
@@ -190,17 +200,9 @@ describe(`Redis streams adapter${WORKERS ? ` (wsio nodes of ${WORKERS} workers)`
   // The same through the wsio program, whose built-in routes know none of the test's events: the
   // broadcasts come from the Node node's clients, and the program's own demo route (serverMsg).
   async function recoverProgram(from, to, label) {
-    const s = connectClient(from, { forceNew: true, transports: ['websocket'], reconnection: false });
-    clients.push(s);
-    await within(new Promise(resolve => s.once('connect', resolve)), 5000, `${label}: connect`);
+    const s = await connectOnce(from, label);
     const id = s.id;
-    const first = next(s, 'tick');
-    await ack(cC, 'emit', 'tick', 0);
-    assert.match(split(await first)[1], OFFSET);
-    const gone = next(s, 'disconnect');
-    s.io.engine.close();
-    await gone;
-    await until(`${label}: session saved`, async () => (await probe.keys('sio:session:*')).length > 0, 5000);
+    await dropWithOffset(s, label);
     const seen = [];
     s.on('missed', (...args) => seen.push(split(args)[0]));
     s.on('clientMsg', (...args) => seen.push(split(args)[0]));
