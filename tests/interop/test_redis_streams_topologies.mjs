@@ -69,6 +69,24 @@ async function delivered(from, to, tag) {
   return (OFFSET.test(offsets[0]) && offsets.every(o => o === offsets[0])) || `offsets ${JSON.stringify(offsets)}`;
 }
 
+// A new client of url joins room rr, gets a broadcast from ticker (so it has an offset) and loses its
+// transport. Resolves to it and what `me` told before, once its session is in Redis (probe: a node-redis
+// client or cluster).
+async function leaveWithOffset(url, ticker, probe, label) {
+  const s = await open(url);
+  assert.equal(s.recovered, false);
+  await ack(s, 'join', 'rr');
+  const before = await ack(s, 'me');
+  const first = next(s, 'tick');
+  await ack(ticker, 'emit', 'tick', 0);
+  assert.match(split(await first)[1], OFFSET);
+  const gone = next(s, 'disconnect');
+  s.io.engine.close();
+  await gone;
+  await until(`${label}: session saved`, async () => (await probe.exists(`sio:session:${s._pid}`)) === 1, 5000);
+  return { s, before };
+}
+
 // A client of `from` in namespace nsp joins room rr, gets a broadcast (its offset) and drops; the emits
 // ([client, stream, ...args], their last argument a tag) go out while it is away, each in its stream before
 // the next; it comes back to `to` and must be recovered with exactly the tags in want, in order, and live
@@ -76,20 +94,7 @@ async function delivered(from, to, tag) {
 // another node) }.
 async function recoverAcross(r, { from, to, nsp = '/', emits, want, label }) {
   const probe = typeof r.probe === 'function' ? await r.probe() : r.probe;
-  const s = connectClient(nsp === '/' ? from : `${from}${nsp}`, { forceNew: true, transports: ['websocket'],
-                                                                   reconnection: false });
-  clients.push(s);
-  await within(new Promise(resolve => s.once('connect', resolve)), 5000, `${label}: connect`);
-  assert.equal(s.recovered, false);
-  await ack(s, 'join', 'rr');
-  const before = await ack(s, 'me');
-  const first = next(s, 'tick');
-  await ack(r.ticker, 'emit', 'tick', 0);
-  assert.match(split(await first)[1], OFFSET);
-  const gone = next(s, 'disconnect');
-  s.io.engine.close();
-  await gone;
-  await until(`${label}: session saved`, async () => (await probe.exists(`sio:session:${s._pid}`)) === 1, 5000);
+  const { s, before } = await leaveWithOffset(nsp === '/' ? from : `${from}${nsp}`, r.ticker, probe, label);
   const seen = [];
   s.on('missed', (...args) => seen.push(split(args)));
   for (const [i, [c, stream, ...args]] of emits.entries()) {
@@ -210,16 +215,8 @@ if (TOPOLOGY === 'cluster') {
     }
 
     it('a session whose slot moved since the node last read the topology is restored there', async () => {
-      const s = await open(urlA);
-      await ack(s, 'join', 'rr');
-      const tick = next(s, 'tick');
-      await ack(cC, 'emit', 'tick', 0);
-      assert.match(split(await tick)[1], OFFSET);
-      const gone = next(s, 'disconnect');
-      s.io.engine.close();
-      await gone;
+      const { s } = await leaveWithOffset(urlA, cC, probe, 'moved session');
       const key = `sio:session:${s._pid}`;
-      await until('session saved', async () => (await probe.exists(key)) === 1, 5000);
       const seen = [];
       s.on('missed', (...args) => seen.push(split(args)[0][0]));
       await ack(cC, 'to', 'rr', 'missed', 'while-away');
@@ -274,15 +271,7 @@ if (TOPOLOGY === 'cluster') {
       const live = [0, 1, 2].filter(i => i !== victim);
       const replica = await cl.addReplica(victim, [victim, ...live]);
       // a client of A leaves before the failover; what it misses on both sides of it must come back
-      const s = await open(urlA);
-      await ack(s, 'join', 'rr');
-      const tick = next(s, 'tick');
-      await ack(cB, 'emit', 'tick', 0);
-      assert.match(split(await tick)[1], OFFSET);
-      const gone = next(s, 'disconnect');
-      s.io.engine.close();
-      await gone;
-      await until('session saved', async () => (await probe.exists(`sio:session:${s._pid}`)) === 1, 5000);
+      const { s } = await leaveWithOffset(urlA, cB, probe, 'before the failover');
       const seen = [];
       s.on('missed', (...args) => seen.push(split(args)[0][0]));
       await ack(cB, 'emit', 'missed', 'before-failover');
@@ -367,16 +356,8 @@ if (TOPOLOGY === 'sentinel') {
     });
 
     it('the master dies: delivery resumes, and a client gone before comes back with all it missed', async () => {
-      const s = await open(urlA);
-      await ack(s, 'join', 'rr');
-      const tick = next(s, 'tick');
-      await ack(cB, 'emit', 'tick', 0);
-      assert.match(split(await tick)[1], OFFSET);
-      const gone = next(s, 'disconnect');
-      s.io.engine.close();
-      await gone;
       const m = await client(masterPort);
-      await until('session saved', async () => (await m.exists(`sio:session:${s._pid}`)) === 1, 5000);
+      const { s } = await leaveWithOffset(urlA, cB, m, 'before the failover');
       const seen = [];
       s.on('missed', (...args) => seen.push(split(args)[0][0]));
       await ack(cB, 'emit', 'missed', 'before-failover');
