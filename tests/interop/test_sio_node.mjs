@@ -353,6 +353,10 @@ describe('reconnection, heartbeats and many clients', () => {
       const s = io(url, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 300 });
       clients.add(s);
       await waitEvent(s, 'connect');
+      // Killed once upgraded: socket.io-client leaves its polling paused for good when the WebSocket probe
+      // fails after the pause began (the server dying in between), and then only its ping timeout tells it
+      // the server is gone.
+      await eventually(() => assert.equal(s.io.engine.transport.name, 'websocket'));
       const firstId = s.id;
       const dropped = waitEvent(s, 'disconnect');
       server.kill();
