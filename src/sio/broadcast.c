@@ -227,7 +227,9 @@ int sio_op_emit_scratch(const wsio_op *op, const sio_bin *atts, size_t natts) {
   if (io->rec && sio_recovery_shared(io) && !(op->flags & WSIO_OP_LOCAL)) {
     if (sio_cluster_forward_broadcast_offset(op, atts, natts) != 0) return sio_fan_out(&sel, atts, natts, NULL, -1);
     size_t n = 0;
-    sio_each(&sel, count_one, &n);
+    /* io.emit's targets are the namespace's sockets: no walk to count them. */
+    if (sel.nrooms == 0 && sel.nexcept == 0 && !sel.except_socket) n = sel.nsp->nsockets;
+    else sio_each(&sel, count_one, &n);
     return (int)n;
   }
   int sent = sio_fan_out(&sel, atts, natts, NULL, -1);
