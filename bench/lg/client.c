@@ -203,6 +203,12 @@ static size_t header_need(const lg_conn *c) {
 /* Consumes bytes from an open connection. Returns -1 on a protocol error. */
 static int conn_parse(lg_client *cl, lg_conn *c, const uint8_t *p, size_t n, uint64_t now) {
   while (n > 0 || (c->in_frame && c->remaining == 0)) {
+    if (cl->cbs.on_run && !c->in_frame && !c->in_msg && c->hdr_len == 0) {
+      size_t used = cl->cbs.on_run(cl, c, p, n, now);
+      p += used;
+      n -= used;
+      if (n == 0) break;
+    }
     if (!c->in_frame && c->hdr_len == 0 && n >= 2 && p[1] < 126) {
       /* The common case: a short unmasked header wholly in this read, parsed where it lies; a final text or
        * binary frame outside a message needs none of frame_begin's other checks. */

@@ -53,6 +53,11 @@ typedef struct lg_client_cbs {
    * copy or check. Returns 1 when it took the message, 0 to send it down the general path (c->prefix, the
    * content check, on_message). */
   int (*on_whole)(lg_client *cl, lg_conn *c, int opcode, const uint8_t *msg, size_t len, uint64_t now);
+  /* Optional, tried before on_whole at each frame boundary outside a message: the bytes of one read from
+   * there on, raw. Returns how many it took: whole frames it recognised and accounted for, so parsing resumes
+   * after them (0: none, the frame goes down the usual path). Lets a caller that expects a stream of equal
+   * frames check them in one tight loop. */
+  size_t (*on_run)(lg_client *cl, lg_conn *c, const uint8_t *p, size_t n, uint64_t now);
   /* The connection is gone; was_open says whether it had opened. err is an errno value. */
   void (*on_close)(lg_client *cl, lg_conn *c, int was_open, int err);
 } lg_client_cbs;

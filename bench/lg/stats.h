@@ -29,6 +29,12 @@ static inline void lg_hist_add(lg_hist *h, uint64_t v) {
   h->n++;
   if (v > h->max) h->max = v;
 }
+/* n values that fall in one bucket, the largest of them max. */
+static inline void lg_hist_add_n(lg_hist *h, unsigned index, uint64_t n, uint64_t max) {
+  h->count[index] += n;
+  h->n += n;
+  if (max > h->max) h->max = max;
+}
 void lg_hist_reset(lg_hist *h);
 /* The q-quantile (0 < q <= 1) of the recorded values; 1.0 gives the exact maximum, no samples give 0. */
 double lg_hist_quantile(const lg_hist *h, double q);
