@@ -66,7 +66,7 @@ def good_run(name, lg, port, args, conns, pid):
 
 
 # A misbehaving server: /echo changes the last byte of every message; /bcast sends every message twice to each
-# receiver (/dup) or swaps each pair of consecutive messages (/swap).
+# receiver (/dup), changes the last byte of each (/flip) or swaps each pair of consecutive messages (/swap).
 async def bad_server(port, ready):
     import websockets
 
@@ -88,6 +88,8 @@ async def bad_server(port, ready):
                     if path == "/dup":
                         await c.send(m)
                         await c.send(m)
+                    elif path == "/flip":
+                        await c.send(m[:-1] + ("x" if m[-1:] != "x" else "y"))
                     elif c in held:
                         await c.send(m)
                         await c.send(held.pop(c))
@@ -137,6 +139,8 @@ def main():
     for name, args in [("changed echo bytes", ["--mode", "echo", "--conns", "2", "--depth", "2"]),
                        ("repeated broadcasts", ["--mode", "broadcast", "--path", "/dup", "--conns", "3",
                                                 "--depth", "2", "--size", "32"]),
+                       ("changed broadcast bytes", ["--mode", "broadcast", "--path", "/flip", "--conns", "3",
+                                                    "--depth", "2", "--size", "32"]),
                        ("reordered broadcasts", ["--mode", "broadcast", "--path", "/swap", "--conns", "3",
                                                  "--depth", "2", "--size", "32"])]:
         rc, kv, err = loadgen(lg, port, *args)
