@@ -8,6 +8,7 @@
 #include "adapter/redis_block.h"
 #include "adapter/redis_conn.h"
 #include "util/log.h"
+#include "util/pct.h"
 #include "wsio.h"
 
 void redis_url_free(redis_url *u) {
@@ -59,20 +60,10 @@ static int why_set(char *why, size_t cap, const char *fmt, ...) {
 /* Percent-decoding of the user, password and master name (a password may hold '@', ':' or '/'). A '%' not
  * followed by two hex digits stays as it is; %00 is refused (*nul set): it would cut the string short. */
 static char *pct_dup(const char *s, size_t n, int *nul) {
-  char *o = malloc(n + 1), *w = o;
+  char *o = malloc(n + 1);
   if (!o) return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
-      char hex[3] = {s[i + 1], s[i + 2], 0};
-      char v = (char)strtol(hex, NULL, 16);
-      if (!v) *nul = 1;
-      *w++ = v;
-      i += 2;
-      continue;
-    }
-    *w++ = s[i];
-  }
-  *w = 0;
+  long len = pct_decode(s, n, o, n + 1, PCT_LENIENT); /* lenient, with room for it all: cannot fail */
+  if (strlen(o) != (size_t)len) *nul = 1; /* s is part of a C string: only a %00 puts a NUL in o */
   return o;
 }
 

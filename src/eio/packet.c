@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/pct.h"
+#include "util/scan.h"
 #include "util/utf8.h"
 #include "wsio.h"
 
@@ -316,39 +318,12 @@ int eio_error_status(int code) { return code == EIO_ERR_FORBIDDEN ? 403 : 400; }
 
 /* ---- query string ---------------------------------------------------------------------------------- */
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes s[0..n) into out (NULL: measure only) with a NUL after it. Returns the decoded length,
- * WSIO_EPROTO for a bad escape, or WSIO_ETOOBIG when the value and its NUL exceed cap. */
-static int pct_decode(const char *s, size_t n, char *out, size_t cap) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (c == '+') {
-      c = ' ';
-    } else if (c == '%') {
-      int hi = i + 2 < n ? hex_value(s[i + 1]) : -1, lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-      if (hi < 0 || lo < 0) return WSIO_EPROTO;
-      c = (char)(hi << 4 | lo);
-      i += 2;
-    }
-    if (out) {
-      if (o + 1 >= cap) return WSIO_ETOOBIG;
-      out[o] = c;
-    }
-    o++;
-  }
-  if (o > INT32_MAX) return WSIO_ETOOBIG;
-  if (out) {
-    if (cap == 0) return WSIO_ETOOBIG;
-    out[o] = '\0';
-  }
-  return (int)o;
+/* Percent-decodes s[0..n) ('+' a space, a malformed escape an error) into out (NULL: measure only) with a
+ * NUL after it. Returns the decoded length, WSIO_EPROTO for a bad escape, or WSIO_ETOOBIG when the value and
+ * its NUL exceed cap. */
+static int query_decode(const char *s, size_t n, char *out, size_t cap) {
+  long r = pct_decode(s, n, out, cap, PCT_PLUS);
+  return r > INT32_MAX ? WSIO_ETOOBIG : (int)r;
 }
 
 typedef struct qspan {
@@ -378,7 +353,7 @@ static int key_is(qspan key, const char *name) {
     if (c == '+') {
       c = ' ';
     } else if (c == '%') {
-      int hi = i + 1 < key.n ? hex_value(key.s[i]) : -1, lo = i + 1 < key.n ? hex_value(key.s[i + 1]) : -1;
+      int hi = i + 1 < key.n ? scan_hex(key.s[i]) : -1, lo = i + 1 < key.n ? scan_hex(key.s[i + 1]) : -1;
       if (hi < 0 || lo < 0) return 0;
       c = (char)(hi << 4 | lo);
       i += 2;
@@ -401,7 +376,7 @@ int eio_query_get(const char *q, size_t len, const char *key, char *out, size_t 
   for (size_t pos = 0; next_pair(q, len, &pos, &k, &v);)
     if (key_is(k, key)) found = v;
   if (!found.s) return WSIO_ENOTFOUND;
-  return pct_decode(found.s, found.n, out, cap);
+  return query_decode(found.s, found.n, out, cap);
 }
 
 int eio_query_parse(const char *q, size_t len, eio_query *out) {
@@ -418,23 +393,23 @@ int eio_query_parse(const char *q, size_t len, eio_query *out) {
   char small[16];
   int n;
   for (int i = 0; i < K_COUNT; i++)
-    if (vals[i].s && pct_decode(vals[i].s, vals[i].n, NULL, 0) < 0) return WSIO_EPROTO;
+    if (vals[i].s && query_decode(vals[i].s, vals[i].n, NULL, 0) < 0) return WSIO_EPROTO;
 
-  if (vals[K_EIO].s && (n = pct_decode(vals[K_EIO].s, vals[K_EIO].n, small, 4)) > 0 &&
+  if (vals[K_EIO].s && (n = query_decode(vals[K_EIO].s, vals[K_EIO].n, small, 4)) > 0 &&
       (n == 1 || small[0] != '0')) {
     int e = 0;
     for (int i = 0; i < n && e >= 0; i++) e = small[i] >= '0' && small[i] <= '9' ? e * 10 + small[i] - '0' : -1;
     out->eio = e;
   }
   if (vals[K_TRANSPORT].s) {
-    n = pct_decode(vals[K_TRANSPORT].s, vals[K_TRANSPORT].n, small, sizeof small);
+    n = query_decode(vals[K_TRANSPORT].s, vals[K_TRANSPORT].n, small, sizeof small);
     out->transport = n == 7 && !memcmp(small, "polling", 7)     ? EIO_TRANSPORT_POLLING
                      : n == 9 && !memcmp(small, "websocket", 9) ? EIO_TRANSPORT_WEBSOCKET
                                                                 : EIO_TRANSPORT_UNKNOWN;
   }
   if (vals[K_SID].s && vals[K_SID].n) {
     out->has_sid = 1;
-    n = pct_decode(vals[K_SID].s, vals[K_SID].n, out->sid, sizeof out->sid);
+    n = query_decode(vals[K_SID].s, vals[K_SID].n, out->sid, sizeof out->sid);
     if (n < 0 || strlen(out->sid) != (size_t)n) out->sid[0] = '\0'; /* too long or with a NUL: no match */
   }
   out->b64 = vals[K_B64].s && vals[K_B64].n;
@@ -446,7 +421,7 @@ int eio_query_parse(const char *q, size_t len, eio_query *out) {
     for (size_t i = 0; i < vals[K_J].n && nj < EIO_QUERY_J_MAX; i++) {
       char c = jv[i];
       if (c == '%') { /* well-formed: checked above */
-        c = (char)(hex_value(jv[i + 1]) << 4 | hex_value(jv[i + 2]));
+        c = (char)(scan_hex(jv[i + 1]) << 4 | scan_hex(jv[i + 2]));
         i += 2;
       }
       if (c >= '0' && c <= '9') out->j[nj++] = c;

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "util/buf.h"
+#include "util/pct.h"
 
 /*
  * llhttp runs directly on the caller's bytes and every span it reports (URL, header names and values, body)
@@ -124,31 +125,6 @@ static int on_header_value_complete(llhttp_t *ll) {
   return 0;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes src into dst (room for n bytes). Returns the decoded length or -1 for a bad or %00
- * escape: a NUL inside a path would cut it short for every C string API downstream. */
-static long pct_decode(const char *src, size_t n, char *dst) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (src[i] != '%') {
-      dst[o++] = src[i];
-      continue;
-    }
-    if (n - i < 3) return -1;
-    int hi = hexval((unsigned char)src[i + 1]), lo = hexval((unsigned char)src[i + 2]);
-    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
-    dst[o++] = (char)(hi << 4 | lo);
-    i += 2;
-  }
-  return (long)o;
-}
-
 /* Splits the request target into the decoded path and the raw query, appended to the buffer as two C
  * strings. Origin form ("/a?b"), absolute form ("http://host/a?b") and "*" for OPTIONS; anything else,
  * such as CONNECT's authority form, is a 400 for this server. */
@@ -181,7 +157,8 @@ static int split_target(http_parser *p) {
     dst[0] = '/';
     p->path_len = 1;
   } else {
-    long dl = pct_decode(u + start, pend - start, dst);
+    /* A malformed escape is a 400, and so is %00: a NUL inside a path would cut it short downstream. */
+    long dl = pct_decode(u + start, pend - start, dst, p->b.cap - p->b.len, PCT_NO_NUL);
     if (dl < 0) return 400;
     p->path_len = (size_t)dl;
   }

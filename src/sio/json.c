@@ -17,19 +17,12 @@ static cursor skip_ws(cursor p, cursor end) {
 
 static int is_digit(unsigned c) { return c - '0' < 10u; }
 
-static int hex_val(unsigned c) {
-  if (c - '0' < 10u) return (int)(c - '0');
-  c |= 0x20;
-  if (c - 'a' < 6u) return (int)(c - 'a' + 10);
-  return -1;
-}
-
 /* Reads the 4 hex digits of a \u escape at p. Returns the code unit or -1. */
 static long hex4(cursor p, cursor end) {
   if (end - p < 4) return -1;
   long v = 0;
   for (int i = 0; i < 4; i++) {
-    int h = hex_val(p[i]);
+    int h = scan_hex(p[i]);
     if (h < 0) return -1;
     v = v << 4 | h;
   }

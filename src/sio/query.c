@@ -7,29 +7,13 @@
 #include <string.h>
 
 #include "sio/internal.h"
+#include "util/pct.h"
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes s[0..n) into out ('+' a space; a malformed escape is kept as it is). Returns the length,
- * at most n. */
+/* Percent-decodes s[0..n) into out, which has room for n + 1 bytes ('+' a space; a malformed escape is kept
+ * as it is, so nothing fails). Returns the length, at most n. */
 static size_t unescape(const char *s, size_t n, char *out) {
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') {
-      out[k++] = ' ';
-    } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      out[k++] = s[i];
-    }
-  }
-  return k;
+  long k = pct_decode(s, n, out, n + 1, PCT_PLUS | PCT_LENIENT);
+  return k < 0 ? 0 : (size_t)k;
 }
 
 typedef struct query_pair {

@@ -1,6 +1,7 @@
 /* scan — finding the first byte of a kind in a buffer, 16 bytes per step with SSE2 (every x86-64 has it) and
  * 8 per step with plain 64-bit words elsewhere. Used where every message's bytes are checked: UTF-8 text
- * (its ASCII runs) and JSON strings. Pure functions over borrowed bytes; nothing is read outside p[0..n). */
+ * (its ASCII runs) and JSON strings. Pure functions over borrowed bytes; nothing is read outside p[0..n).
+ * Also the one byte classifier the escape readers share: a hex digit's value (percent escapes, JSON's \u). */
 #ifndef WSIO_UTIL_SCAN_H
 #define WSIO_UTIL_SCAN_H
 
@@ -57,6 +58,13 @@ static inline size_t scan_ascii(const uint8_t *p, size_t n) {
 #endif
   while (i < n && p[i] < 0x80) i++;
   return i;
+}
+
+/* The value of the hex digit c, either case, or -1. */
+static inline int scan_hex(uint8_t c) {
+  if ((unsigned)c - '0' < 10u) return c - '0';
+  unsigned l = c | 0x20u; /* 'A'..'F' onto 'a'..'f'; no other byte lands there */
+  return l - 'a' < 6u ? (int)(l - 'a') + 10 : -1;
 }
 
 static inline int scan_plain_byte(uint8_t c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }

@@ -72,11 +72,25 @@ static void test_random_against_reference(void **state) {
   }
 }
 
+/* Every byte: the digits of both cases and nothing else, whatever the sign of a char holding it. */
+static void test_hex(void **state) {
+  (void)state;
+  for (int c = 0; c < 256; c++) {
+    int want = -1;
+    if (c >= '0' && c <= '9') want = c - '0';
+    if (c >= 'a' && c <= 'f') want = c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') want = c - 'A' + 10;
+    assert_int_equal(scan_hex((uint8_t)c), want);
+    assert_int_equal(scan_hex((char)c), want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ascii),
       cmocka_unit_test(test_json_plain),
       cmocka_unit_test(test_random_against_reference),
+      cmocka_unit_test(test_hex),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
