@@ -129,8 +129,13 @@ static int put_timestamp(rd *r, const uint8_t *p, size_t n) {
 /* notepack.io's Date: milliseconds since the epoch as a signed high word and an unsigned low word. */
 static int put_date_ms(rd *r, const uint8_t *p) {
   int64_t ms = (int64_t)(int32_t)(uint32_t)be(p, 4) * INT64_C(4294967296) + (int64_t)be(p + 4, 4);
-  int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-  return put_iso(r, sec, (unsigned)(ms - sec * 1000));
+  /* Floor division without negating ms, which may be INT64_MIN. */
+  int64_t sec = ms / 1000, rem = ms % 1000;
+  if (rem < 0) {
+    rem += 1000;
+    sec--;
+  }
+  return put_iso(r, sec, (unsigned)rem);
 }
 
 static int value(rd *r, unsigned depth);

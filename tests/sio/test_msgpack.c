@@ -192,6 +192,11 @@ static void test_notepack_legacy_ext(void **st) {
   /* new Date(1704164645678), new Date(-1) */
   expect_json("\xd7\x00\x00\x00\x01\x8c\xc8\x20\xdb\x2e", 10, "\"2024-01-02T03:04:05.678Z\"");
   expect_json("\xd7\x00\xff\xff\xff\xff\xff\xff\xff\xff", 10, "\"1969-12-31T23:59:59.999Z\"");
+  /* the extremes a peer can send: far outside what a Date holds, null (and no overflow on the way) */
+  expect_json("\xd7\x00\x80\x00\x00\x00\x00\x00\x00\x00", 10, "null");
+  expect_json("\xd7\x00\x7f\xff\xff\xff\xff\xff\xff\xff", 10, "null");
+  /* -1001 ms: the floor of the seconds, then 999 ms */
+  expect_json("\xd7\x00\xff\xff\xff\xff\xff\xff\xfc\x17", 10, "\"1969-12-31T23:59:58.999Z\"");
   /* {a: ArrayBuffer [1, 2, 3], u: undefined}: the ArrayBuffer is an attachment like a bin */
   mpk_atts atts = {0};
   char *got;
