@@ -63,7 +63,7 @@ static void fuzz_payload(const uint8_t *d, size_t n, size_t max_packets, size_t 
   CHECK(eio_payload_check(d, n, max_packets, max_bytes) == count);
   if (count > 0) {
     for (int i = 0; i < count; i++) {
-      eio_packet p = {recs[i].type, recs[i].binary, store.data + recs[i].off, recs[i].len};
+      eio_packet p = {recs[i].type, recs[i].binary, store.data ? store.data + recs[i].off : NULL, recs[i].len};
       CHECK(eio_payload_append(&enc, &p) == 0);
     }
     CHECK(enc.len >= n);

@@ -62,7 +62,7 @@ static void fuzz_payload(const uint8_t *d, size_t n, int binary, size_t max_byte
     for (int form = 0; form < 2; form++) {
       enc.len = 0;
       for (int i = 0; i < count; i++) {
-        eio_packet p = {recs[0][i].type, recs[0][i].binary, store.data + recs[0][i].off, recs[0][i].len};
+        eio_packet p = {recs[0][i].type, recs[0][i].binary, store.data ? store.data + recs[0][i].off : NULL, recs[0][i].len};
         CHECK((form ? eio_v3_payload_append_binary(&enc, &p) : eio_v3_payload_append_text(&enc, &p)) == 0);
       }
       again.len = 0;

@@ -25,7 +25,7 @@
 
 static sio_packet_limits lim;
 
-static int same(const char *a, size_t an, const char *b, size_t bn) { return an == bn && !memcmp(a, b, an); }
+static int same(const char *a, size_t an, const char *b, size_t bn) { return an == bn && (an == 0 || !memcmp(a, b, an)); }
 
 /* Re-encodes the packet's arguments and checks they decode to the same list. */
 static void check_args(const sio_packet *pkt, const sio_bin *atts) {
