@@ -92,6 +92,8 @@ static void mask(net_addr *a, unsigned bits) {
 
 const char *net_cidr_parse(const char *s, size_t len, net_cidr *out) {
   static const char *const not_one = "is not an IP address or network (examples: 10.0.0.0/8, 192.168.1.7, fd00::/8)";
+  for (size_t i = 0; i < len; i++)
+    if (s[i] == ' ' || s[i] == '\t') return "holds a blank: networks are separated by commas";
   const char *slash = memchr(s, '/', len);
   size_t alen = slash ? (size_t)(slash - s) : len;
   memset(out, 0, sizeof *out);

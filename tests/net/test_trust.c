@@ -147,6 +147,7 @@ static void test_networks(void **state) {
   net_cidr x;
   assert_string_equal(net_cidr_parse("10.0.0.0/33", 11, &x), "has a prefix longer than 32 bits");
   assert_string_equal(net_cidr_parse("::/129", 6, &x), "has a prefix longer than 128 bits");
+  assert_string_equal(net_cidr_parse("10.0.0.0/8 ::1", 14, &x), "holds a blank: networks are separated by commas");
 }
 
 static void test_lists(void **state) {
