@@ -301,27 +301,34 @@ describe('long-polling behind a trusted proxy', () => {
     }
   });
 
-  it('takes a session\'s requests on any of the proxy\'s connections and any worker', async () => {
-    const conns = [0, 1, 2].map(() => new ProxyConn(srv.port));
+  it('takes a session\'s requests on any of the proxy\'s connections, moving them between workers', async () => {
     const base = '/socket.io/?EIO=4&transport=polling';
-    // Two clients opened on the same connection, one after the other.
-    const opened = {};
-    for (const client of ['198.51.100.7', '198.51.100.8']) {
-      const r = await conns[0].request('GET', base, client);
+    // A proxy connection on each worker: a session's id names the worker that opened it.
+    const on = {};
+    for (let i = 1; i <= 40 && Object.keys(on).length < 2; i++) {
+      const conn = new ProxyConn(srv.port);
+      const client = `198.51.100.${i}`;
+      const r = await conn.request('GET', base, client);
       assert.equal(r.status, 200, r.body);
-      opened[client] = JSON.parse(r.body.slice(1)).sid;
+      const sid = JSON.parse(r.body.slice(1)).sid;
+      on[sid.slice(0, 2)] ??= { conn, client, url: `${base}&sid=${encodeURIComponent(sid)}` };
     }
-    // Each session continued on the other connections (a session of the other worker moves there).
-    for (const [client, sid] of Object.entries(opened)) {
-      const url = `${base}&sid=${encodeURIComponent(sid)}`;
-      assert.equal((await conns[1].request('POST', url, client, '40')).status, 200);
-      const r = await conns[2].request('GET', url, client);
+    const [a, b] = Object.values(on);
+    assert.ok(a && b, 'a session on each worker');
+    const before = await metric(srv, 'wsio_worker_handoffs_total');
+    // Each request on the other worker's connection: it moves, with the connection, to its session's worker.
+    assert.equal((await b.conn.request('POST', a.url, a.client, '40')).status, 200);
+    assert.equal((await a.conn.request('POST', b.url, b.client, '40')).status, 200);
+    for (const [conn, x] of [[a.conn, a], [b.conn, b]]) {
+      const r = await conn.request('GET', x.url, x.client);
       assert.equal(r.status, 200);
       assert.match(r.body, /^40\{"sid"/);
     }
+    await eventually(async () => assert.ok(await metric(srv, 'wsio_worker_handoffs_total') >= before + 4));
     const listed = await sockets(srv);
-    for (const client of Object.keys(opened)) {
-      assert.ok(listed.some(x => x.address === client), `a socket of ${client} in ${JSON.stringify(listed)}`);
+    for (const x of [a, b]) {
+      assert.ok(listed.some(s => s.address === x.client && s.transport === 'polling'),
+        `a socket of ${x.client} in ${JSON.stringify(listed)}`);
     }
   });
 });
