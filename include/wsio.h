@@ -252,7 +252,8 @@ WSIO_API void *wsio_ws_data(const wsio_ws *ws);
 WSIO_API void *wsio_ws_endpoint_user(const wsio_ws *ws);
 /* The negotiated subprotocol or "" (borrowed, lives as long as ws). */
 WSIO_API const char *wsio_ws_protocol(const wsio_ws *ws);
-/* The peer address as text, e.g. "127.0.0.1:51234" (borrowed, lives as long as ws). */
+/* The peer address as text, e.g. "127.0.0.1:51234"; through a trusted proxy, the client it forwarded, without
+ * a port ("203.0.113.7"; see wsio_server_config.trusted_proxies). Borrowed, lives as long as ws. */
 WSIO_API const char *wsio_ws_remote(const wsio_ws *ws);
 
 /* ---- Publish: encode once, send the same bytes to many ------------------------------------------ */
@@ -588,7 +589,7 @@ WSIO_API const char *wsio_socket_transport(const wsio_socket *s);
 typedef struct wsio_handshake {
   const char *url;      /* the request target of the first request */
   const char *query;    /* its raw query string */
-  const char *address;  /* the peer, "ip:port" */
+  const char *address;  /* the peer, "ip:port"; through a trusted proxy the client's address alone */
   const char *auth;     /* the CONNECT payload as JSON ("{}" when none) */
   int64_t time;         /* ms since the epoch */
   int secure;           /* over TLS */
@@ -713,7 +714,8 @@ WSIO_API int wsio_engine_socket_send(wsio_engine_socket *s, wsio_opcode op, cons
  * "forced close", before this returns. */
 WSIO_API void wsio_engine_socket_close(wsio_engine_socket *s);
 
-/* socket.id (20 characters), socket.transport.name ("polling" or "websocket"), the peer as "ip:port". */
+/* socket.id (20 characters), socket.transport.name ("polling" or "websocket"), the peer as "ip:port" (through
+ * a trusted proxy, the client's address alone). */
 WSIO_API const char *wsio_engine_socket_id(const wsio_engine_socket *s);
 WSIO_API const char *wsio_engine_socket_transport(const wsio_engine_socket *s);
 WSIO_API const char *wsio_engine_socket_remote(const wsio_engine_socket *s);
