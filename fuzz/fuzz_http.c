@@ -2,7 +2,8 @@
  * fuzz_http — arbitrary bytes through http_parser_feed as a connection would deliver them: once whole and
  * once in random reads, taking pipelined requests off the front. Both runs must see the same requests and
  * the same final status. Upgrade requests go through ws_handshake_accept; GET and HEAD requests through
- * http_static_serve on a small web root beside a file that must never be served.
+ * http_static_serve on a small web root beside a file that must never be served; every request through
+ * http_forwarded_client (X-Forwarded-For, Forwarded) with one of three trusted-proxy lists.
  *
  * Input: byte 0 seeds the read sizes, byte 1 picks limits and handshake settings, the rest is the stream.
  */
@@ -13,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http/forwarded.h"
 #include "http/parser.h"
 #include "http/static.h"
+#include "net/trust.h"
 #include "util/log.h"
 #include "ws/handshake.h"
 
@@ -24,6 +27,7 @@
   } while (0)
 
 static char tmp_dir[] = "/tmp/wsio-fuzz-http-XXXXXX";
+static net_trust *trusted[3]; /* none, one proxy, networks of both families */
 static char web_root[256];
 
 static void remove_root(void) {
@@ -61,6 +65,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   log_level = -1; /* the 500 for a large file logs; keep the fuzzer's output clean */
   make_root();
+  CHECK(net_trust_parse("127.0.0.1", &trusted[1], NULL, 0) == 0);
+  CHECK(net_trust_parse("10.0.0.0/8, 192.168.0.0/16, ::1, fd00::/8", &trusted[2], NULL, 0) == 0);
   return 0;
 }
 
@@ -131,6 +137,19 @@ static void serve_static(const http_request *r) {
   buf_free(&out);
 }
 
+/* The client behind trusted proxies: one of the three results, and a client that prints and parses back. */
+static void forwarded(const http_request *r, uint8_t mode) {
+  net_addr a;
+  int rc = http_forwarded_client(r, trusted[(mode >> 4) % 3], &a);
+  CHECK(rc == HTTP_FWD_BAD || rc == HTTP_FWD_NONE || rc == HTTP_FWD_CLIENT);
+  if (rc != HTTP_FWD_CLIENT) return;
+  CHECK(a.family == 4 || a.family == 6);
+  char text[NET_ADDR_TEXT];
+  net_addr back;
+  CHECK(net_addr_format(&a, text, sizeof text) > 0);
+  CHECK(net_addr_parse(text, strlen(text), &back) == 0 && memcmp(&a, &back, sizeof a) == 0);
+}
+
 typedef struct rng {
   uint64_t s;
 } rng;
@@ -186,6 +205,7 @@ static uint64_t run(const uint8_t *data, size_t size, const http_limits *lim, ui
     h = hash_request(h, &req);
     h = mix_int(h, base + used);
     if (side) {
+      forwarded(&req, mode);
       if (req.upgrade) handshake(&req, mode);
       else if (mode & 0x40) serve_static(&req);
     }

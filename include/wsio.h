@@ -98,6 +98,14 @@ typedef struct wsio_server_config {
    * of the three above; the server keeps a reference. NULL: the server has its own table when one of the
    * three is set. */
   wsio_limiter *limiter;
+  /* Trusted proxies: networks like "10.0.0.0/8, 127.0.0.1, ::1" (commas or blanks between them; an
+   * address alone is one host), read when the server is made (the string is not kept). A request whose TCP
+   * peer is inside one of them is from the client its X-Forwarded-For names: read from the right, past
+   * the entries that are trusted proxies too (Forwarded "for=" when there is no X-Forwarded-For). That
+   * address is what the per-address limits count and what wsio_ws_remote, socket.handshake.address and
+   * the logs show, without a port. A peer outside them is the client whatever it sends. NULL or "": none.
+   * A list that does not parse makes wsio_server_new fail (the reason logged). */
+  const char *trusted_proxies;
 } wsio_server_config;
 
 /* Per-address limits: one table keyed by client address (seeded SipHash, bounded: idle addresses expire and
@@ -137,6 +145,12 @@ WSIO_API wsio_server *wsio_server_new(const wsio_server_config *config);
 /* Starts listening on host:port (IPv4 or IPv6 literal or name). May be called several times (8 listeners at
  * most). Returns 0, WSIO_EINVAL, WSIO_ELIMIT, or WSIO_EADDR / a negative libuv code. */
 WSIO_API int wsio_server_listen(wsio_server *s, const char *host, int port);
+
+/* Replaces the trusted proxies (a list as in wsio_server_config.trusted_proxies; NULL or "": none; copied)
+ * for connections accepted from now on; an open connection keeps whether its peer was trusted. Returns 0,
+ * WSIO_EINVAL (an item that is not an address or network, logged) or WSIO_ENOMEM; on failure the list in
+ * use stays. The server's loop thread only; with wsio_workers_run, each worker sets its own. */
+WSIO_API int wsio_server_set_trusted_proxies(wsio_server *s, const char *list);
 
 /* Loads a TLS certificate chain and key again (a renewed certificate) for connections accepted from now on;
  * connections already open keep the ones they started with. On failure the ones in use stay and OpenSSL's
@@ -238,7 +252,8 @@ WSIO_API void *wsio_ws_data(const wsio_ws *ws);
 WSIO_API void *wsio_ws_endpoint_user(const wsio_ws *ws);
 /* The negotiated subprotocol or "" (borrowed, lives as long as ws). */
 WSIO_API const char *wsio_ws_protocol(const wsio_ws *ws);
-/* The peer address as text, e.g. "127.0.0.1:51234" (borrowed, lives as long as ws). */
+/* The peer address as text, e.g. "127.0.0.1:51234"; through a trusted proxy, the client it forwarded, without
+ * a port ("203.0.113.7"; see wsio_server_config.trusted_proxies). Borrowed, lives as long as ws. */
 WSIO_API const char *wsio_ws_remote(const wsio_ws *ws);
 
 /* ---- Publish: encode once, send the same bytes to many ------------------------------------------ */
@@ -574,7 +589,7 @@ WSIO_API const char *wsio_socket_transport(const wsio_socket *s);
 typedef struct wsio_handshake {
   const char *url;      /* the request target of the first request */
   const char *query;    /* its raw query string */
-  const char *address;  /* the peer, "ip:port" */
+  const char *address;  /* the peer, "ip:port"; through a trusted proxy the client's address alone */
   const char *auth;     /* the CONNECT payload as JSON ("{}" when none) */
   int64_t time;         /* ms since the epoch */
   int secure;           /* over TLS */
@@ -699,7 +714,8 @@ WSIO_API int wsio_engine_socket_send(wsio_engine_socket *s, wsio_opcode op, cons
  * "forced close", before this returns. */
 WSIO_API void wsio_engine_socket_close(wsio_engine_socket *s);
 
-/* socket.id (20 characters), socket.transport.name ("polling" or "websocket"), the peer as "ip:port". */
+/* socket.id (20 characters), socket.transport.name ("polling" or "websocket"), the peer as "ip:port" (through
+ * a trusted proxy, the client's address alone). */
 WSIO_API const char *wsio_engine_socket_id(const wsio_engine_socket *s);
 WSIO_API const char *wsio_engine_socket_transport(const wsio_engine_socket *s);
 WSIO_API const char *wsio_engine_socket_remote(const wsio_engine_socket *s);

@@ -8,6 +8,7 @@
 #include "http/parser.h"
 #include "net/iplimit.h"
 #include "net/net.h"
+#include "net/trust.h"
 #include "ws/deflate.h"
 #include "ws/conn.h"
 #include "ws/handshake.h"
@@ -68,6 +69,7 @@ struct wsio_server {
   int nendpoints;
   ws_deflate_shared *deflate;
   net_tls_ctx *tls;
+  net_trust *trust;            /* trusted proxies (net.trust borrows it), or NULL */
   uv_signal_t sigint, sigterm;
   uv_async_t stop_async;
   uv_timer_t stop_timer;
@@ -100,14 +102,16 @@ int api_engine_http(wsio_server *s, http_conn *hc, const http_request *req, uint
 void api_engine_shutdown_all(wsio_server *s);
 void api_engine_free_all(wsio_server *s);
 void api_page_free(api_page *p);
-/* Per-address limits (src/api/limits.c): the loop's table from the server's config (0 or WSIO_ENOMEM), its
- * release at free, its counters. The two answers: api_refuse_over_ip answers 503 to a connection over
- * max_connections_per_ip, api_handshake_refused 429 when the address's handshake bucket is empty; each
- * returns 1 when it answered (the request is then done), else 0. */
+/* Per-address limits (src/api/limits.c): the loop's table and trusted proxies from the server's config (0,
+ * WSIO_EINVAL for a list of proxies that does not parse, or WSIO_ENOMEM), their release at free, the
+ * counters. The two answers: api_refuse_over_ip answers 503 to a connection over max_connections_per_ip
+ * (closing it, unless it is a trusted proxy's: the next request on it may be another client's),
+ * api_handshake_refused 429 when the address's handshake bucket is empty; each returns 1 when it answered
+ * (the request is then done), else 0. */
 int api_limits_attach(wsio_server *s);
 void api_limits_detach(wsio_server *s);
 void api_limits_stats(const wsio_server *s, wsio_stats *out);
-int api_refuse_over_ip(http_conn *hc);
+int api_refuse_over_ip(http_conn *hc, const http_request *req);
 int api_handshake_refused(http_conn *hc);
 /* Workers (src/api/workers.c): the port worker 0's listener number i got, for the same listener of
  * another worker asked for port 0 (0: none, or s is worker 0); a publish carried to the other workers. */

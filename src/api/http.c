@@ -144,7 +144,7 @@ static int call_hook(wsio_server *s, http_conn *hc, const http_request *req, buf
 
 static void route(http_conn *hc, const http_request *req, uint8_t *rest, size_t rest_len, void *arg) {
   wsio_server *s = arg;
-  if (api_refuse_over_ip(hc)) return;
+  if (api_refuse_over_ip(hc, req)) return;
   if (s->io && sio_io_http(s->io, hc, req, rest, rest_len)) return;
   if (s->engines && api_engine_http(s, hc, req, rest, rest_len)) return;
   if (req->upgrade && ws_handshake_is_upgrade(req)) {

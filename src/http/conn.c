@@ -6,7 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/forwarded.h"
 #include "http/response.h"
+#include "net/iplimit.h"
 #include "util/log.h"
 #include "wsio.h"
 
@@ -65,6 +67,7 @@ void http_conn_respond(http_conn *hc, const void *data, size_t len, int keep_ali
     hc->between = 1;
     c->idle = 0;
     c->timeout = hc->cfg->idle_timeout_s;
+    net_conn_client_done(c);
   }
 }
 
@@ -149,6 +152,15 @@ static void http_conn_free(http_conn *hc) {
   free(hc);
 }
 
+/* A request from a trusted proxy: whom it is from, for the limits, the logs and the layers above. */
+static void set_client(net_conn *c, const http_request *req) {
+  net_addr client;
+  int rc = http_forwarded_client(req, c->loop->trust, &client);
+  if (rc == HTTP_FWD_BAD)
+    log_debug("a trusted proxy's X-Forwarded-For or Forwarded could not be read: the proxy stands for the client");
+  net_conn_set_client(c, rc == HTTP_FWD_CLIENT ? &client : NULL);
+}
+
 static void on_data(net_conn *c, uint8_t *data, size_t len) {
   http_conn *hc = c->ud;
   if (!hc) {
@@ -196,6 +208,7 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
     len -= used;
     hc->responded = 0;
     hc->close_after = !http_conn_keep_alive(hc, &req);
+    if (c->proxied) set_client(c, &req);
     hc->cfg->on_request(hc, &req, data, len, hc->cfg->arg);
     if (hc->detached) {
       http_conn_free(hc);
@@ -218,6 +231,7 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
     hc->between = 1;
     c->idle = 0;
     c->timeout = hc->cfg->idle_timeout_s;
+    net_conn_client_done(c);
   }
 }
 

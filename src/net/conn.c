@@ -21,6 +21,7 @@ static void on_closed(uv_handle_t *h) {
   if (c->next) c->next->prev = c->prev;
   l->stats.connections--;
   if (c->ip) net_iplimit_release(l->iplimit, c->ip, net_iplimit_now());
+  free(c->proxied);
   net_refq_free(c);
   buf_free(&c->out);
   buf_free(&c->inflight);
@@ -293,6 +294,8 @@ void net_conn_end(net_conn *c) {
 }
 
 int net_conn_peer(const net_conn *c, char *out, size_t cap) {
+  if (c->proxied && c->proxied->forwarded)
+    return net_addr_format(&c->proxied->client, out, cap) < 0 ? WSIO_EINVAL : 0;
   struct sockaddr_storage addr;
   int len = sizeof addr;
   int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len);
@@ -358,7 +361,8 @@ int net_conn_adopt(net_loop *l, net_handover *h, uint8_t *data, size_t len) {
   }
   int admit = 0;
   if (h->ip && h->iplimit == l->iplimit) {
-    /* The same table (workers sharing one): the place passes to c as it is, released when c closes. */
+    /* The same table (workers sharing one): the place passes to c as it is, released when c closes, or,
+     * for a proxy's connection, when the request it carries is fed again and names its client. */
     c->ip = h->ip;
     if (h->ipover) c->flags |= NET_CONN_IPOVER;
   } else {
@@ -376,7 +380,8 @@ int net_conn_adopt(net_loop *l, net_handover *h, uint8_t *data, size_t len) {
     return rc;
   }
   l->stats.handoffs++;
-  if (admit && net_conn_admit(c) != 0) return 0; /* closed at once: counted in ip_refused */
+  /* Whether the peer is a trusted proxy is this loop's to say, as at accept. */
+  if ((admit || l->trust) && net_conn_admit(c, admit) != 0) return 0; /* closed at once: counted in ip_refused */
   uv_tcp_nodelay(&c->tcp, 1);
   net_conn_start(c);
   /* All in one call, however long: a request in it that the protocol hands on again takes every byte

@@ -241,11 +241,21 @@ uint32_t net_iplimit_handshake(net_iplimit *t, net_ipent *e, uint64_t now_ms) {
 /* Monotonic, the same for every thread (uv_now is per loop and only updated once per iteration). */
 uint64_t net_iplimit_now(void) { return uv_hrtime() / 1000000u; }
 
-int net_conn_admit(net_conn *c) {
+int net_conn_admit(net_conn *c, int count) {
   net_loop *l = c->loop;
   struct sockaddr_storage addr;
   int len = sizeof addr;
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0) return 0;
+  net_addr peer;
+  if (l->trust && net_addr_from_sockaddr((struct sockaddr *)&addr, &peer) == 0 && net_trust_match(l->trust, &peer)) {
+    if (!(c->proxied = calloc(1, sizeof *c->proxied))) {
+      net_conn_close(c);
+      return -1;
+    }
+    c->proxied->peer = c->proxied->client = peer;
+    return 0; /* counted per request, under the client each one names */
+  }
+  if (!count || !l->iplimit) return 0;
   int rc = net_iplimit_acquire(l->iplimit, (struct sockaddr *)&addr, net_iplimit_now(), &c->ip);
   if (rc == NET_IP_OK) return 0;
   l->stats.ip_refused++;
@@ -256,6 +266,29 @@ int net_conn_admit(net_conn *c) {
   log_debug("connections per address: closing a connection at accept");
   net_conn_close(c);
   return -1;
+}
+
+void net_conn_client_done(net_conn *c) {
+  if (!c->proxied) return;
+  if (c->ip) net_iplimit_release(c->loop->iplimit, c->ip, net_iplimit_now());
+  c->ip = NULL;
+  c->flags &= ~NET_CONN_IPOVER;
+}
+
+void net_conn_set_client(net_conn *c, const net_addr *client) {
+  net_proxied *p = c->proxied;
+  if (!p) return;
+  p->forwarded = client != NULL;
+  p->client = client ? *client : p->peer;
+  net_conn_client_done(c);
+  net_loop *l = c->loop;
+  if (!l->iplimit) return;
+  struct sockaddr_storage addr;
+  net_addr_to_sockaddr(&p->client, &addr);
+  int rc = net_iplimit_acquire(l->iplimit, (struct sockaddr *)&addr, net_iplimit_now(), &c->ip);
+  if (rc == NET_IP_OK) return;
+  l->stats.ip_refused++;
+  c->flags |= NET_CONN_IPOVER; /* NET_IP_DROP too: the connection is the proxy's, the answer the client's */
 }
 
 uint32_t net_conn_handshake_wait(net_conn *c) {

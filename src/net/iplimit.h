@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/trust.h"
+
 struct sockaddr;
 typedef struct net_iplimit net_iplimit;
 typedef struct net_ipent net_ipent;
@@ -74,12 +76,37 @@ void net_iplimit_release(net_iplimit *t, net_ipent *ent, uint64_t now_ms);
 uint32_t net_iplimit_handshake(net_iplimit *t, net_ipent *ent, uint64_t now_ms);
 
 /* The loop glue (src/net/iplimit.c): the clock, and the per-connection calls of the accept path and the
- * HTTP layer. net_conn_admit returns 0 when c may proceed (c->flags may then hold NET_CONN_IPOVER) or -1
- * when it was closed. net_conn_handshake_wait returns 0 or the seconds of Retry-After, counting the refusal
- * in the loop's stats. */
+ * HTTP layer. net_conn_handshake_wait returns 0 or the seconds of Retry-After, counting the refusal in the
+ * loop's stats. */
 uint64_t net_iplimit_now(void);
-int net_conn_admit(net_conn *c);
 uint32_t net_conn_handshake_wait(net_conn *c);
+
+/* A connection whose peer is a trusted proxy (net_loop.trust, src/net/trust.h). Its requests may come from
+ * different clients (a proxy keeps connections to its upstream open and sends any client's request on
+ * them), so it is not counted at accept under the proxy's address: each request is counted under the
+ * address of the client it is from, while it is being answered (net_conn_set_client ... the answer,
+ * net_conn_client_done), and a request that takes the connection over (a WebSocket) keeps its client's
+ * place until the connection closes. */
+struct net_proxied {
+  net_addr peer;               /* the proxy */
+  net_addr client;             /* whom the current request is from: a forwarded address, or peer */
+  uint8_t forwarded;           /* client was read from the request */
+};
+
+/* At accept, and for a connection adopted from another loop: looks c's peer up in the loop's trusted
+ * proxies (c->proxied is set for a trusted one, which is not counted now), else, when count is set and the
+ * loop has a per-address table, admits c in it by its peer's address. Returns 0 when c may proceed
+ * (c->flags may then hold NET_CONN_IPOVER) or -1 when it was closed (past twice the limit, out of memory). */
+int net_conn_admit(net_conn *c, int count);
+/* A request on a proxied connection is from client (NULL: from the proxy itself; no header, or one that
+ * could not be read): it becomes what net_conn_peer reports, and the connection's place in the per-address
+ * table moves to that address (the previous request's is released first). Over max_conns, c->flags gets
+ * NET_CONN_IPOVER, its answer is 503, counted in ip_refused; past twice the limit too (nothing is dropped:
+ * the connection carries other clients' requests). */
+void net_conn_set_client(net_conn *c, const net_addr *client);
+/* The request set by net_conn_set_client has been answered: its place is released, NET_CONN_IPOVER
+ * cleared. Nothing for a connection that is not proxied. */
+void net_conn_client_done(net_conn *c);
 
 /* A token bucket in thousandths of a token: small enough to live in every connection. Not locked. */
 typedef struct net_bucket {

@@ -134,7 +134,8 @@ static void on_connection(uv_stream_t *server, int status) {
     net_conn_close(c);
     return;
   }
-  if (l->iplimit && net_conn_admit(c) != 0) return; /* per-address limits (iplimit.c) */
+  /* Per-address limits, and whether the peer is a trusted proxy (iplimit.c). */
+  if ((l->iplimit || l->trust) && net_conn_admit(c, 1) != 0) return;
   l->stats.accepted++;
   uv_tcp_nodelay(&c->tcp, 1);
   net_conn_start(c);

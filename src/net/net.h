@@ -23,6 +23,8 @@ typedef struct net_tls_ctx net_tls_ctx;
 typedef struct net_tls net_tls;
 typedef struct net_iplimit net_iplimit;
 typedef struct net_ipent net_ipent;
+typedef struct net_trust net_trust;
+typedef struct net_proxied net_proxied;
 
 /* What a protocol (HTTP, WebSocket, ...) implements for the connections it drives. */
 typedef struct net_proto {
@@ -60,6 +62,7 @@ struct net_conn {
   size_t refq_bytes;           /* their total and count, kept here: every send reads them (the backlog, a */
   uint32_t refq_n;             /* full queue), and a broadcast's fan-out should not touch the queue's block */
   net_ipent *ip;               /* its address in the loop's per-address limiter, or NULL */
+  net_proxied *proxied;        /* set at accept when the peer is a trusted proxy (net_trust): see iplimit.h */
   net_conn *next, *prev;       /* every connection of the loop, for the sweep */
   net_conn *next_dirty;
   uint32_t flags;
@@ -96,6 +99,7 @@ struct net_loop {
   void *accept_arg;
   size_t max_connections;
   net_iplimit *iplimit;        /* per-address limits, maybe shared with other loops; NULL: none */
+  const net_trust *trust;      /* trusted proxies, the owner's (replaced on this thread only); NULL: none */
   uint16_t accept_timeout;     /* initial c->timeout for new connections, seconds */
   uint8_t reuseport;           /* listeners share their port with other loops (SO_REUSEPORT): workers */
   uint16_t worker, nworkers;   /* this loop's worker index and the group's size (0, 1 alone) */
@@ -221,7 +225,9 @@ int net_conn_adopt(net_loop *l, net_handover *h, uint8_t *data, size_t len);
  * Any thread. Leaves *h empty (fd -1), as net_conn_adopt does; an empty one may be dropped again. */
 void net_handover_drop(net_handover *h);
 
-/* Writes "ip:port" of the peer into out. Returns 0 or a negative code. */
+/* Writes "ip:port" of the peer into out; for a connection from a trusted proxy whose current (or last)
+ * request named its client, that client's address alone ("203.0.113.7", "2001:db8::7": the port the
+ * client used is not known). Returns 0 or a negative code. */
 int net_conn_peer(const net_conn *c, char *out, size_t cap);
 
 /* TLS (src/net/tls.c). A context loads a PEM certificate chain and key; every connection accepted by a loop

@@ -62,6 +62,9 @@ const cfg_setting cfg_settings[] = {
         "connections held at once; past it new ones are closed at once"),
     NUM("server", "workers", CT_UINT, server.workers, CF_AUTO, "auto", 1, 1024, "N",
         "event-loop threads, each a whole server on the one port; auto: one per CPU core"),
+    LIST("server", "trusted_proxies", server.trusted_proxies, CK_CIDR, O | L, "",
+         "proxies (networks like 10.0.0.0/8, or addresses) whose X-Forwarded-For names the client: its "
+         "address is what limits count and logs and handshake.address show; empty: none"),
 
     STR("tls", "cert", tls.cert, CK_FILE, O | L, "", "FILE",
         "PEM certificate chain; with key, listeners speak TLS; read again on every reload"),

@@ -119,6 +119,7 @@ typedef struct server_config {
     char *web_root;            /* NULL: the built-in page at / */
     unsigned max_connections;
     unsigned workers;          /* resolved by server_config_load ("auto": online CPUs); 0 before that */
+    server_config_list trusted_proxies; /* networks whose X-Forwarded-For is believed; empty: none */
   } server;
   struct {
     char *cert, *key;          /* both or neither */

@@ -30,7 +30,8 @@ typedef enum cfg_check {
   CK_EVENT,   /* an event name that is not reserved */
   CK_ORIGIN,  /* list items: "*" alone, or scheme://host[:port] */
   CK_PATTERN, /* list items: event patterns */
-  CK_ROOM     /* list items: room patterns or "claims:FIELD" */
+  CK_ROOM,    /* list items: room patterns or "claims:FIELD" */
+  CK_CIDR     /* list items: an IP address or network (10.0.0.0/8, fd00::/8) */
 } cfg_check;
 
 /* Bounds that keep every check on routes and namespaces cheap (realistic files have tens). */

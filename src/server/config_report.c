@@ -302,7 +302,7 @@ static const char *type_text(const cfg_setting *s, char *out, size_t cap) {
       return out;
     }
     case CT_LIST:
-      return s->check == CK_ORIGIN ? "list of origins" : "list of patterns";
+      return s->check == CK_ORIGIN ? "list of origins" : s->check == CK_CIDR ? "list of networks" : "list of patterns";
   }
   return "";
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/trust.h"
 #include "server/config_internal.h"
 #include "util/utf8.h"
 #include "wsio.h"
@@ -212,6 +213,10 @@ static const char *string_problem(cfg_check ck, const char *v) {
     }
     case CK_EVENT: return cfg_event_problem(v);
     case CK_ORIGIN: return strcmp(v, "*") == 0 ? NULL : origin_problem(v);
+    case CK_CIDR: {
+      net_cidr n;
+      return net_cidr_parse(v, strlen(v), &n);
+    }
     case CK_ROOM:
       if (strncmp(v, "claims:", 7) == 0) {
         if (!v[7]) return "names no claim (claims:FIELD)";
@@ -295,6 +300,10 @@ static int set_list(server_config *c, const cfg_setting *s, const char *v, char 
   if (*v) {
     int rc = split(v, &l, why, cap);
     if (rc) return rc;
+  }
+  if (s->check == CK_CIDR && l.n > NET_TRUST_MAX) {
+    list_free(&l);
+    return cfg_errf(why, cap, "lists %zu networks: at most %d", l.n, NET_TRUST_MAX);
   }
   int claims = 0;
   for (size_t i = 0; i < l.n; i++) {

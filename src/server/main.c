@@ -236,6 +236,11 @@ static void apply_live(worker *p, const server_config *c) {
         log_error("reload: [cors] origins: out of memory, %s keeps its origin list", paths[i]);
   }
   free(ws);
+  /* Checked when the file was read: only memory can fail here. */
+  char *trusted = join_list(&c->server.trusted_proxies);
+  if ((c->server.trusted_proxies.n && !trusted) || wsio_server_set_trusted_proxies(p->app.server, trusted) != 0)
+    log_error("reload: [server] trusted_proxies: out of memory, worker %u keeps the list in use", p->index);
+  free(trusted);
   jwt_verifier *v = NULL;
   char err[512];
   if (srv_auth_new(c, &v, err, sizeof err) != 0) {
@@ -431,6 +436,11 @@ static int setup_worker(wsio_server *s, unsigned index, void *ud) {
     uv_unref((uv_handle_t *)&w->sighup);
   }
   w->handles = 1;
+  if (index == 0 && c->server.trusted_proxies.n) {
+    char *list = join_list(&c->server.trusted_proxies);
+    log_info("trusted proxies: %s (their X-Forwarded-For names the client)", list ? list : "");
+    free(list);
+  }
   if ((rc = wsio_server_listen(s, c->server.host, (int)c->server.port)) != 0) {
     char where[300];
     snprintf(where, sizeof where, "%s:%u: %s", c->server.host, c->server.port, wsio_strerror(rc));
@@ -497,8 +507,12 @@ int main(int argc, char **argv) {
       .max_body_bytes = c->socketio.max_payload > (1u << 20) ? c->socketio.max_payload : 0,
   };
   wsio_limiter_config lc = limiter_config(c);
-  if (!(p->limiter = sc.limiter = wsio_limiter_new(&lc))) {
+  char *trusted = join_list(&c->server.trusted_proxies);
+  sc.trusted_proxies = trusted;
+  if (!(p->limiter = sc.limiter = wsio_limiter_new(&lc)) || (c->server.trusted_proxies.n && !trusted)) {
     fprintf(stderr, "wsio: out of memory\n");
+    wsio_limiter_free(p->limiter);
+    free(trusted);
     return 1;
   }
   p->demo = !c->server.web_root || !c->file;
@@ -507,6 +521,7 @@ int main(int argc, char **argv) {
   if (!(p->workers = calloc(p->nworkers, sizeof *p->workers))) {
     fprintf(stderr, "wsio: out of memory\n");
     wsio_limiter_free(p->limiter);
+    free(trusted);
     return 1;
   }
   for (unsigned i = 0; i < p->nworkers; i++) {
@@ -518,6 +533,7 @@ int main(int argc, char **argv) {
   /* libcurl's global state, once, before any worker makes a handle. */
   curl_global_init(CURL_GLOBAL_DEFAULT);
   rc = wsio_workers_run(p->nworkers, &sc, 1, setup_worker, p);
+  free(trusted);
   if (rc != 0 && !p->exit_code) fprintf(stderr, "wsio: could not start (see the errors above)\n");
   for (unsigned i = 0; i < p->nworkers; i++) {
     pthread_mutex_destroy(&p->workers[i].snap_mu);

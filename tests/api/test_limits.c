@@ -1,7 +1,9 @@
 /* The public API's abuse limits over loopback: a wsio_limiter shared by two servers on two threads
  * (connections per address: 503, then closed at accept), the handshake rate (429), the message rate of raw
  * WebSocket endpoints (close 1008, or drop) and the packet rate of Socket.IO ("rate limit"), with their
- * wsio_stats counters. */
+ * wsio_stats counters; trusted proxies: the limits and the addresses shown follow X-Forwarded-For from a
+ * trusted peer (127.0.0.1), one request at a time on a proxy's kept-alive connection, and not from another
+ * peer (127.0.0.2: all of 127.0.0.0/8 is loopback). */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -269,11 +271,276 @@ static void test_sio_packet_rate(void **state) {
   wsio_server_free(s);
 }
 
+/* ---- trusted proxies ---- */
+
+/* Connects to 127.0.0.1:port from the local address `from` (NULL: any), with a 5 s receive timeout. */
+static int dial_from(int port, const char *from) {
+  if (!from) return raw_dial(port);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in l = {.sin_family = AF_INET};
+  assert_int_equal(inet_pton(AF_INET, from, &l.sin_addr), 1);
+  assert_int_equal(bind(fd, (struct sockaddr *)&l, sizeof l), 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* Sends a request as a proxy would: X-Forwarded-For: xff (NULL: none); a WebSocket upgrade when ws is set. */
+static void send_request(int fd, const char *method, const char *path, const char *xff, const char *body, int ws) {
+  char req[1024], fwd[300] = "";
+  if (xff) snprintf(fwd, sizeof fwd, "X-Forwarded-For: %s\r\n", xff);
+  snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: localhost\r\n%s%sContent-Length: %zu\r\n\r\n%s", method, path,
+           fwd,
+           ws ? "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+              : "",
+           body ? strlen(body) : 0, body ? body : "");
+  send_all(fd, req, strlen(req));
+}
+
+/* Reads an answer: returns its status, the head in head, the body (not for a 101) in body if not NULL. */
+static int read_answer(int fd, char *head, size_t cap, char *body, size_t bcap) {
+  if (read_head(fd, head, cap) < 12) return -1;
+  int status = atoi(head + 9);
+  const char *cl = strstr(head, "Content-Length: ");
+  char tmp[4096];
+  size_t n = status != 101 && cl ? strtoul(cl + 16, NULL, 10) : 0;
+  assert_true(n < sizeof tmp);
+  read_exact(fd, tmp, n);
+  tmp[n] = 0;
+  if (body) {
+    assert_true(n < bcap);
+    memcpy(body, tmp, n + 1);
+  }
+  return status;
+}
+
+static int call(int fd, const char *path, const char *xff, int ws, char *head, size_t cap) {
+  send_request(fd, "GET", path, xff, NULL, ws);
+  return read_answer(fd, head, cap, NULL, 0);
+}
+
+static char remotes[8][64];
+static int opened;
+
+static void record_open(wsio_ws *ws) {
+  int i = __atomic_load_n(&opened, __ATOMIC_SEQ_CST);
+  if (i < 8) snprintf(remotes[i], sizeof remotes[i], "%s", wsio_ws_remote(ws));
+  __atomic_add_fetch(&opened, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_trusted_proxies(void **state) {
+  (void)state;
+  wsio_server_config sc = {.log_level = 1, .max_connections_per_ip = 1, .trusted_proxies = "10.0.0.0/8 127.0.0.1"};
+  wsio_server *s = wsio_server_new(&sc);
+  assert_non_null(s);
+  wsio_ws_handlers h = {.on_open = record_open, .on_message = echo};
+  assert_int_equal(wsio_server_ws(s, "/ws", &h, NULL), 0);
+  running r;
+  start(&r, s);
+  char head[1024];
+  opened = 0;
+
+  /* Two clients through the proxy: each counted, and shown, as the address the proxy forwarded. */
+  int a = raw_dial(r.port);
+  assert_int_equal(call(a, "/ws", "203.0.113.1", 1, head, sizeof head), 101);
+  wait_for(&opened, 1);
+  assert_string_equal(remotes[0], "203.0.113.1");
+  int b = raw_dial(r.port);
+  assert_int_equal(call(b, "/ws", "192.0.2.9, 198.51.100.2, 10.0.0.7", 1, head, sizeof head), 101);
+  wait_for(&opened, 2);
+  assert_string_equal(remotes[1], "198.51.100.2");
+
+  /* The first one's address again, on a kept-alive connection of the proxy: over its limit, 503; the
+   * connection stays open, as the proxy's next requests on it are other clients'. */
+  int p = raw_dial(r.port);
+  assert_int_equal(call(p, "/ws", "203.0.113.1", 1, head, sizeof head), 503);
+  assert_non_null(strstr(head, "\r\nRetry-After: 5\r\n"));
+  assert_non_null(strstr(head, "\r\nConnection: keep-alive\r\n"));
+  /* A request counts while it is answered, then lets go: the same client again and again, no double count. */
+  for (int i = 0; i < 3; i++) assert_int_equal(call(p, "/healthz", "192.0.2.5", 0, head, sizeof head), 200);
+  /* No header, or one that does not read: the proxy stands for the client. */
+  assert_int_equal(call(p, "/healthz", NULL, 0, head, sizeof head), 200);
+  assert_int_equal(call(p, "/healthz", "192.0.2.5, garbage", 0, head, sizeof head), 200);
+  int q = raw_dial(r.port);
+  assert_int_equal(call(q, "/ws", NULL, 1, head, sizeof head), 101);
+  wait_for(&opened, 3);
+  assert_memory_equal(remotes[2], "127.0.0.1:", 10);
+  assert_int_equal(call(p, "/healthz", "unknown", 0, head, sizeof head), 503);
+  assert_int_equal(call(p, "/healthz", "192.0.2.5", 0, head, sizeof head), 200);
+
+  /* A peer that is not trusted: what it forwards is ignored; its own address is counted and shown. */
+  int u = dial_from(r.port, "127.0.0.2");
+  assert_int_equal(call(u, "/ws", "192.0.2.77", 1, head, sizeof head), 101);
+  wait_for(&opened, 4);
+  assert_memory_equal(remotes[3], "127.0.0.2:", 10);
+  int u2 = dial_from(r.port, "127.0.0.2");
+  assert_int_equal(call(u2, "/healthz", "192.0.2.78", 0, head, sizeof head), 503);
+  assert_non_null(strstr(head, "\r\nConnection: close\r\n"));
+  close(u2);
+
+  /* Clients that leave free their places: the forwarded one, and the proxy's own. */
+  close(a);
+  close(q);
+  int status = 0;
+  for (int i = 0; i < 200 && status != 200; i++) {
+    status = call(p, "/healthz", "garbage", 0, head, sizeof head);
+    if (status != 200) usleep(10000);
+  }
+  assert_int_equal(status, 200);
+  for (int i = 0; i < 200 && status != 101; i++) {
+    status = call(p, "/ws", "203.0.113.1", 1, head, sizeof head);
+    if (status != 101) usleep(10000);
+  }
+  assert_int_equal(status, 101);
+  wait_for(&opened, 5);
+  assert_string_equal(remotes[4], "203.0.113.1");
+  close(p);
+  close(b);
+  close(u);
+  wsio_stats st;
+  stop(&r, &st);
+  assert_true(st.ip_refused >= 3);
+  wsio_server_free(s);
+}
+
+/* The handshake bucket is the forwarded client's too. */
+static void test_trusted_proxies_rate(void **state) {
+  (void)state;
+  wsio_server_config sc = {.log_level = 1, .handshakes_per_ip_per_second = 1, .handshake_burst = 1,
+                           .trusted_proxies = "127.0.0.1"};
+  wsio_server *s = wsio_server_new(&sc);
+  assert_non_null(s);
+  wsio_ws_handlers h = {.on_message = echo};
+  assert_int_equal(wsio_server_ws(s, "/ws", &h, NULL), 0);
+  running r;
+  start(&r, s);
+  char head[1024];
+  const char *from[] = {NULL, NULL, NULL, "127.0.0.2", "127.0.0.2"};
+  const char *xff[] = {"203.0.113.1", "203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"};
+  const int want[] = {101, 429, 101, 101, 429};
+  for (int i = 0; i < 5; i++) {
+    int fd = dial_from(r.port, from[i]);
+    if (call(fd, "/ws", xff[i], 1, head, sizeof head) != want[i]) fail_msg("handshake %d: %.40s", i, head);
+    close(fd);
+  }
+  wsio_stats st;
+  stop(&r, &st);
+  assert_int_equal(st.handshakes_limited, 2);
+  wsio_server_free(s);
+}
+
+/* socket.handshake.address: the client that opened the session, whichever proxy connections carry the
+ * session's later requests; a held long-poll counts for its client until it is answered. */
+static char sio_address[64];
+static int sio_connections;
+
+static void record_connection(wsio_socket *sock, void *ud) {
+  (void)ud;
+  snprintf(sio_address, sizeof sio_address, "%s", wsio_socket_handshake(sock)->address);
+  __atomic_add_fetch(&sio_connections, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_trusted_proxies_sio(void **state) {
+  (void)state;
+  wsio_server_config sc = {.log_level = 1, .max_connections_per_ip = 1, .trusted_proxies = "127.0.0.1"};
+  wsio_server *s = wsio_server_new(&sc);
+  wsio_io *io = wsio_io_new(s, NULL);
+  assert_non_null(io);
+  wsio_nsp_on_connection(wsio_io_sockets(io), record_connection, NULL);
+  running r;
+  start(&r, s);
+  char head[1024], body[1024], buf[256];
+  size_t n;
+  sio_connections = 0;
+
+  /* WebSocket. */
+  int w = raw_dial(r.port);
+  assert_int_equal(call(w, "/socket.io/?EIO=4&transport=websocket", "2001:db8::4", 1, head, sizeof head), 101);
+  assert_int_equal(read_frame(w, buf, &n), 1);
+  send_text(w, "40");
+  assert_int_equal(read_frame(w, buf, &n), 1);
+  assert_memory_equal(buf, "40{", 3);
+  wait_for(&sio_connections, 1);
+  assert_string_equal(sio_address, "2001:db8::4");
+
+  /* Long-polling, each request on whichever of the proxy's connections is free. */
+  int c1 = raw_dial(r.port), c2 = raw_dial(r.port);
+  send_request(c1, "GET", "/socket.io/?EIO=4&transport=polling", "198.51.100.4", NULL, 0);
+  assert_int_equal(read_answer(c1, head, sizeof head, body, sizeof body), 200);
+  const char *sid = strstr(body, "\"sid\":\"");
+  assert_non_null(sid);
+  char path[128];
+  snprintf(path, sizeof path, "/socket.io/?EIO=4&transport=polling&sid=%.20s", sid + 7);
+  send_request(c2, "POST", path, "198.51.100.4", "40", 0);
+  assert_int_equal(read_answer(c2, head, sizeof head, body, sizeof body), 200);
+  send_request(c1, "GET", path, "198.51.100.4", NULL, 0);
+  assert_int_equal(read_answer(c1, head, sizeof head, body, sizeof body), 200);
+  assert_memory_equal(body, "40{", 3);
+  wait_for(&sio_connections, 2);
+  assert_string_equal(sio_address, "198.51.100.4");
+  /* A held GET is the client's one connection (max 1 per address): a second request of it waits its turn;
+   * another client's request on the same proxy connection does not. */
+  send_request(c1, "GET", path, "198.51.100.4", NULL, 0);
+  usleep(100000);
+  send_request(c2, "POST", path, "198.51.100.4", "2", 0);
+  assert_int_equal(read_answer(c2, head, sizeof head, body, sizeof body), 503);
+  send_request(c2, "POST", path, "198.51.100.5", "1", 0); /* CLOSE: answers the held GET */
+  assert_int_equal(read_answer(c2, head, sizeof head, body, sizeof body), 200);
+  assert_int_equal(read_answer(c1, head, sizeof head, body, sizeof body), 200);
+  assert_int_equal(call(c2, "/healthz", "198.51.100.4", 0, head, sizeof head), 200);
+  close(c1);
+  close(c2);
+  close(w);
+  wsio_stats st;
+  stop(&r, &st);
+  assert_int_equal(st.ip_refused, 1);
+  wsio_server_free(s);
+}
+
+static void test_trusted_proxies_config(void **state) {
+  (void)state;
+  /* A list that does not parse: no server. */
+  assert_null(wsio_server_new(&(wsio_server_config){.log_level = -1, .trusted_proxies = "10.0.0.0/33"}));
+  assert_null(wsio_server_new(&(wsio_server_config){.log_level = -1, .trusted_proxies = "127.0.0.1, localhost"}));
+  wsio_server *s = wsio_server_new(&(wsio_server_config){.log_level = 1, .trusted_proxies = " , "});
+  assert_non_null(s);
+  /* Replaced for connections from now on; a bad list leaves the one in use. */
+  assert_int_equal(wsio_server_set_trusted_proxies(s, "127.0.0.2"), 0);
+  assert_int_equal(wsio_server_set_trusted_proxies(s, "127.0.0.1/40"), WSIO_EINVAL);
+  assert_int_equal(wsio_server_set_trusted_proxies(NULL, "127.0.0.1"), WSIO_EINVAL);
+  wsio_ws_handlers h = {.on_open = record_open, .on_message = echo};
+  assert_int_equal(wsio_server_ws(s, "/ws", &h, NULL), 0);
+  running r;
+  start(&r, s);
+  char head[1024];
+  opened = 0;
+  int fd = raw_dial(r.port); /* 127.0.0.1: not trusted */
+  assert_int_equal(call(fd, "/ws", "203.0.113.8", 1, head, sizeof head), 101);
+  wait_for(&opened, 1);
+  assert_memory_equal(remotes[0], "127.0.0.1:", 10);
+  close(fd);
+  fd = dial_from(r.port, "127.0.0.2");
+  assert_int_equal(call(fd, "/ws", "203.0.113.8", 1, head, sizeof head), 101);
+  wait_for(&opened, 2);
+  assert_string_equal(remotes[1], "203.0.113.8");
+  close(fd);
+  wsio_stats st;
+  stop(&r, &st);
+  /* Off again. */
+  assert_int_equal(wsio_server_set_trusted_proxies(s, NULL), 0);
+  wsio_server_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_shared_limiter),
-      cmocka_unit_test(test_rates),
-      cmocka_unit_test(test_sio_packet_rate),
+      cmocka_unit_test(test_shared_limiter),      cmocka_unit_test(test_rates),
+      cmocka_unit_test(test_sio_packet_rate),     cmocka_unit_test(test_trusted_proxies),
+      cmocka_unit_test(test_trusted_proxies_rate), cmocka_unit_test(test_trusted_proxies_sio),
+      cmocka_unit_test(test_trusted_proxies_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

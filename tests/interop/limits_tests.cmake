@@ -13,6 +13,14 @@ if(WSIO_LIMITS_NODE AND TARGET wsio)
     set_property(TEST interop/limits_node APPEND PROPERTY ENVIRONMENT "SANITIZED_BUILD=1")
   endif()
 endif()
+# [server] trusted_proxies: limits and handshake.address follow X-Forwarded-For from a trusted peer only,
+# long-polling through a proxy's connections, reload and bad lists (test_trusted_proxies.mjs).
+if(WSIO_LIMITS_NODE AND TARGET wsio)
+  add_test(NAME interop/trusted_proxies_node
+           COMMAND ${WSIO_LIMITS_NODE} --test-reporter=spec ${CMAKE_CURRENT_SOURCE_DIR}/test_trusted_proxies.mjs
+                   $<TARGET_FILE:wsio>)
+  set_tests_properties(interop/trusted_proxies_node PROPERTIES LABELS interop TIMEOUT 120 SKIP_RETURN_CODE 77)
+endif()
 set(WSIO_LIMITS_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with Debian's python3-websockets")
 if(EXISTS ${WSIO_LIMITS_PYTHON} AND TARGET wsio)
   add_test(NAME interop/limits_python
