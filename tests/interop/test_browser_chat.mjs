@@ -12,13 +12,13 @@
 // missing), so a second run spends no time on it.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { Child, SCALE, Wsio, freePort } from './program_harness.mjs';
 
 const SOURCE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const VUE_APP = path.join(SOURCE, 'examples/vue-chat');
@@ -29,104 +29,14 @@ const part = name => ({ skip: ONLY !== '' && ONLY !== name ? `BROWSER_CHAT=${ONL
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const running = new Set();
-// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
-const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
-process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
-
-function within(promise, ms, what) {
-  ms *= SCALE;
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
-  await new Promise(resolve => srv.close(resolve));
-  return port;
-}
-
-// The environment minus WSIO_*: wsio takes every WSIO_* variable as a setting (WSIO_BIN is not one).
-function childEnv() {
-  const out = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WSIO_')) out[k] = v;
-  return out;
-}
-
-// A child process whose output lines are kept and can be waited for. stop() ends it with SIGTERM and
-// resolves with how it exited.
-class Child {
-  constructor(cmd, args, opts = {}) {
-    this.lines = [];
-    this.waiters = [];
-    const proc = spawn(cmd, args, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    this.proc = proc;
-    running.add(proc);
-    this.exited = new Promise(resolve => proc.once('exit', (code, sig) => { running.delete(proc); resolve({ code, sig }); }));
-    for (const stream of [proc.stdout, proc.stderr]) {
-      let pending = '';
-      stream.on('data', chunk => {
-        pending += chunk.toString('utf8');
-        let i;
-        while ((i = pending.indexOf('\n')) >= 0) {
-          this.onLine(pending.slice(0, i).replace(/\x1b\[[0-9;]*m/g, ''));
-          pending = pending.slice(i + 1);
-        }
-      });
-    }
-  }
-
-  onLine(line) {
-    this.lines.push(line);
-    this.waiters = this.waiters.filter(w => {
-      const m = line.match(w.re);
-      if (m) w.resolve(m);
-      return !m;
-    });
-  }
-
-  // The first output line matching re, seen or to come; fails early if the process exits first.
-  waitLine(re, ms = 10000) {
-    for (const line of this.lines) {
-      const m = line.match(re);
-      if (m) return Promise.resolve(m);
-    }
-    const died = this.exited.then(({ code, sig }) => {
-      throw new Error(`exited (${code ?? sig}) before printing ${re}:\n${this.lines.join('\n')}`);
-    });
-    return within(Promise.race([new Promise(resolve => this.waiters.push({ re, resolve })), died]), ms, `line ${re}`);
-  }
-
-  async stop() {
-    const proc = this.proc;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const hard = setTimeout(() => proc.kill('SIGKILL'), 5000 * SCALE);
-    const how = await this.exited;
-    clearTimeout(hard);
-    return how;
-  }
-}
-
 // wsio on a free port of 127.0.0.1; resolves with its URL once it serves. wsio logs "listening" before its
 // event loop runs and only then handles SIGTERM, so an answered request is what makes a stop clean.
 async function startWsio(args = []) {
-  const w = new Child(WSIO, ['--host', '127.0.0.1', '--port', '0', ...args]);
-  const m = await w.waitLine(/listening on (\S+):(\d+)/);
-  w.url = `http://127.0.0.1:${m[2]}`;
+  const w = await new Wsio({ args, bin: WSIO }).start();
   const res = await fetch(`${w.url}/`);
   assert.equal(res.status, 200, `GET / on wsio ${args.join(' ')}`);
   assert.match(await res.text(), /<!doctype html>/i);
   return w;
-}
-
-async function stopClean(w) {
-  if (!w) return;
-  assert.deepEqual(await w.stop(), { code: 0, sig: null }, `wsio exits 0 on SIGTERM; log:\n${w.lines.join('\n')}`);
 }
 
 // The newest modification time under p (a file or a folder, recursively).
@@ -282,7 +192,7 @@ describe('the demo chat page', part('demo'), () => {
   });
   after(async () => {
     await closeBrowser();
-    await stopClean(wsio);
+    await wsio?.stopClean();
   });
 
   it('two people chat, see each other online and talk in a room', async () => {
@@ -300,7 +210,7 @@ describe('examples/vue-chat', part('vue'), () => {
   after(async () => {
     await closeBrowser();
     if (vite) await vite.stop();
-    await stopClean(wsio);
+    await wsio?.stopClean();
   });
 
   it('built into dist/ and served by wsio', async () => {
@@ -314,8 +224,8 @@ describe('examples/vue-chat', part('vue'), () => {
     const port = await freePort();
     vite = new Child(process.execPath, [path.join(VUE_APP, 'node_modules/vite/bin/vite.js'),
       '--host', '127.0.0.1', '--port', String(port), '--strictPort', '--clearScreen', 'false'],
-    { cwd: VUE_APP, env: { ...childEnv(), CHAT_SERVER: wsio.url } });
-    await vite.waitLine(/Local:\s+http:\/\/127\.0\.0\.1:\d+/, 20000);
+    { cwd: VUE_APP, env: { CHAT_SERVER: wsio.url }, stdout: true }).spawn();
+    await vite.waitLog(/Local:\s+http:\/\/127\.0\.0\.1:\d+/, 20000);
     await twoPeopleChat(`http://127.0.0.1:${port}/`, 'browser_chat_vite');
   });
 });

@@ -8,88 +8,12 @@
 // Usage: node --test-reporter=spec tests/interop/test_limits.mjs /path/to/wsio   (or WSIO_BIN=...)
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { eventually } from './sio_harness.mjs';
+import { Wsio, eventually, prerequisites, sleep, within } from './program_harness.mjs';
 
-const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(TESTS_DIR, 'package.json'));
-let io, WebSocket;
-try {
-  ({ io } = require('socket.io-client'));
-  WebSocket = require('ws');
-} catch {
-  console.error(`socket.io-client or ws is not installed in ${TESTS_DIR}/node_modules (run scripts/deps): skipped`);
-  process.exit(77);
-}
-
-const WSIO = process.argv[2] || process.env.WSIO_BIN;
-if (!WSIO || !fs.existsSync(WSIO)) {
-  console.error(`name the wsio program as the first argument or in WSIO_BIN (got ${WSIO})`);
-  process.exit(2);
-}
-
-const running = new Set();
-// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
-const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
-process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-
-function within(promise, ms, what) {
-  ms *= SCALE;
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-// A running wsio on a free port of 127.0.0.1, with only the given flags (no WSIO_* from the environment).
-class Wsio {
-  constructor(args) { this.args = ['--host', '127.0.0.1', '--port', '0', ...args]; this.lines = []; }
-
-  async start() {
-    const env = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WSIO_')) env[k] = v;
-    const proc = spawn(WSIO, this.args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    running.add(proc);
-    this.exited = new Promise(resolve => proc.once('exit', (code, sig) => { running.delete(proc); resolve({ code, sig }); }));
-    let pending = '';
-    const port = new Promise((resolve, reject) => {
-      proc.stderr.on('data', chunk => {
-        pending += chunk.toString('utf8');
-        let i;
-        while ((i = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, i);
-          pending = pending.slice(i + 1);
-          this.lines.push(line);
-          const m = line.match(/listening on \S+:(\d+)/);
-          if (m) resolve(Number(m[1]));
-        }
-      });
-      this.exited.then(how => reject(new Error(`wsio exited (${how.code ?? how.sig}):\n${this.lines.join('\n')}`)));
-    });
-    this.port = await within(port, 10000, 'wsio listening');
-    this.url = `http://127.0.0.1:${this.port}`;
-    this.wsUrl = `ws://127.0.0.1:${this.port}`;
-    return this;
-  }
-
-  async stop() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
-    const hard = setTimeout(() => this.proc.kill('SIGKILL'), 5000 * SCALE);
-    const how = await this.exited;
-    clearTimeout(hard);
-    assert.deepEqual(how, { code: 0, sig: null }, `wsio exits 0 on SIGTERM; log:\n${this.lines.join('\n')}`);
-  }
-}
+const { io, WebSocket } = prerequisites();
 
 // A GET from a chosen local address: { status, headers, body }.
 function get(url, localAddress = '127.0.0.1', headers = {}) {
@@ -164,8 +88,8 @@ function ack(socket, event, ...args) {
 
 describe('connections per address', () => {
   let srv;
-  before(async () => { srv = await new Wsio(['--limits-max-connections-per-ip', '3']).start(); });
-  after(async () => { await srv.stop(); });
+  before(async () => { srv = await new Wsio({ args: ['--limits-max-connections-per-ip', '3'] }).start(); });
+  after(async () => { await srv.stopClean(); });
 
   it('answers the connection past the limit 503 with Retry-After, and lets it in once one closes', async () => {
     const open = [];
@@ -296,9 +220,9 @@ describe('connections per address across workers', () => {
   const LIMIT = 3;
   let srv;
   before(async () => {
-    srv = await new Wsio(['--workers', '2', '--limits-max-connections-per-ip', String(LIMIT)]).start();
+    srv = await new Wsio({ args: ['--workers', '2', '--limits-max-connections-per-ip', String(LIMIT)] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   const poll = sid => `/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`;
   const handoffs = () => metric(srv, 'wsio_worker_handoffs_total');
@@ -395,8 +319,8 @@ describe('connections per address across workers', () => {
   });
 
   it('takes handshake tokens on a moved connection too', async () => {
-    const rated = await new Wsio(['--workers', '2', '--limits-handshakes-per-ip-per-second', '1',
-      '--limits-handshake-burst', '2']).start();
+    const rated = await new Wsio({ args: ['--workers', '2', '--limits-handshakes-per-ip-per-second', '1',
+      '--limits-handshake-burst', '2'] }).start();
     try {
       // Ends on worker 1 having moved at least once, whichever worker accepted it.
       const c = new RawConn(rated.port, '127.0.0.6');
@@ -409,7 +333,7 @@ describe('connections per address across workers', () => {
     } finally {
       for (const s of sockets) s.terminate ? s.terminate() : s.disconnect();
       sockets.clear();
-      await rated.stop();
+      await rated.stopClean();
     }
   });
 });
@@ -417,9 +341,9 @@ describe('connections per address across workers', () => {
 describe('handshake rate per address', () => {
   let srv;
   before(async () => {
-    srv = await new Wsio(['--limits-handshakes-per-ip-per-second', '1', '--limits-handshake-burst', '3']).start();
+    srv = await new Wsio({ args: ['--limits-handshakes-per-ip-per-second', '1', '--limits-handshake-burst', '3'] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   it('answers handshakes past the bucket 429 with Retry-After, per address, and refills', async () => {
     for (let i = 0; i < 3; i++) assert.ok((await wsOpen(`${srv.wsUrl}/echo`)).ws, `handshake ${i} passes`);
@@ -446,9 +370,9 @@ describe('handshake rate per address', () => {
 describe('message rate per connection', () => {
   let srv;
   before(async () => {
-    srv = await new Wsio(['--limits-messages-per-second', '5', '--limits-message-burst', '5']).start();
+    srv = await new Wsio({ args: ['--limits-messages-per-second', '5', '--limits-message-burst', '5'] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   it('closes a raw WebSocket that floods with 1008 "rate limit"; a calm one beside it is unaffected', async () => {
     const calm = (await wsOpen(`${srv.wsUrl}/echo`)).ws;
@@ -487,10 +411,10 @@ describe('message rate per connection', () => {
 describe('message rate, drop mode', () => {
   let srv;
   before(async () => {
-    srv = await new Wsio(['--limits-messages-per-second', '5', '--limits-message-burst', '5',
-      '--limits-message-limit-action', 'drop']).start();
+    srv = await new Wsio({ args: ['--limits-messages-per-second', '5', '--limits-message-burst', '5',
+      '--limits-message-limit-action', 'drop'] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   it('drops and counts the excess, keeping the connection', async () => {
     const ws = (await wsOpen(`${srv.wsUrl}/echo`)).ws;
@@ -516,8 +440,8 @@ describe('message rate, drop mode', () => {
 
 describe('rooms per socket', () => {
   let srv;
-  before(async () => { srv = await new Wsio(['--limits-max-rooms-per-socket', '2']).start(); });
-  after(async () => { await srv.stop(); });
+  before(async () => { srv = await new Wsio({ args: ['--limits-max-rooms-per-socket', '2'] }).start(); });
+  after(async () => { await srv.stopClean(); });
 
   it('refuses the join past the limit with a clear answer, and counts it', async () => {
     const s = (await sioConnect(srv.url)).socket;
@@ -534,9 +458,9 @@ describe('Socket.IO send buffer per client', () => {
   const LIMIT = 1 << 20;
   let srv;
   before(async () => {
-    srv = await new Wsio(['--socketio-send-buffer-limit', '1MiB', '--api-key', KEY]).start();
+    srv = await new Wsio({ args: ['--socketio-send-buffer-limit', '1MiB', '--api-key', KEY] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8'))[1]) * 1024;
   const big = 'x'.repeat(512 * 1024);
@@ -611,8 +535,8 @@ describe('Socket.IO send buffer per client', () => {
 
 describe('WebSocket Origin check', () => {
   let srv;
-  before(async () => { srv = await new Wsio(['--cors-origins', 'http://app.example']).start(); });
-  after(async () => { await srv.stop(); });
+  before(async () => { srv = await new Wsio({ args: ['--cors-origins', 'http://app.example'] }).start(); });
+  after(async () => { await srv.stopClean(); });
 
   it('refuses an unlisted Origin (403), lets listed, same-origin and Origin-less clients in', async () => {
     const evil = await wsOpen(`${srv.wsUrl}/echo`, { origin: 'http://evil.example' });
@@ -635,7 +559,7 @@ describe('WebSocket Origin check', () => {
   });
 
   it('lets any Origin in with websocket_origin_check = false', async () => {
-    const open = await new Wsio(['--cors-origins', 'http://app.example', '--cors-websocket-origin-check', 'false']).start();
+    const open = await new Wsio({ args: ['--cors-origins', 'http://app.example', '--cors-websocket-origin-check', 'false'] }).start();
     try {
       assert.ok((await wsOpen(`${open.wsUrl}/echo`, { origin: 'http://evil.example' })).ws);
       const s = await sioConnect(open.url, { transports: ['websocket'], origin: 'http://evil.example' });
@@ -643,7 +567,7 @@ describe('WebSocket Origin check', () => {
     } finally {
       for (const s of sockets) s.terminate ? s.terminate() : s.disconnect();
       sockets.clear();
-      await open.stop();
+      await open.stopClean();
     }
   });
 });

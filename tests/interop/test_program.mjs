@@ -6,152 +6,29 @@
 //
 // Every suite starts its own wsio on a free port (--port 0; the port is read from its "listening on" log
 // line) and stops it in after(), also when a test fails; an exit hook kills whatever is left. The program
-// gets the test's environment without any WSIO_* variable, so only what a test sets reaches it.
+// gets the test's environment without any WSIO_* variable, so only what a test sets reaches it (both done
+// by program_harness.mjs).
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
-import { eventually } from './sio_harness.mjs';
+import { Wsio, eventually, freePort, prerequisites, require, runWsio, tempDir, within } from './program_harness.mjs';
 
-const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(TESTS_DIR, 'package.json'));
-let io, WebSocket;
-try {
-  ({ io } = require('socket.io-client'));
-  WebSocket = require('ws');
-} catch {
-  console.error(`socket.io-client or ws is not installed in ${TESTS_DIR}/node_modules (run scripts/deps): skipped`);
-  process.exit(77);
-}
-
-const WSIO = process.argv[2] || process.env.WSIO_BIN;
-if (!WSIO || !fs.existsSync(WSIO)) {
-  console.error(`name the wsio program as the first argument or in WSIO_BIN (got ${WSIO})`);
-  process.exit(2);
-}
-
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-program-'));
-const running = new Set();
-// Deadlines stretch for a slower server (tests/reliability/valgrind.sh sets INTEROP_TIMEOUT_SCALE).
-const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
-process.on('exit', () => {
-  for (const p of running) p.kill('SIGKILL');
-  fs.rmSync(TMP, { recursive: true, force: true });
-});
+const { io, WebSocket } = prerequisites();
+const TMP = tempDir('program');
 
 // ---- helpers ------------------------------------------------------------------------------------------------
-
-function within(promise, ms, what) {
-  ms *= SCALE;
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 
 let nfiles = 0;
 function writeConf(text, name = `wsio-${++nfiles}.conf`) {
   const file = path.join(TMP, name);
   fs.writeFileSync(file, text);
   return file;
-}
-
-// The test's environment minus WSIO_* (every WSIO_* variable must be a setting), plus env.
-function childEnv(env = {}) {
-  const out = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WSIO_')) out[k] = v;
-  return { ...out, ...env };
-}
-
-// Runs wsio to completion (configuration checks): { status, stdout, stderr }.
-function runWsio(args, env = {}) {
-  const r = spawnSync(WSIO, args, { env: childEnv(env), encoding: 'utf8', timeout: 10000 * SCALE });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
-  await new Promise(resolve => srv.close(resolve));
-  return port;
-}
-
-// A running wsio. start() resolves once it listens; stop() sends SIGTERM and resolves with how it exited.
-class Wsio {
-  constructor({ args = [], env = {}, listenFlags = true } = {}) {
-    this.args = listenFlags ? ['--host', '127.0.0.1', '--port', '0', ...args] : args;
-    this.env = env;
-    this.lines = [];
-    this.waiters = [];
-  }
-
-  async start() {
-    const proc = spawn(WSIO, this.args, { env: childEnv(this.env), stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    running.add(proc);
-    this.exited = new Promise(resolve => proc.once('exit', (code, sig) => { running.delete(proc); resolve({ code, sig }); }));
-    let pending = '';
-    proc.stderr.on('data', chunk => {
-      pending += chunk.toString('utf8');
-      let i;
-      while ((i = pending.indexOf('\n')) >= 0) {
-        this.onLine(pending.slice(0, i));
-        pending = pending.slice(i + 1);
-      }
-    });
-    const listening = this.waitLog(/listening on (\S+):(\d+)/, 10000);
-    const died = this.exited.then(({ code, sig }) => {
-      throw new Error(`wsio exited (${code ?? sig}) before listening:\n${this.lines.join('\n')}`);
-    });
-    const m = await Promise.race([listening, died]);
-    this.port = Number(m[2]);
-    this.url = `http://127.0.0.1:${this.port}`;
-    return this;
-  }
-
-  onLine(line) {
-    this.lines.push(line);
-    this.waiters = this.waiters.filter(w => {
-      const m = line.match(w.re);
-      if (m) w.resolve(m);
-      return !m;
-    });
-  }
-
-  // The first log line from index `from` on (seen or still to come) that matches re.
-  waitLog(re, ms = 5000, from = 0) {
-    for (const line of this.lines.slice(from)) {
-      const m = line.match(re);
-      if (m) return Promise.resolve(m);
-    }
-    return within(new Promise(resolve => this.waiters.push({ re, resolve })), ms, `wsio log line ${re}`);
-  }
-
-  async stop() {
-    const proc = this.proc;
-    if (!proc) return null;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const hard = setTimeout(() => proc.kill('SIGKILL'), 5000 * SCALE);
-    const how = await this.exited;
-    clearTimeout(hard);
-    return how;
-  }
-
-  // Stops it and asserts a graceful exit.
-  async stopClean() {
-    assert.deepEqual(await this.stop(), { code: 0, sig: null }, `wsio exits 0 on SIGTERM; log:\n${this.lines.join('\n')}`);
-  }
 }
 
 // ---- Socket.IO clients --------------------------------------------------------------------------------------

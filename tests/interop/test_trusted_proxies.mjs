@@ -9,115 +9,16 @@
 // Usage: node --test-reporter=spec tests/interop/test_trusted_proxies.mjs /path/to/wsio   (or WSIO_BIN=...)
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { eventually } from './sio_harness.mjs';
+import { Wsio, eventually, prerequisites, runWsio, tempDir, within } from './program_harness.mjs';
 
-const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(TESTS_DIR, 'package.json'));
-let io, WebSocket;
-try {
-  ({ io } = require('socket.io-client'));
-  WebSocket = require('ws');
-} catch {
-  console.error(`socket.io-client or ws is not installed in ${TESTS_DIR}/node_modules (run scripts/deps): skipped`);
-  process.exit(77);
-}
-
-const WSIO = process.argv[2] || process.env.WSIO_BIN;
-if (!WSIO || !fs.existsSync(WSIO)) {
-  console.error(`name the wsio program as the first argument or in WSIO_BIN (got ${WSIO})`);
-  process.exit(2);
-}
-
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'wsio-trusted-'));
-const running = new Set();
-const SCALE = Number(process.env.INTEROP_TIMEOUT_SCALE) || 1;
-process.on('exit', () => {
-  for (const p of running) p.kill('SIGKILL');
-  fs.rmSync(TMP, { recursive: true, force: true });
-});
+const { io, WebSocket } = prerequisites();
+const TMP = tempDir('trusted');
 
 const KEY = 'trusted-proxies-api-key';
-
-function within(promise, ms, what) {
-  ms *= SCALE;
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-function childEnv(env = {}) {
-  const out = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WSIO_')) out[k] = v;
-  return { ...out, ...env };
-}
-
-// A running wsio with the given flags (a config file among them, or host and port added here).
-class Wsio {
-  constructor(args, { listenFlags = true } = {}) {
-    this.args = listenFlags ? ['--host', '127.0.0.1', '--port', '0', '--api-key', KEY, ...args] : args;
-    this.lines = [];
-    this.waiters = [];
-  }
-
-  async start() {
-    const proc = spawn(WSIO, this.args, { env: childEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    running.add(proc);
-    this.exited = new Promise(resolve => proc.once('exit', (code, sig) => { running.delete(proc); resolve({ code, sig }); }));
-    let pending = '';
-    proc.stderr.on('data', chunk => {
-      pending += chunk.toString('utf8');
-      let i;
-      while ((i = pending.indexOf('\n')) >= 0) {
-        this.onLine(pending.slice(0, i));
-        pending = pending.slice(i + 1);
-      }
-    });
-    const died = this.exited.then(({ code, sig }) => {
-      throw new Error(`wsio exited (${code ?? sig}) before listening:\n${this.lines.join('\n')}`);
-    });
-    const m = await Promise.race([this.waitLog(/listening on \S+:(\d+)/, 10000), died]);
-    this.port = Number(m[1]);
-    this.url = `http://127.0.0.1:${this.port}`;
-    this.wsUrl = `ws://127.0.0.1:${this.port}`;
-    return this;
-  }
-
-  onLine(line) {
-    this.lines.push(line);
-    this.waiters = this.waiters.filter(w => {
-      const m = line.match(w.re);
-      if (m) w.resolve(m);
-      return !m;
-    });
-  }
-
-  waitLog(re, ms = 5000, from = 0) {
-    for (const line of this.lines.slice(from)) {
-      const m = line.match(re);
-      if (m) return Promise.resolve(m);
-    }
-    return within(new Promise(resolve => this.waiters.push({ re, resolve })), ms, `wsio log line ${re}`);
-  }
-
-  async stop() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
-    const hard = setTimeout(() => this.proc.kill('SIGKILL'), 5000 * SCALE);
-    const how = await this.exited;
-    clearTimeout(hard);
-    assert.deepEqual(how, { code: 0, sig: null }, `wsio exits 0 on SIGTERM; log:\n${this.lines.join('\n')}`);
-  }
-}
 
 // A request from a chosen local address: { status, headers, body }.
 function request(url, { method = 'GET', localAddress = '127.0.0.1', headers = {}, body } = {}) {
@@ -202,9 +103,10 @@ function ack(socket, event, ...args) {
 describe('per-address limits behind a trusted proxy', () => {
   let srv;
   before(async () => {
-    srv = await new Wsio(['--workers', '1', '--trusted-proxies', '127.0.0.1', '--limits-max-connections-per-ip', '1']).start();
+    srv = await new Wsio({ args: ['--api-key', KEY, '--workers', '1', '--trusted-proxies', '127.0.0.1',
+      '--limits-max-connections-per-ip', '1'] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   it('counts each forwarded client on its own, and shows it as handshake.address', async () => {
     const a = await wsOpen(srv, { forwarded: '203.0.113.1' });
@@ -279,10 +181,10 @@ class ProxyConn {
 describe('long-polling behind a trusted proxy', () => {
   let srv;
   before(async () => {
-    srv = await new Wsio(['--workers', '2', '--trusted-proxies', '127.0.0.1',
-      '--limits-max-connections-per-ip', '2']).start();
+    srv = await new Wsio({ args: ['--api-key', KEY, '--workers', '2', '--trusted-proxies', '127.0.0.1',
+      '--limits-max-connections-per-ip', '2'] }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   it('runs socket.io-client sessions over polling, each its forwarded client', async () => {
     const clients = [];
@@ -339,9 +241,9 @@ describe('reload and bad lists', () => {
   let srv;
   before(async () => {
     fs.writeFileSync(file, conf('127.0.0.2'));
-    srv = await new Wsio(['--config', file], { listenFlags: false }).start();
+    srv = await new Wsio({ args: ['--config', file], listenFlags: false }).start();
   });
-  after(async () => { await srv.stop(); });
+  after(async () => { await srv.stopClean(); });
 
   it('applies a new list live, and keeps it when the next one is wrong', async () => {
     const before = (await sioConnect(srv, { forwarded: '192.0.2.20' })).socket;
@@ -375,19 +277,18 @@ describe('reload and bad lists', () => {
   });
 
   it('refuses a bad list at start, naming the item and where it came from', () => {
-    const run = (args, env = {}) => spawnSync(WSIO, args, { env: childEnv(env), encoding: 'utf8', timeout: 10000 * SCALE });
-    let r = run(['--trusted-proxies', '10.0.0.0/33', '--check-config']);
+    let r = runWsio(['--trusted-proxies', '10.0.0.0/33', '--check-config']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--trusted-proxies: "10\.0\.0\.0\/33" has a prefix longer than 32 bits/);
-    r = run(['--check-config'], { WSIO_TRUSTED_PROXIES: '127.0.0.1, proxy.example' });
+    r = runWsio(['--check-config'], { WSIO_TRUSTED_PROXIES: '127.0.0.1, proxy.example' });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /WSIO_TRUSTED_PROXIES: "proxy\.example" is not an IP address or network/);
     const bad = path.join(TMP, 'bad.conf');
     fs.writeFileSync(bad, '[server]\ntrusted_proxies = 10.0.0.0/8 192.168.0.0/16\n');
-    r = run(['--config', bad]);
+    r = runWsio(['--config', bad]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /bad\.conf:2: \[server\] trusted_proxies: "10\.0\.0\.0\/8 192\.168\.0\.0\/16" holds a blank: networks are separated by commas/);
-    r = run(['--trusted-proxies', ' 10.0.0.0/8 , fd00::/8 ', '--check-config']);
+    r = runWsio(['--trusted-proxies', ' 10.0.0.0/8 , fd00::/8 ', '--check-config']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /trusted_proxies = 10\.0\.0\.0\/8,fd00::\/8/);
   });
