@@ -13,9 +13,17 @@
 
 /* A topology larger than this is refused: no real cluster comes near, and it bounds what a node costs. */
 #define RL_MAX_NODES 1000
-/* Sharded messages in flight are copied, up to this many bytes, so that one a -MOVED refused is sent again
- * to the new owner; past it a refused message is lost (and counted). */
+/* Cluster commands in flight (sharded messages, commands about a key) are copied, up to this many bytes, so
+ * that one a redirection refused is sent again where it says, and one for a node still being connected to
+ * can wait for it; past it a refused message is lost (and counted), and a command fails as it would. */
 #define RL_RETAIN_MAX ((size_t)16 << 20)
+/* Commands waiting for new nodes' first connections, at most: each costs its rl_cmd besides its copy. */
+#define RL_WAIT_MAX 4096
+/* A node met through -ASK only (importing a slot: not in the topology until the slot is its own) is kept
+ * this long after the last one, so that a migration does not connect anew at every topology read. */
+#define RL_ASKED_KEEP_MS 10000
+
+typedef struct rl_cmd rl_cmd;
 
 typedef struct rl_node {
   rlink *l;
@@ -24,6 +32,12 @@ typedef struct rl_node {
   redis_conn *cmd; /* commands: publish, counts, topology */
   redis_conn *sub; /* pub/sub, created once a subscription is placed here */
   int primary;     /* serves slots in the topology read last (always, with one server) */
+  /* Cluster: a node the link has just learnt of (from the topology or a redirection) is connected to at
+   * once; until that first connection is up or has failed (fresh), commands for it wait, in order. */
+  int fresh;
+  rl_cmd *wait, **wait_end;
+  size_t held;     /* cluster commands in flight or waiting here: the node is not let go while any is */
+  uint64_t asked;  /* uv_now of the last -ASK followed here; 0: none */
 } rl_node;
 
 typedef struct rl_sub {
@@ -55,7 +69,8 @@ struct rlink {
   size_t rr;              /* the next node asked for the topology */
   uv_timer_t timer;       /* refreshes: deferred by the rate limit, and periodic */
   uint64_t gone_connects, gone_failures, lost, refreshes, redirects;
-  size_t retained;        /* bytes of sharded messages in flight kept for a retry */
+  size_t retained;        /* bytes of cluster commands kept for a retry or a new node (RL_RETAIN_MAX) */
+  size_t waiting;         /* commands waiting for new nodes (RL_WAIT_MAX) */
   rsen *sen;              /* Sentinel: who the master is */
   uint64_t switches;
 };
@@ -64,6 +79,8 @@ static void node_sub_up(redis_conn *c, void *ud);
 static void node_sub_push(redis_conn *c, redisReply *r, void *ud);
 static void node_cmd_up(redis_conn *c, void *ud);
 static void node_cmd_down(redis_conn *c, void *ud);
+static void node_cmd_fail(redis_conn *c, void *ud);
+static void node_unwait(rl_node *n);
 static void refresh(rlink *l);
 
 /* ---- nodes ---- */
@@ -81,7 +98,7 @@ static redis_conn *conn_open(rlink *l, rl_node *n, int pubsub) {
     snprintf(name, sizeof name, "%s", role);
   redis_conn_config cc = {.url = &u, .name = name, .pubsub = pubsub, .connect_timeout_ms = l->cto,
                           .backoff_max_ms = l->backoff};
-  redis_conn_cbs cmd = {.on_up = node_cmd_up, .on_down = node_cmd_down};
+  redis_conn_cbs cmd = {.on_up = node_cmd_up, .on_down = node_cmd_down, .on_fail = node_cmd_fail};
   redis_conn_cbs sub = {.on_up = node_sub_up, .on_push = node_sub_push};
   return redis_conn_new(l->loop, &cc, pubsub ? &sub : &cmd, n);
 }
@@ -110,6 +127,8 @@ static rl_node *node_get(rlink *l, const char *host, size_t hlen, int port) {
   n->host[hlen] = 0;
   n->port = port;
   n->l = l;
+  n->fresh = 1;
+  n->wait_end = &n->wait;
   n->cmd = conn_open(l, n, 0);
   if (!n->cmd) {
     free(n->host);
@@ -120,8 +139,10 @@ static rl_node *node_get(rlink *l, const char *host, size_t hlen, int port) {
   return n;
 }
 
-/* Frees a node taken out of l->nodes. Its connections' callbacks in flight run now (with NULL). */
+/* Frees a node taken out of l->nodes. The callbacks of its commands, waiting or in flight, run now (with
+ * NULL). */
 static void node_free(rlink *l, rl_node *n) {
+  node_unwait(n);
   redis_conn_stats st;
   if (n->cmd) {
     redis_conn_stats_get(n->cmd, &st);
@@ -279,12 +300,17 @@ static void on_timer(uv_timer_t *t) {
   refresh(l);
 }
 
+/* The node to ask for the topology: in turn, a primary of the topology known, or when none is up any node up
+ * (the seed, before the first topology). A node outside the topology may have left the cluster: its view is
+ * its own. */
 static rl_node *pick_cmd_up(rlink *l) {
-  for (size_t k = 0; k < l->nnodes; k++) {
-    rl_node *n = l->nodes[(l->rr + k) % l->nnodes];
-    if (conn_up(n->cmd)) {
-      l->rr = (l->rr + k + 1) % l->nnodes;
-      return n;
+  for (int any = 0; any < 2; any++) {
+    for (size_t k = 0; k < l->nnodes; k++) {
+      rl_node *n = l->nodes[(l->rr + k) % l->nnodes];
+      if ((any || n->primary) && conn_up(n->cmd)) {
+        l->rr = (l->rr + k + 1) % l->nnodes;
+        return n;
+      }
     }
   }
   return NULL;
@@ -317,6 +343,7 @@ static void topo_apply(rlink *l, rl_node *from, const redisReply *r) {
     rl_node *p = g->hostlen ? node_get(l, g->host, g->hostlen, g->port) : node_get(l, fhost, strlen(fhost), g->port);
     if (!p) continue;
     p->primary = 1;
+    p->asked = 0; /* in the topology: kept as long as it serves slots */
     for (unsigned s = g->start; s <= g->end; s++) l->owner_next[s] = p;
   }
   free(ranges);
@@ -334,15 +361,17 @@ static void topo_apply(rlink *l, rl_node *from, const redisReply *r) {
       if (l->nodes[i]->primary) l->home = l->nodes[i];
   }
   subs_place_all(l);
-  /* Nodes that serve nothing now are let go, once nothing points at them. */
+  /* Nodes that serve nothing now (gone from the cluster, or replicas now) are let go, once nothing points
+   * at them and no command is in flight or waiting there; one an -ASK sent commands to, a while after. */
   size_t k = 0, gone = 0;
   rl_node *drop[64];
   size_t ndrop = 0;
+  uint64_t now = uv_now(l->loop);
   for (size_t i = 0; i < l->nnodes; i++) {
     rl_node *p = l->nodes[i];
-    if (p->primary) {
+    if (p->primary || p->held || (p->asked && now < p->asked + RL_ASKED_KEEP_MS)) {
       l->nodes[k++] = p;
-      primaries++;
+      primaries += p->primary != 0;
     } else if (ndrop < sizeof drop / sizeof *drop) {
       drop[ndrop++] = p;
     } else {
@@ -454,9 +483,12 @@ static void detect_done(void *ud, redisReply *r) {
   else l->mode = RLINK_SINGLE;
 }
 
+static void node_flush(rl_node *n);
+
 static void node_cmd_up(redis_conn *c, void *ud) {
   rl_node *n = ud;
   rlink *l = n->l;
+  node_flush(n); /* what waited for this first connection goes first */
   if (l->mode == RLINK_DETECT) {
     const char *argv[2] = {"INFO", "cluster"};
     size_t lens[2] = {4, 7};
@@ -474,6 +506,13 @@ static void node_cmd_down(redis_conn *c, void *ud) {
   rl_node *n = ud;
   if (n->l->mode == RLINK_SENTINEL) rsen_urgent(n->l->sen, 1); /* a failover? the sentinels say */
   refresh(n->l); /* the node may be gone for good (a failover): the topology says */
+}
+
+/* An attempt failed before the connection came up: what waited for a new node's first one fails (the
+ * connection logs why); later commands for it fail at once, as for any node away, until it is up. */
+static void node_cmd_fail(redis_conn *c, void *ud) {
+  (void)c;
+  node_unwait(ud);
 }
 
 /* Sentinel: the master the sentinels name. Another than the one in use: both connections move there. */
@@ -504,65 +543,174 @@ static void sen_master(void *ud, const char *host, int port) {
   subs_place_all(l); /* held here from now on; subscribed once the subscribe connection is up */
 }
 
-/* ---- publishing and counts ---- */
+/* ---- cluster commands: redirections followed, new nodes waited for ---- */
 
-/* A cluster publish in flight, with a copy of the message while the retry budget allows: a -MOVED means
- * the node refused it (nothing was delivered), so it is sent once more, to the slot's new owner. */
-typedef struct rl_pub {
-  rl_node *n;
-  size_t clen, len; /* len 0: no copy kept */
-  int retried;
-  char data[];      /* channel, then message */
-} rl_pub;
+/* A cluster command (a sharded publish, or a command about a key) in flight, or waiting for a new node's
+ * first connection. Within the retry budget (RL_RETAIN_MAX) it holds a copy of its arguments: a redirected
+ * command was not run, so it is sent once more where the redirection says, and a command for a node the
+ * link has just learnt of (a primary added to the cluster, met in a redirection or the topology) waits for
+ * the connection being made to it. Without that a sharded message, a stream entry (XADD) or a session (SET,
+ * GETDEL) met during a slot move, or sent to a new primary, would be lost. */
+#define RL_CMD_ARGS 16
+struct rl_cmd {
+  rlink *l;
+  rl_node *n;       /* where it was sent or waits (counted in n->held) */
+  rl_cmd *next;     /* in n's waiting list */
+  redis_reply_fn cb;
+  void *ud;
+  int pub;          /* a publish: no callback; a refusal counts as a message lost */
+  int asking;       /* ASKING goes before it: an -ASK is followed */
+  int argc, retried;
+  size_t bytes;     /* of the copy, counted in l->retained; argc 0: none kept */
+  const char *argv[RL_CMD_ARGS];
+  size_t lens[RL_CMD_ARGS];
+  char data[];
+};
 
-static int publish_to(rlink *l, rl_node *n, const char *channel, size_t clen, const void *msg, size_t len,
-                      int retried);
+static void cmd_done(void *ud, redisReply *r);
 
-static void pub_done(void *ud, redisReply *r) {
-  rl_pub *p = ud;
-  rlink *l = p->n->l;
-  l->retained -= p->clen + p->len;
-  if (r && r->type == REDIS_REPLY_ERROR && !l->dead) {
-    unsigned slot;
-    const char *host;
-    size_t hlen;
-    int port;
-    int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
-    redirected(l, p->n, r->str, r->len);
-    rl_node *t = kind == 1 && l->owner ? l->owner[slot] : NULL;
-    if (!(t && p->len && !p->retried && t != p->n &&
-          publish_to(l, t, p->data, p->clen, p->data + p->clen, p->len, 1) == 0))
-      l->lost++;
-  }
-  free(p);
+static void cmd_free(rl_cmd *x) {
+  x->n->held--;
+  x->l->retained -= x->bytes;
+  free(x);
 }
 
-static int publish_to(rlink *l, rl_node *n, const char *channel, size_t clen, const void *msg, size_t len,
-                      int retried) {
-  const char *argv[3] = {l->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
-  size_t lens[3] = {l->sharded ? 8u : 7u, clen, len};
-  /* One server, or classic messages (any node takes them, never redirected): no reply is looked at. */
-  if (l->mode != RLINK_CLUSTER || !l->sharded) return redis_conn_cmd(n->cmd, NULL, NULL, 3, argv, lens);
-  /* Sharded ones are copied within the budget, for a retry after a -MOVED. */
-  int keep = !retried && l->retained + clen + len <= RL_RETAIN_MAX;
-  rl_pub *p = malloc(sizeof *p + (keep ? clen + len : 0));
-  if (!p) return WSIO_ENOMEM;
-  p->n = n;
-  p->retried = retried;
-  p->clen = keep ? clen : 0;
-  p->len = keep ? len : 0;
+/* The end of x: r (borrowed; NULL: the connection went first, or x never left) to its callback; a publish
+ * refused (failed) is counted lost. */
+static void cmd_end(rl_cmd *x, redisReply *r, int failed) {
+  rlink *l = x->l;
+  redis_reply_fn cb = x->cb;
+  void *ud = x->ud;
+  if (x->pub && failed && !l->dead) l->lost++;
+  cmd_free(x);
+  if (cb) cb(ud, r);
+}
+
+/* Sends x (argv: its copy, or the caller's) to node t: now when t's command connection is up; when t is new
+ * and x has a copy, once that connection is (within RL_WAIT_MAX). Returns 0 (cmd_done or cmd_end comes), or
+ * a negative code (x is t's, nothing else done). */
+static int cmd_send(rl_cmd *x, rl_node *t, int argc, const char **argv, const size_t *lens) {
+  static const char *asking[1] = {"ASKING"};
+  static const size_t asking_len[1] = {6};
+  rlink *l = x->l;
+  /* before sending: a connection failing while sending answers at once */
+  if (x->n) x->n->held--;
+  x->n = t;
+  t->held++;
+  if (conn_up(t->cmd)) {
+    int rc = x->asking ? redis_conn_cmd(t->cmd, NULL, NULL, 1, asking, asking_len) : 0;
+    return rc < 0 ? rc : redis_conn_cmd(t->cmd, cmd_done, x, argc, argv, lens);
+  }
+  if (!t->fresh || !x->argc || l->waiting >= RL_WAIT_MAX) return WSIO_ECLOSED;
+  x->next = NULL;
+  *t->wait_end = x;
+  t->wait_end = &x->next;
+  l->waiting++;
+  return 0;
+}
+
+/* n's command connection is up: what waited for it is sent, in order; what cannot be (the connection went
+ * again, its output is full) fails, once the list is done with. */
+static void node_flush(rl_node *n) {
+  rl_cmd *x = n->wait, *failed = NULL, **fend = &failed;
+  n->wait = NULL;
+  n->wait_end = &n->wait;
+  n->fresh = 0;
+  while (x) {
+    rl_cmd *next = x->next;
+    n->l->waiting--;
+    if (cmd_send(x, n, x->argc, x->argv, x->lens) < 0) {
+      x->next = NULL;
+      *fend = x;
+      fend = &x->next;
+    }
+    x = next;
+  }
+  while (failed) {
+    x = failed;
+    failed = x->next;
+    cmd_end(x, NULL, 1);
+  }
+}
+
+/* n's first connection failed, or n goes: what waits for it fails, as for a node away. */
+static void node_unwait(rl_node *n) {
+  rl_cmd *x = n->wait;
+  n->wait = NULL;
+  n->wait_end = &n->wait;
+  n->fresh = 0;
+  while (x) {
+    rl_cmd *next = x->next;
+    n->l->waiting--;
+    cmd_end(x, NULL, 1);
+    x = next;
+  }
+}
+
+/* Sends x again where the redirection r says: the slot's owner as now known (-MOVED), or the node importing
+ * it, after ASKING on the same connection (-ASK); a node not met yet is connected to, and x waits for it.
+ * Returns 0 when x is on its way there. */
+static int cmd_retry(rl_cmd *x, const redisReply *r) {
+  rlink *l = x->l;
+  unsigned slot;
+  const char *host;
+  size_t hlen;
+  int port;
+  int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
+  if (!kind || !x->argc || x->retried || l->mode != RLINK_CLUSTER || !l->owner) return -1;
+  rl_node *t;
+  if (kind == 1) {
+    t = l->owner[slot]; /* redirected() has just set it */
+  } else {
+    if (!hlen) host = x->n->host, hlen = strlen(x->n->host);
+    if ((t = node_get(l, host, hlen, port))) t->asked = uv_now(l->loop);
+  }
+  if (!t || (kind == 1 && t == x->n)) return -1;
+  x->retried = 1;
+  x->asking = kind == 2;
+  return cmd_send(x, t, x->argc, x->argv, x->lens) < 0 ? -1 : 0;
+}
+
+static void cmd_done(void *ud, redisReply *r) {
+  rl_cmd *x = ud;
+  rlink *l = x->l;
+  int failed = r && r->type == REDIS_REPLY_ERROR;
+  if (failed && !l->dead) {
+    redirected(l, x->n, r->str, r->len);
+    if (cmd_retry(x, r) == 0) return; /* the retry's answer comes here again */
+  }
+  cmd_end(x, r, failed);
+}
+
+/* A cluster command for node n, with a copy when the budget allows. Returns 0, or WSIO_ECLOSED (n away, or
+ * new and no copy could be kept), WSIO_ELIMIT, WSIO_ENOMEM: nothing sent, cb not called. */
+static int cmd_start(rlink *l, rl_node *n, int pub, redis_reply_fn cb, void *ud, int argc, const char **argv,
+                     const size_t *lens) {
+  if (!conn_up(n->cmd) && !n->fresh) return WSIO_ECLOSED;
+  size_t bytes = 0;
+  for (int i = 0; i < argc; i++) bytes += lens[i];
+  int keep = argc <= RL_CMD_ARGS && l->retained + bytes <= RL_RETAIN_MAX;
+  rl_cmd *x = malloc(sizeof *x + (keep ? bytes : 0));
+  if (!x) return WSIO_ENOMEM;
+  *x = (rl_cmd){.l = l, .cb = cb, .ud = ud, .pub = pub};
   if (keep) {
-    memcpy(p->data, channel, clen);
-    memcpy(p->data + clen, msg, len);
+    char *at = x->data;
+    for (int i = 0; i < argc; i++) {
+      memcpy(at, argv[i], lens[i]);
+      x->argv[i] = at;
+      x->lens[i] = lens[i];
+      at += lens[i];
+    }
+    x->argc = argc;
+    x->bytes = bytes;
   }
-  l->retained += p->clen + p->len; /* before: a connection failing while sending answers at once */
-  int rc = redis_conn_cmd(n->cmd, pub_done, p, 3, argv, lens);
-  if (rc < 0) {
-    l->retained -= p->clen + p->len;
-    free(p);
-  }
+  l->retained += x->bytes;
+  int rc = cmd_send(x, n, argc, argv, lens);
+  if (rc < 0) cmd_free(x);
   return rc;
 }
+
+/* ---- publishing and counts ---- */
 
 static rl_node *publish_node(rlink *l, const char *channel, size_t clen) {
   if (l->mode != RLINK_CLUSTER) return l->home;
@@ -577,7 +725,11 @@ static rl_node *publish_node(rlink *l, const char *channel, size_t clen) {
 int rlink_publish(rlink *l, const char *channel, size_t clen, const void *msg, size_t len) {
   rl_node *n = publish_node(l, channel, clen);
   if (!n) return WSIO_ECLOSED;
-  return publish_to(l, n, channel, clen, msg, len, 0);
+  const char *argv[3] = {l->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
+  size_t lens[3] = {l->sharded ? 8u : 7u, clen, len};
+  /* One server, or classic messages (any node takes them, never redirected): no reply is looked at. */
+  if (l->mode != RLINK_CLUSTER || !l->sharded) return redis_conn_cmd(n->cmd, NULL, NULL, 3, argv, lens);
+  return cmd_start(l, n, 1, NULL, NULL, 3, argv, lens);
 }
 
 typedef struct rl_count {
@@ -642,94 +794,12 @@ int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, 
   return 0;
 }
 
-/* A cluster command in flight: its node, to follow a -MOVED or -ASK before the caller sees the reply, and,
- * within the retry budget (RL_RETAIN_MAX, shared with sharded messages), a copy of its arguments: a
- * redirected command was not run, so it is sent once more where the redirection says. Without that a
- * stream entry (XADD) or a session (SET, GETDEL) met during a slot move would be lost. */
-#define RL_CMD_ARGS 16
-typedef struct rl_cmd {
-  rlink *l;
-  rl_node *n;
-  redis_reply_fn cb;
-  void *ud;
-  int argc, retried;
-  size_t bytes; /* of the copy, counted in l->retained; argc 0: none kept */
-  const char *argv[RL_CMD_ARGS];
-  size_t lens[RL_CMD_ARGS];
-  char data[];
-} rl_cmd;
-
-static void cmd_done(void *ud, redisReply *r);
-
-/* Sends x's command again to the node a redirection names: the slot's owner as now known (-MOVED), or
- * the node importing it, after ASKING on the same connection (-ASK). Returns 0 when sent. */
-static int cmd_retry(rl_cmd *x, const redisReply *r) {
-  rlink *l = x->l;
-  unsigned slot;
-  const char *host;
-  size_t hlen;
-  int port;
-  int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
-  if (!kind || !x->argc || x->retried || l->mode != RLINK_CLUSTER) return -1;
-  rl_node *t;
-  if (kind == 1) {
-    t = l->owner ? l->owner[slot] : NULL; /* redirected() has just set it */
-  } else {
-    if (!hlen) host = x->n->host, hlen = strlen(x->n->host);
-    t = node_get(l, host, hlen, port);
-  }
-  if (!t || !conn_up(t->cmd) || (kind == 1 && t == x->n)) return -1;
-  static const char *asking[1] = {"ASKING"};
-  static const size_t asking_len[1] = {6};
-  if (kind == 2 && redis_conn_cmd(t->cmd, NULL, NULL, 1, asking, asking_len) < 0) return -1;
-  x->n = t;
-  x->retried = 1;
-  return redis_conn_cmd(t->cmd, cmd_done, x, x->argc, x->argv, x->lens) < 0 ? -1 : 0;
-}
-
-static void cmd_done(void *ud, redisReply *r) {
-  rl_cmd *x = ud;
-  rlink *l = x->l;
-  if (r && r->type == REDIS_REPLY_ERROR && !l->dead) {
-    redirected(l, x->n, r->str, r->len);
-    if (cmd_retry(x, r) == 0) return; /* the retry's answer comes here again */
-  }
-  l->retained -= x->bytes;
-  redis_reply_fn cb = x->cb;
-  void *cud = x->ud;
-  free(x);
-  if (cb) cb(cud, r);
-}
-
 int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
                   const size_t *lens) {
   rl_node *n = key_node(l, key, klen);
-  if (!n || !conn_up(n->cmd)) return WSIO_ECLOSED;
+  if (!n) return WSIO_ECLOSED;
   if (l->mode != RLINK_CLUSTER) return redis_conn_cmd(n->cmd, cb, ud, argc, argv, lens);
-  size_t bytes = 0;
-  for (int i = 0; i < argc; i++) bytes += lens[i];
-  int keep = argc <= RL_CMD_ARGS && l->retained + bytes <= RL_RETAIN_MAX;
-  rl_cmd *x = malloc(sizeof *x + (keep ? bytes : 0));
-  if (!x) return WSIO_ENOMEM;
-  *x = (rl_cmd){.l = l, .n = n, .cb = cb, .ud = ud};
-  if (keep) {
-    char *at = x->data;
-    for (int i = 0; i < argc; i++) {
-      memcpy(at, argv[i], lens[i]);
-      x->argv[i] = at;
-      x->lens[i] = lens[i];
-      at += lens[i];
-    }
-    x->argc = argc;
-    x->bytes = bytes;
-  }
-  l->retained += x->bytes; /* before: a connection failing while sending answers at once */
-  int rc = redis_conn_cmd(n->cmd, cmd_done, x, argc, argv, lens);
-  if (rc < 0) {
-    l->retained -= x->bytes;
-    free(x);
-  }
-  return rc;
+  return cmd_start(l, n, 0, cb, ud, argc, argv, lens);
 }
 
 void rlink_refresh(rlink *l) { refresh(l); }
