@@ -21,8 +21,9 @@
  * A cluster that grows: a node the link has not met (a primary added, named by the topology or by a
  * redirection) is connected to at once, as the others are (credentials, TLS); until that first connection is
  * up, the commands for it (a redirection followed, a slot it now serves) wait for it, in order, within the
- * byte budget and a count, and fail as for a node away if the connection cannot be made. A node that serves
- * no slot any more (gone from the cluster) is let go at a topology read once no command is in flight there.
+ * byte budget and RLINK_WAIT_MAX, and fail as for a node away if the connection cannot be made. A node that
+ * serves no slot any more (gone from the cluster) is let go at a topology read once no command is in flight
+ * there.
  * Otherwise nothing is queued while a node is away: what cannot be sent is refused (and counted by the
  * caller) or, when Redis refuses it later, counted as lost.
  *
@@ -50,6 +51,9 @@
 #define RLINK_REFRESH_MIN_MS 300
 #define RLINK_REFRESH_EVERY_MS 10000
 #define RLINK_REFRESH_DOWN_MS 1000
+/* Cluster commands waiting for new nodes' first connections, at most (each costs a record besides its
+ * copy, which counts against the retry budget): past it they fail as for a node away. */
+#define RLINK_WAIT_MAX 4096
 
 enum { RLINK_CHANNEL = 0, RLINK_PATTERN = 1, RLINK_SHARD = 2 };
 enum { RLINK_DETECT = -1, RLINK_SINGLE = 0, RLINK_CLUSTER = 1, RLINK_SENTINEL = 2 };

@@ -18,8 +18,6 @@
  * that one a redirection refused is sent again where it says, and one for a node still being connected to
  * can wait for it; past it a refused message is lost (and counted), and a command fails as it would. */
 #define RL_RETAIN_MAX ((size_t)16 << 20)
-/* Commands waiting for new nodes' first connections, at most: each costs its rl_cmd besides its copy. */
-#define RL_WAIT_MAX 4096
 /* A node met through -ASK only (importing a slot: not in the topology until the slot is its own) is kept
  * this long after the last one, so that a migration does not connect anew at every topology read. */
 #define RL_ASKED_KEEP_MS 10000
@@ -102,7 +100,8 @@ static void topo_apply(rlink *l, rl_node *from, const redisReply *r) {
   size_t nodes_before = l->nnodes;
   for (int i = 0; i < n; i++) {
     const rcl_range *g = &ranges[i];
-    rl_node *p = g->hostlen ? rl_node_get(l, g->host, g->hostlen, g->port) : rl_node_get(l, fhost, strlen(fhost), g->port);
+    rl_node *p = g->hostlen ? rl_node_get(l, g->host, g->hostlen, g->port)
+                            : rl_node_get(l, fhost, strlen(fhost), g->port);
     if (!p) continue;
     p->primary = 1;
     p->asked = 0; /* in the topology: kept as long as it serves slots */
@@ -265,8 +264,8 @@ static void cmd_end(rl_cmd *x, redisReply *r, int failed) {
 }
 
 /* Sends x (argv: its copy, or the caller's) to node t: now when t's command connection is up; when t is new
- * and x has a copy, once that connection is (within RL_WAIT_MAX). Returns 0 (cmd_done or cmd_end comes), or
- * a negative code (x is t's, nothing else done). */
+ * and x has a copy, once that connection is (within RLINK_WAIT_MAX). Returns 0 (cmd_done or cmd_end comes),
+ * or a negative code (x is t's, nothing else done). */
 static int cmd_send(rl_cmd *x, rl_node *t, int argc, const char **argv, const size_t *lens) {
   static const char *asking[1] = {"ASKING"};
   static const size_t asking_len[1] = {6};
@@ -279,7 +278,7 @@ static int cmd_send(rl_cmd *x, rl_node *t, int argc, const char **argv, const si
     int rc = x->asking ? redis_conn_cmd(t->cmd, NULL, NULL, 1, asking, asking_len) : 0;
     return rc < 0 ? rc : redis_conn_cmd(t->cmd, cmd_done, x, argc, argv, lens);
   }
-  if (!t->fresh || !x->argc || l->waiting >= RL_WAIT_MAX) return WSIO_ECLOSED;
+  if (!t->fresh || !x->argc || l->waiting >= RLINK_WAIT_MAX) return WSIO_ECLOSED;
   x->next = NULL;
   *t->wait_end = x;
   t->wait_end = &x->next;

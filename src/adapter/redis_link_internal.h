@@ -66,7 +66,7 @@ struct rlink {
   uv_timer_t timer;       /* refreshes: deferred by the rate limit, and periodic */
   uint64_t gone_connects, gone_failures, lost, refreshes, redirects;
   size_t retained;        /* bytes of cluster commands kept for a retry or a new node (RL_RETAIN_MAX) */
-  size_t waiting;         /* commands waiting for new nodes (RL_WAIT_MAX) */
+  size_t waiting;         /* commands waiting for new nodes (RLINK_WAIT_MAX) */
   rsen *sen;              /* Sentinel: who the master is */
   uint64_t switches;
 };
