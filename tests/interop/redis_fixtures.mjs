@@ -62,7 +62,8 @@ export async function startSentinels({ redisServer, startServer, dir, name, admi
 // The remote ports of the established TCP connections of process pid (Linux: its socket descriptors looked
 // up in /proc/net/tcp and tcp6), one entry per connection.
 export function connectedPorts(pid) {
-  const target = fd => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } }; // closed meanwhile
+  // '' for a descriptor closed meanwhile
+  const target = fd => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } };
   const inodes = new Set();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     const m = /^socket:\[(\d+)\]$/.exec(target(fd));

@@ -120,7 +120,8 @@ describe(`Redis Cluster adapter (${MODE}) over a cluster that grows from 3 prima
     D = await cl.addPrimary(primaries);
     E = await cl.addPrimary([...primaries, D]);
     primaries.push(D, E);
-    for (const s of [cA, cB]) assert.equal((await ack(s, 'redis-stats')).primaries, 3, 'slotless nodes are no primaries');
+    for (const s of [cA, cB])
+      assert.equal((await ack(s, 'redis-stats')).primaries, 3, 'slotless nodes are no primaries');
     await everyNodeReaches('joined', 3000);
   });
 
