@@ -135,6 +135,7 @@ static void lost(redis_conn *c, const char *why) {
   c->state = ST_WAIT;
   fail_pending(c);
   if (was && c->cbs.on_down) c->cbs.on_down(c, c->ud);
+  else if (!was && c->cbs.on_fail) c->cbs.on_fail(c, c->ud);
   if (c->state == ST_WAIT) schedule(c);
 }
 

@@ -83,7 +83,8 @@ typedef void (*redis_reply_fn)(void *ud, redisReply *r);
 
 typedef struct redis_conn_cbs {
   void (*on_up)(redis_conn *c, void *ud);
-  void (*on_down)(redis_conn *c, void *ud);
+  void (*on_down)(redis_conn *c, void *ud);  /* a connection that was up is lost */
+  void (*on_fail)(redis_conn *c, void *ud);  /* an attempt failed before the connection came up */
   void (*on_push)(redis_conn *c, redisReply *r, void *ud); /* pub/sub mode; r borrowed */
 } redis_conn_cbs;
 

@@ -1,70 +1,19 @@
-/* redis_link: the adapter's Redis, one server or a Redis Cluster (see redis_link.h). */
-#include "adapter/redis_link.h"
-
+/* redis_link: the adapter's Redis, one server, a Redis Cluster or through Sentinel (see redis_link.h); what
+ * only a cluster needs is redis_link_cluster.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter/redis_cluster.h"
-#include "adapter/redis_sentinel.h"
+#include "adapter/redis_link_internal.h"
 #include "util/log.h"
-#include "util/map.h"
 #include "wsio.h"
-
-/* A topology larger than this is refused: no real cluster comes near, and it bounds what a node costs. */
-#define RL_MAX_NODES 1000
-/* Sharded messages in flight are copied, up to this many bytes, so that one a -MOVED refused is sent again
- * to the new owner; past it a refused message is lost (and counted). */
-#define RL_RETAIN_MAX ((size_t)16 << 20)
-
-typedef struct rl_node {
-  rlink *l;
-  char *host;
-  int port;
-  redis_conn *cmd; /* commands: publish, counts, topology */
-  redis_conn *sub; /* pub/sub, created once a subscription is placed here */
-  int primary;     /* serves slots in the topology read last (always, with one server) */
-} rl_node;
-
-typedef struct rl_sub {
-  char *name;
-  size_t len;
-  int kind;
-  unsigned slot;
-  rl_node *at; /* the node whose pub/sub connection holds it (or should, once up); NULL: nowhere yet */
-} rl_sub;
-
-struct rlink {
-  uv_loop_t *loop;
-  redis_url url;
-  int sharded, mode;
-  uint32_t cto, backoff;
-  rlink_push_fn on_push;
-  void (*on_up)(void *ud);
-  void *ud;
-  int dead;
-  map subs;               /* name -> rl_sub */
-  rl_node **nodes;
-  size_t nnodes;
-  rl_node *home;          /* one server: the server; cluster: where classic subscriptions are held */
-  rl_node **owner;        /* cluster: slot -> primary (NULL: not served) */
-  rl_node **owner_next;   /* the table being built from a CLUSTER SLOTS reply */
-  int have_topology;
-  int refreshing, want_refresh, topo_failed;
-  uint64_t last_ask;
-  size_t rr;              /* the next node asked for the topology */
-  uv_timer_t timer;       /* refreshes: deferred by the rate limit, and periodic */
-  uint64_t gone_connects, gone_failures, lost, refreshes, redirects;
-  size_t retained;        /* bytes of sharded messages in flight kept for a retry */
-  rsen *sen;              /* Sentinel: who the master is */
-  uint64_t switches;
-};
 
 static void node_sub_up(redis_conn *c, void *ud);
 static void node_sub_push(redis_conn *c, redisReply *r, void *ud);
 static void node_cmd_up(redis_conn *c, void *ud);
 static void node_cmd_down(redis_conn *c, void *ud);
-static void refresh(rlink *l);
+static void node_cmd_fail(redis_conn *c, void *ud);
 
 /* ---- nodes ---- */
 
@@ -81,7 +30,7 @@ static redis_conn *conn_open(rlink *l, rl_node *n, int pubsub) {
     snprintf(name, sizeof name, "%s", role);
   redis_conn_config cc = {.url = &u, .name = name, .pubsub = pubsub, .connect_timeout_ms = l->cto,
                           .backoff_max_ms = l->backoff};
-  redis_conn_cbs cmd = {.on_up = node_cmd_up, .on_down = node_cmd_down};
+  redis_conn_cbs cmd = {.on_up = node_cmd_up, .on_down = node_cmd_down, .on_fail = node_cmd_fail};
   redis_conn_cbs sub = {.on_up = node_sub_up, .on_push = node_sub_push};
   return redis_conn_new(l->loop, &cc, pubsub ? &sub : &cmd, n);
 }
@@ -94,8 +43,7 @@ static rl_node *node_find(rlink *l, const char *host, size_t hlen, int port) {
   return NULL;
 }
 
-/* The node at host:port, created (with its command connection) when new. NULL on ENOMEM or past the cap. */
-static rl_node *node_get(rlink *l, const char *host, size_t hlen, int port) {
+rl_node *rl_node_get(rlink *l, const char *host, size_t hlen, int port) {
   rl_node *n = node_find(l, host, hlen, port);
   if (n || l->nnodes >= RL_MAX_NODES) return n;
   rl_node **v = realloc(l->nodes, (l->nnodes + 1) * sizeof *v);
@@ -110,6 +58,8 @@ static rl_node *node_get(rlink *l, const char *host, size_t hlen, int port) {
   n->host[hlen] = 0;
   n->port = port;
   n->l = l;
+  n->fresh = 1;
+  n->wait_end = &n->wait;
   n->cmd = conn_open(l, n, 0);
   if (!n->cmd) {
     free(n->host);
@@ -120,8 +70,8 @@ static rl_node *node_get(rlink *l, const char *host, size_t hlen, int port) {
   return n;
 }
 
-/* Frees a node taken out of l->nodes. Its connections' callbacks in flight run now (with NULL). */
-static void node_free(rlink *l, rl_node *n) {
+void rl_node_free(rlink *l, rl_node *n) {
+  rl_node_unwait(n);
   redis_conn_stats st;
   if (n->cmd) {
     redis_conn_stats_get(n->cmd, &st);
@@ -141,8 +91,6 @@ static void node_free(rlink *l, rl_node *n) {
 
 /* ---- subscriptions ---- */
 
-static int conn_up(const redis_conn *c) { return c && redis_conn_up(c); }
-
 static void send_sub(redis_conn *c, const rl_sub *s, int on) {
   static const char *const cmd[2][3] = {{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"},
                                         {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"}};
@@ -158,24 +106,23 @@ static rl_node *target_of(rlink *l, const rl_sub *s) {
   return l->home;
 }
 
-/* Moves s to where it belongs: unsubscribed from the node that held it, subscribed where it should be. */
-static void sub_place(rlink *l, rl_sub *s) {
+void rl_sub_place(rlink *l, rl_sub *s) {
   rl_node *t = target_of(l, s);
   if (t == s->at) return;
-  if (s->at && conn_up(s->at->sub)) send_sub(s->at->sub, s, 0);
+  if (s->at && rl_conn_up(s->at->sub)) send_sub(s->at->sub, s, 0);
   s->at = t;
   if (!t) return;
   if (!t->sub) {
     t->sub = conn_open(l, t, 1); /* subscribes everything placed here once up */
     return;
   }
-  if (conn_up(t->sub)) send_sub(t->sub, s, 1);
+  if (rl_conn_up(t->sub)) send_sub(t->sub, s, 1);
 }
 
-static void subs_place_all(rlink *l) {
+void rl_subs_place_all(rlink *l) {
   size_t i = 0;
   map_entry *e;
-  while (map_next(&l->subs, &i, &e)) sub_place(l, e->value);
+  while (map_next(&l->subs, &i, &e)) rl_sub_place(l, e->value);
 }
 
 int rlink_subscribe(rlink *l, const char *name, size_t len, int kind) {
@@ -192,20 +139,20 @@ int rlink_subscribe(rlink *l, const char *name, size_t len, int kind) {
     free(s);
     return WSIO_ENOMEM;
   }
-  sub_place(l, s);
+  rl_sub_place(l, s);
   return 0;
 }
 
 void rlink_unsubscribe(rlink *l, const char *name, size_t len) {
   rl_sub *s = map_del(&l->subs, name, len);
   if (!s) return;
-  if (s->at && conn_up(s->at->sub)) send_sub(s->at->sub, s, 0);
+  if (s->at && rl_conn_up(s->at->sub)) send_sub(s->at->sub, s, 0);
   free(s);
 }
 
 int rlink_holds(const rlink *l, const char *name, size_t len) {
   const rl_sub *s = map_get(&l->subs, name, len);
-  return s && s->at && conn_up(s->at->sub);
+  return s && s->at && rl_conn_up(s->at->sub);
 }
 
 static void node_sub_up(redis_conn *c, void *ud) {
@@ -222,40 +169,12 @@ static int is_str(const redisReply *r, const char *s) {
   return r->type == REDIS_REPLY_STRING && r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
 }
 
-/* A -MOVED names the slot's new owner: used at once (the topology is asked too, to learn the rest).
- * Returns 0 when msg is no redirection. */
-static int redirected(rlink *l, rl_node *from, const char *msg, size_t len) {
-  unsigned slot;
-  const char *host;
-  size_t hlen;
-  int port;
-  int kind = rcl_redirect_parse(msg, len, &slot, &host, &hlen, &port);
-  if (!kind) return 0;
-  l->redirects++;
-  if (kind == 1 && l->mode == RLINK_CLUSTER) {
-    if (!hlen) host = from->host, hlen = strlen(from->host);
-    rl_node *t = node_get(l, host, hlen, port);
-    if (t && l->owner[slot] != t) {
-      t->primary = 1;
-      l->owner[slot] = t;
-      size_t i = 0;
-      map_entry *e;
-      while (map_next(&l->subs, &i, &e)) {
-        rl_sub *s = e->value;
-        if (s->slot == slot) sub_place(l, s);
-      }
-    }
-  }
-  refresh(l);
-  return 1;
-}
-
 static void node_sub_push(redis_conn *c, redisReply *r, void *ud) {
   (void)c;
   rl_node *n = ud;
   rlink *l = n->l;
   if (l->mode == RLINK_CLUSTER) {
-    if (r->type == REDIS_REPLY_ERROR && redirected(l, n, r->str, r->len)) return;
+    if (r->type == REDIS_REPLY_ERROR && rl_redirected(l, n, r->str, r->len)) return;
     /* "sunsubscribe" for a channel still held here and not given up by us: its slot moved away. */
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && is_str(r->element[0], "sunsubscribe") &&
         r->element[1]->type == REDIS_REPLY_STRING) {
@@ -263,7 +182,7 @@ static void node_sub_push(redis_conn *c, redisReply *r, void *ud) {
       if (s && s->at == n) {
         s->at = NULL;
         l->redirects++;
-        refresh(l);
+        rlink_refresh(l);
       }
       return;
     }
@@ -271,166 +190,7 @@ static void node_sub_push(redis_conn *c, redisReply *r, void *ud) {
   l->on_push(l->ud, r);
 }
 
-/* ---- topology ---- */
-
-static void on_timer(uv_timer_t *t) {
-  rlink *l = t->data;
-  l->want_refresh = 1;
-  refresh(l);
-}
-
-static rl_node *pick_cmd_up(rlink *l) {
-  for (size_t k = 0; k < l->nnodes; k++) {
-    rl_node *n = l->nodes[(l->rr + k) % l->nnodes];
-    if (conn_up(n->cmd)) {
-      l->rr = (l->rr + k + 1) % l->nnodes;
-      return n;
-    }
-  }
-  return NULL;
-}
-
-static void topo_fail(rlink *l, const char *why) {
-  if (!l->topo_failed) log_warn("redis: cannot read the cluster topology (%s); retrying", why);
-  l->topo_failed = 1;
-  l->want_refresh = 1;
-}
-
-/* Applies a CLUSTER SLOTS reply of node from: primaries, slot owners, subscriptions moved, nodes gone. */
-static void topo_apply(rlink *l, rl_node *from, const redisReply *r) {
-  size_t cap = r->type == REDIS_REPLY_ARRAY && r->elements ? r->elements : 1;
-  rcl_range *ranges = cap <= RCL_SLOTS ? malloc(cap * sizeof *ranges) : NULL;
-  int n = ranges ? rcl_slots_parse(r, ranges, cap) : -1;
-  if (n <= 0) {
-    free(ranges);
-    topo_fail(l, n < 0 ? "malformed CLUSTER SLOTS reply" : "no slot is served");
-    return;
-  }
-  /* from may be freed below: its host is copied first */
-  char fhost[256];
-  snprintf(fhost, sizeof fhost, "%s", from->host);
-  for (size_t i = 0; i < l->nnodes; i++) l->nodes[i]->primary = 0;
-  memset(l->owner_next, 0, RCL_SLOTS * sizeof *l->owner_next);
-  size_t nodes_before = l->nnodes;
-  for (int i = 0; i < n; i++) {
-    const rcl_range *g = &ranges[i];
-    rl_node *p = g->hostlen ? node_get(l, g->host, g->hostlen, g->port) : node_get(l, fhost, strlen(fhost), g->port);
-    if (!p) continue;
-    p->primary = 1;
-    for (unsigned s = g->start; s <= g->end; s++) l->owner_next[s] = p;
-  }
-  free(ranges);
-  unsigned moved = 0, covered = 0, primaries = 0;
-  for (unsigned s = 0; s < RCL_SLOTS; s++) {
-    moved += l->owner[s] != l->owner_next[s];
-    covered += l->owner_next[s] != NULL;
-  }
-  rl_node **t = l->owner;
-  l->owner = l->owner_next;
-  l->owner_next = t;
-  if (!l->home || !l->home->primary) {
-    l->home = NULL;
-    for (size_t i = 0; i < l->nnodes && !l->home; i++)
-      if (l->nodes[i]->primary) l->home = l->nodes[i];
-  }
-  subs_place_all(l);
-  /* Nodes that serve nothing now are let go, once nothing points at them. */
-  size_t k = 0, gone = 0;
-  rl_node *drop[64];
-  size_t ndrop = 0;
-  for (size_t i = 0; i < l->nnodes; i++) {
-    rl_node *p = l->nodes[i];
-    if (p->primary) {
-      l->nodes[k++] = p;
-      primaries++;
-    } else if (ndrop < sizeof drop / sizeof *drop) {
-      drop[ndrop++] = p;
-    } else {
-      l->nodes[k++] = p; /* the next refresh lets it go */
-    }
-  }
-  l->nnodes = k;
-  l->rr = 0;
-  for (size_t i = 0; i < ndrop; i++) {
-    size_t j = 0;
-    map_entry *e;
-    while (map_next(&l->subs, &j, &e)) {
-      rl_sub *s = e->value;
-      if (s->at == drop[i]) s->at = NULL;
-    }
-    node_free(l, drop[i]);
-    gone++;
-  }
-  l->refreshes++;
-  if (!l->have_topology || moved || gone || l->nnodes != nodes_before || l->topo_failed)
-    log_info("redis: cluster topology: %u primaries, %u of %d slots served%s", primaries, covered, RCL_SLOTS,
-             l->have_topology && moved ? " (slots moved)" : "");
-  l->have_topology = 1;
-  l->topo_failed = 0;
-}
-
-/* 1 when the topology was read and every primary in it answers: nothing to wait for but the periodic
- * refresh. Otherwise a failover may be under way, which only a new CLUSTER SLOTS shows. */
-static int topo_sound(const rlink *l) {
-  if (!l->have_topology || l->topo_failed || l->want_refresh) return 0;
-  for (size_t i = 0; i < l->nnodes; i++)
-    if (l->nodes[i]->primary && !conn_up(l->nodes[i]->cmd)) return 0;
-  return 1;
-}
-
-static void slots_done(void *ud, redisReply *r) {
-  rl_node *from = ud;
-  rlink *l = from->l;
-  l->refreshing = 0;
-  if (l->dead) return;
-  if (!r) {
-    l->want_refresh = 1; /* the connection went; another node is asked */
-  } else if (r->type == REDIS_REPLY_ERROR) {
-    char why[160];
-    snprintf(why, sizeof why, "%.*s", (int)(r->len < 120 ? r->len : 120), r->str);
-    topo_fail(l, why);
-  } else {
-    topo_apply(l, from, r);
-  }
-  uv_timer_start(&l->timer, on_timer, topo_sound(l) ? RLINK_REFRESH_EVERY_MS : RLINK_REFRESH_DOWN_MS, 0);
-  if (l->want_refresh) refresh(l);
-}
-
-/* Asks a node for the topology, now or as soon as the rate limit allows; one question at a time. */
-static void refresh(rlink *l) {
-  if (l->mode != RLINK_CLUSTER || l->dead) return;
-  l->want_refresh = 1;
-  if (l->refreshing) return; /* slots_done asks again */
-  uint64_t now = uv_now(l->loop);
-  if (l->last_ask && now < l->last_ask + RLINK_REFRESH_MIN_MS) {
-    uv_timer_start(&l->timer, on_timer, l->last_ask + RLINK_REFRESH_MIN_MS - now, 0);
-    return;
-  }
-  rl_node *n = pick_cmd_up(l);
-  if (!n) return; /* the first command connection up asks */
-  const char *argv[2] = {"CLUSTER", "SLOTS"};
-  size_t lens[2] = {7, 5};
-  l->last_ask = now;
-  /* Marked before sending: a connection that fails while sending answers slots_done at once. */
-  l->refreshing = 1;
-  l->want_refresh = 0;
-  if (redis_conn_cmd(n->cmd, slots_done, n, 2, argv, lens) < 0) {
-    l->refreshing = 0;
-    l->want_refresh = 1;
-    uv_timer_start(&l->timer, on_timer, RLINK_REFRESH_MIN_MS, 0);
-  }
-}
-
 /* ---- mode ---- */
-
-static int cluster_init(rlink *l) {
-  l->owner = calloc(RCL_SLOTS, sizeof *l->owner);
-  l->owner_next = calloc(RCL_SLOTS, sizeof *l->owner_next);
-  if (!l->owner || !l->owner_next) return WSIO_ENOMEM;
-  if (l->url.db) log_warn("redis: database %d ignored: a Redis Cluster has database 0 only", l->url.db);
-  /* The URL's node is the seed: it is asked for the topology once its command connection is up. */
-  return node_get(l, l->url.host, strlen(l->url.host), l->url.port) ? 0 : WSIO_ENOMEM;
-}
 
 /* Started as for one server, the server turned out to be a cluster node: start over in cluster mode. */
 static void become_cluster(rlink *l) {
@@ -442,8 +202,8 @@ static void become_cluster(rlink *l) {
   l->nnodes = 0;
   l->home = NULL;
   l->mode = RLINK_CLUSTER;
-  node_free(l, old);
-  if (cluster_init(l) < 0) log_error("redis: out of memory entering cluster mode");
+  rl_node_free(l, old);
+  if (rl_cluster_init(l) < 0) log_error("redis: out of memory entering cluster mode");
 }
 
 static void detect_done(void *ud, redisReply *r) {
@@ -457,12 +217,13 @@ static void detect_done(void *ud, redisReply *r) {
 static void node_cmd_up(redis_conn *c, void *ud) {
   rl_node *n = ud;
   rlink *l = n->l;
+  rl_node_flush(n); /* what waited for this first connection goes first */
   if (l->mode == RLINK_DETECT) {
     const char *argv[2] = {"INFO", "cluster"};
     size_t lens[2] = {4, 7};
     redis_conn_cmd(c, detect_done, n, 2, argv, lens);
   } else if (l->mode == RLINK_CLUSTER && (l->want_refresh || !l->have_topology)) {
-    refresh(l);
+    rlink_refresh(l);
   } else if (l->mode == RLINK_SENTINEL) {
     rsen_urgent(l->sen, 0);
   }
@@ -473,7 +234,14 @@ static void node_cmd_down(redis_conn *c, void *ud) {
   (void)c;
   rl_node *n = ud;
   if (n->l->mode == RLINK_SENTINEL) rsen_urgent(n->l->sen, 1); /* a failover? the sentinels say */
-  refresh(n->l); /* the node may be gone for good (a failover): the topology says */
+  rlink_refresh(n->l); /* the node may be gone for good (a failover): the topology says */
+}
+
+/* An attempt failed before the connection came up: what waited for a new node's first one fails (the
+ * connection logs why); later commands for it fail at once, as for any node away, until it is up. */
+static void node_cmd_fail(redis_conn *c, void *ud) {
+  (void)c;
+  rl_node_unwait(ud);
 }
 
 /* Sentinel: the master the sentinels name. Another than the one in use: both connections move there. */
@@ -485,7 +253,7 @@ static void sen_master(void *ud, const char *host, int port) {
     log_warn("redis: the sentinels name %s:%d master of %s, instead of %s:%d: moving there", host, port,
              l->url.master, l->home->host, l->home->port);
     l->switches++;
-    node_free(l, l->home);
+    rl_node_free(l, l->home);
     l->home = NULL;
     l->nnodes = 0;
   } else {
@@ -494,90 +262,36 @@ static void sen_master(void *ud, const char *host, int port) {
   size_t i = 0;
   map_entry *e;
   while (map_next(&l->subs, &i, &e)) ((rl_sub *)e->value)->at = NULL;
-  l->home = node_get(l, host, strlen(host), port);
+  l->home = rl_node_get(l, host, strlen(host), port);
   if (l->home && !(l->home->sub = conn_open(l, l->home, 1))) l->home = NULL;
   if (!l->home) {
     log_error("redis: out of memory connecting to %s:%d", host, port);
     return;
   }
   l->home->primary = 1;
-  subs_place_all(l); /* held here from now on; subscribed once the subscribe connection is up */
+  rl_subs_place_all(l); /* held here from now on; subscribed once the subscribe connection is up */
 }
 
 /* ---- publishing and counts ---- */
-
-/* A cluster publish in flight, with a copy of the message while the retry budget allows: a -MOVED means
- * the node refused it (nothing was delivered), so it is sent once more, to the slot's new owner. */
-typedef struct rl_pub {
-  rl_node *n;
-  size_t clen, len; /* len 0: no copy kept */
-  int retried;
-  char data[];      /* channel, then message */
-} rl_pub;
-
-static int publish_to(rlink *l, rl_node *n, const char *channel, size_t clen, const void *msg, size_t len,
-                      int retried);
-
-static void pub_done(void *ud, redisReply *r) {
-  rl_pub *p = ud;
-  rlink *l = p->n->l;
-  l->retained -= p->clen + p->len;
-  if (r && r->type == REDIS_REPLY_ERROR && !l->dead) {
-    unsigned slot;
-    const char *host;
-    size_t hlen;
-    int port;
-    int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
-    redirected(l, p->n, r->str, r->len);
-    rl_node *t = kind == 1 && l->owner ? l->owner[slot] : NULL;
-    if (!(t && p->len && !p->retried && t != p->n &&
-          publish_to(l, t, p->data, p->clen, p->data + p->clen, p->len, 1) == 0))
-      l->lost++;
-  }
-  free(p);
-}
-
-static int publish_to(rlink *l, rl_node *n, const char *channel, size_t clen, const void *msg, size_t len,
-                      int retried) {
-  const char *argv[3] = {l->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
-  size_t lens[3] = {l->sharded ? 8u : 7u, clen, len};
-  /* One server, or classic messages (any node takes them, never redirected): no reply is looked at. */
-  if (l->mode != RLINK_CLUSTER || !l->sharded) return redis_conn_cmd(n->cmd, NULL, NULL, 3, argv, lens);
-  /* Sharded ones are copied within the budget, for a retry after a -MOVED. */
-  int keep = !retried && l->retained + clen + len <= RL_RETAIN_MAX;
-  rl_pub *p = malloc(sizeof *p + (keep ? clen + len : 0));
-  if (!p) return WSIO_ENOMEM;
-  p->n = n;
-  p->retried = retried;
-  p->clen = keep ? clen : 0;
-  p->len = keep ? len : 0;
-  if (keep) {
-    memcpy(p->data, channel, clen);
-    memcpy(p->data + clen, msg, len);
-  }
-  l->retained += p->clen + p->len; /* before: a connection failing while sending answers at once */
-  int rc = redis_conn_cmd(n->cmd, pub_done, p, 3, argv, lens);
-  if (rc < 0) {
-    l->retained -= p->clen + p->len;
-    free(p);
-  }
-  return rc;
-}
 
 static rl_node *publish_node(rlink *l, const char *channel, size_t clen) {
   if (l->mode != RLINK_CLUSTER) return l->home;
   if (l->sharded) return l->owner ? l->owner[rcl_keyslot(channel, clen)] : NULL;
   /* classic messages cross the cluster: the home node, or any primary up */
-  if (l->home && conn_up(l->home->cmd)) return l->home;
+  if (l->home && rl_conn_up(l->home->cmd)) return l->home;
   for (size_t i = 0; i < l->nnodes; i++)
-    if (l->nodes[i]->primary && conn_up(l->nodes[i]->cmd)) return l->nodes[i];
+    if (l->nodes[i]->primary && rl_conn_up(l->nodes[i]->cmd)) return l->nodes[i];
   return NULL;
 }
 
 int rlink_publish(rlink *l, const char *channel, size_t clen, const void *msg, size_t len) {
   rl_node *n = publish_node(l, channel, clen);
   if (!n) return WSIO_ECLOSED;
-  return publish_to(l, n, channel, clen, msg, len, 0);
+  const char *argv[3] = {l->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
+  size_t lens[3] = {l->sharded ? 8u : 7u, clen, len};
+  /* One server, or classic messages (any node takes them, never redirected): no reply is looked at. */
+  if (l->mode != RLINK_CLUSTER || !l->sharded) return redis_conn_cmd(n->cmd, NULL, NULL, 3, argv, lens);
+  return rl_cmd_start(l, n, 1, NULL, NULL, 3, argv, lens);
 }
 
 typedef struct rl_count {
@@ -609,7 +323,7 @@ int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_f
   int sent = 0, rc = WSIO_ECLOSED;
   for (size_t i = 0; i < l->nnodes; i++) {
     rl_node *n = l->nodes[i];
-    if (!n->primary || !conn_up(n->cmd)) continue;
+    if (!n->primary || !rl_conn_up(n->cmd)) continue;
     x->pending++;
     int r = redis_conn_cmd(n->cmd, count_one, x, 3, argv, lens);
     if (r < 0) {
@@ -642,104 +356,20 @@ int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, 
   return 0;
 }
 
-/* A cluster command in flight: its node, to follow a -MOVED or -ASK before the caller sees the reply, and,
- * within the retry budget (RL_RETAIN_MAX, shared with sharded messages), a copy of its arguments: a
- * redirected command was not run, so it is sent once more where the redirection says. Without that a
- * stream entry (XADD) or a session (SET, GETDEL) met during a slot move would be lost. */
-#define RL_CMD_ARGS 16
-typedef struct rl_cmd {
-  rlink *l;
-  rl_node *n;
-  redis_reply_fn cb;
-  void *ud;
-  int argc, retried;
-  size_t bytes; /* of the copy, counted in l->retained; argc 0: none kept */
-  const char *argv[RL_CMD_ARGS];
-  size_t lens[RL_CMD_ARGS];
-  char data[];
-} rl_cmd;
-
-static void cmd_done(void *ud, redisReply *r);
-
-/* Sends x's command again to the node a redirection names: the slot's owner as now known (-MOVED), or
- * the node importing it, after ASKING on the same connection (-ASK). Returns 0 when sent. */
-static int cmd_retry(rl_cmd *x, const redisReply *r) {
-  rlink *l = x->l;
-  unsigned slot;
-  const char *host;
-  size_t hlen;
-  int port;
-  int kind = rcl_redirect_parse(r->str, r->len, &slot, &host, &hlen, &port);
-  if (!kind || !x->argc || x->retried || l->mode != RLINK_CLUSTER) return -1;
-  rl_node *t;
-  if (kind == 1) {
-    t = l->owner ? l->owner[slot] : NULL; /* redirected() has just set it */
-  } else {
-    if (!hlen) host = x->n->host, hlen = strlen(x->n->host);
-    t = node_get(l, host, hlen, port);
-  }
-  if (!t || !conn_up(t->cmd) || (kind == 1 && t == x->n)) return -1;
-  static const char *asking[1] = {"ASKING"};
-  static const size_t asking_len[1] = {6};
-  if (kind == 2 && redis_conn_cmd(t->cmd, NULL, NULL, 1, asking, asking_len) < 0) return -1;
-  x->n = t;
-  x->retried = 1;
-  return redis_conn_cmd(t->cmd, cmd_done, x, x->argc, x->argv, x->lens) < 0 ? -1 : 0;
-}
-
-static void cmd_done(void *ud, redisReply *r) {
-  rl_cmd *x = ud;
-  rlink *l = x->l;
-  if (r && r->type == REDIS_REPLY_ERROR && !l->dead) {
-    redirected(l, x->n, r->str, r->len);
-    if (cmd_retry(x, r) == 0) return; /* the retry's answer comes here again */
-  }
-  l->retained -= x->bytes;
-  redis_reply_fn cb = x->cb;
-  void *cud = x->ud;
-  free(x);
-  if (cb) cb(cud, r);
-}
-
 int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
                   const size_t *lens) {
   rl_node *n = key_node(l, key, klen);
-  if (!n || !conn_up(n->cmd)) return WSIO_ECLOSED;
+  if (!n) return WSIO_ECLOSED;
   if (l->mode != RLINK_CLUSTER) return redis_conn_cmd(n->cmd, cb, ud, argc, argv, lens);
-  size_t bytes = 0;
-  for (int i = 0; i < argc; i++) bytes += lens[i];
-  int keep = argc <= RL_CMD_ARGS && l->retained + bytes <= RL_RETAIN_MAX;
-  rl_cmd *x = malloc(sizeof *x + (keep ? bytes : 0));
-  if (!x) return WSIO_ENOMEM;
-  *x = (rl_cmd){.l = l, .n = n, .cb = cb, .ud = ud};
-  if (keep) {
-    char *at = x->data;
-    for (int i = 0; i < argc; i++) {
-      memcpy(at, argv[i], lens[i]);
-      x->argv[i] = at;
-      x->lens[i] = lens[i];
-      at += lens[i];
-    }
-    x->argc = argc;
-    x->bytes = bytes;
-  }
-  l->retained += x->bytes; /* before: a connection failing while sending answers at once */
-  int rc = redis_conn_cmd(n->cmd, cmd_done, x, argc, argv, lens);
-  if (rc < 0) {
-    l->retained -= x->bytes;
-    free(x);
-  }
-  return rc;
+  return rl_cmd_start(l, n, 0, cb, ud, argc, argv, lens);
 }
-
-void rlink_refresh(rlink *l) { refresh(l); }
 
 /* ---- state ---- */
 
 int rlink_up(const rlink *l) {
-  if (l->mode != RLINK_CLUSTER) return l->home && conn_up(l->home->cmd);
+  if (l->mode != RLINK_CLUSTER) return l->home && rl_conn_up(l->home->cmd);
   for (size_t i = 0; i < l->nnodes; i++)
-    if (l->nodes[i]->primary && conn_up(l->nodes[i]->cmd)) return l->have_topology;
+    if (l->nodes[i]->primary && rl_conn_up(l->nodes[i]->cmd)) return l->have_topology;
   return 0;
 }
 
@@ -797,7 +427,7 @@ rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push
   l->timer.data = l;
   int ok = 1;
   if (l->mode == RLINK_CLUSTER) {
-    ok = cluster_init(l) == 0;
+    ok = rl_cluster_init(l) == 0;
   } else if (l->mode == RLINK_SENTINEL) {
     /* The master found at start (if it was asked then) is used until the sentinels say otherwise. */
     ok = (l->sen = rsen_new(loop, &l->url, l->cto, l->backoff, sen_master, l)) != NULL;
@@ -805,7 +435,7 @@ rlink *rlink_new(uv_loop_t *loop, const rlink_config *cfg, rlink_push_fn on_push
     ok = ok && (!l->url.host || l->home);
   } else {
     /* One server: both connections from the start, as the adapter always had them. */
-    l->home = node_get(l, l->url.host, strlen(l->url.host), l->url.port);
+    l->home = rl_node_get(l, l->url.host, strlen(l->url.host), l->url.port);
     ok = l->home && (l->home->sub = conn_open(l, l->home, 1)) != NULL;
     if (ok) l->home->primary = 1;
   }
@@ -833,7 +463,7 @@ void rlink_free(rlink *l) {
   if (!l) return;
   l->dead = 1;
   rsen_free(l->sen);
-  for (size_t i = 0; i < l->nnodes; i++) node_free(l, l->nodes[i]);
+  for (size_t i = 0; i < l->nnodes; i++) rl_node_free(l, l->nodes[i]);
   l->nnodes = 0;
   uv_close((uv_handle_t *)&l->timer, timer_closed);
 }

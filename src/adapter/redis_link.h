@@ -14,10 +14,18 @@
  * for the topology again (at most every RLINK_REFRESH_MIN_MS, and every RLINK_REFRESH_EVERY_MS anyway, or
  * every RLINK_REFRESH_DOWN_MS while a primary is unreachable or the topology cannot be read: a dead
  * primary's replica takes over within seconds, and only the topology says when), then move the
- * subscriptions where they belong; a sharded message a -MOVED refused (so undelivered) is sent once more,
- * to the new owner: it is copied while in flight, within a byte budget. Nothing is queued
- * while a node is away: what cannot be sent is refused (and counted by the caller) or, when Redis refuses
- * it later, counted as lost.
+ * subscriptions where they belong; a sharded message or a command about a key that a -MOVED or -ASK refused
+ * (so not run) is sent once more, where the redirection says: it is copied while in flight, within a byte
+ * budget.
+ *
+ * A cluster that grows: a node the link has not met (a primary added, named by the topology or by a
+ * redirection) is connected to at once, as the others are (credentials, TLS); until that first connection is
+ * up, the commands for it (a redirection followed, a slot it now serves) wait for it, in order, within the
+ * byte budget and RLINK_WAIT_MAX, and fail as for a node away if the connection cannot be made. A node that
+ * serves no slot any more (gone from the cluster) is let go at a topology read once no command is in flight
+ * there.
+ * Otherwise nothing is queued while a node is away: what cannot be sent is refused (and counted by the
+ * caller) or, when Redis refuses it later, counted as lost.
  *
  * Redis Sentinel (a redis+sentinel:// URL): as for one server, the master the sentinels name
  * (redis_sentinel.h). When they name another (a failover), the link drops the old server's connections and
@@ -43,6 +51,9 @@
 #define RLINK_REFRESH_MIN_MS 300
 #define RLINK_REFRESH_EVERY_MS 10000
 #define RLINK_REFRESH_DOWN_MS 1000
+/* Cluster commands waiting for new nodes' first connections, at most (each costs a record besides its
+ * copy, which counts against the retry budget): past it they fail as for a node away. */
+#define RLINK_WAIT_MAX 4096
 
 enum { RLINK_CHANNEL = 0, RLINK_PATTERN = 1, RLINK_SHARD = 2 };
 enum { RLINK_DETECT = -1, RLINK_SINGLE = 0, RLINK_CLUSTER = 1, RLINK_SENTINEL = 2 };
@@ -70,7 +81,8 @@ typedef struct rlink_stats {
   int cluster;
   unsigned primaries;
   uint64_t connects, failures; /* of every connection, those of nodes gone included */
-  uint64_t lost;        /* messages Redis refused after they were handed over (a redirection, CLUSTERDOWN) */
+  uint64_t lost;        /* messages handed over but refused by Redis (a redirection not followed, CLUSTERDOWN),
+                         * or waiting for a new node that could not be reached */
   uint64_t refreshes;   /* topologies read */
   uint64_t redirects;   /* -MOVED / -ASK replies, and sharded subscriptions dropped by a node */
   int sentinel;
@@ -87,8 +99,9 @@ void rlink_unsubscribe(rlink *l, const char *name, size_t len);
 /* 1 when the subscription to name is in the set and its connection is up. */
 int rlink_holds(const rlink *l, const char *name, size_t len);
 
-/* PUBLISH or SPUBLISH. Returns 0 (handed to Redis), WSIO_ECLOSED (no connection up for it), WSIO_ELIMIT
- * (output over its limit) or WSIO_ENOMEM; nothing is kept when it fails. */
+/* PUBLISH or SPUBLISH. Returns 0 (handed to Redis, or on a cluster waiting for a new node's first
+ * connection), WSIO_ECLOSED (no connection up for it), WSIO_ELIMIT (output over its limit) or WSIO_ENOMEM;
+ * nothing is kept when it fails. */
 int rlink_publish(rlink *l, const char *channel, size_t clen, const void *msg, size_t len);
 
 /* PUBSUB <which> channel on every primary (which: "NUMSUB" or "SHARDNUMSUB"). cb runs once, later (with 0
@@ -102,10 +115,11 @@ int rlink_numsub(rlink *l, const char *which, const char *channel, rlink_count_f
 int rlink_addr(const rlink *l, const char *key, size_t klen, const char **host, int *port);
 
 /* A command about key, on the command connection of the server that holds it. cb (may be NULL) gets the
- * reply, borrowed, or NULL when the connection went first (also at rlink_free). A -MOVED/-ASK reply makes
- * the link read the topology again, and on a cluster the command is sent once more where it says (within
- * the retry budget): only a second redirection, or one that cannot be followed, reaches cb as the error it
- * is. Returns 0, or WSIO_ECLOSED, WSIO_ELIMIT, WSIO_ENOMEM (nothing sent, cb not called). */
+ * reply, borrowed, or NULL when the connection went first or a new node it waited for could not be reached
+ * (also at rlink_free). A -MOVED/-ASK reply makes the link read the topology again, and on a cluster the
+ * command is sent once more where it says (within the retry budget; to a node not met yet once connected):
+ * only a second redirection, or one that cannot be followed, reaches cb as the error it is. Returns 0, or
+ * WSIO_ECLOSED, WSIO_ELIMIT, WSIO_ENOMEM (nothing sent, cb not called). */
 int rlink_command(rlink *l, const char *key, size_t klen, redis_reply_fn cb, void *ud, int argc, const char **argv,
                   const size_t *lens);
 

@@ -1,8 +1,9 @@
 // Redis set-ups the interop tests share: admin clients by port (RedisAdmin), a master with a replica and
-// three sentinels (startSentinels), and a Redis Cluster a test starts and stops (ClusterFixture). Used by test_redis_cluster.mjs, test_redis_sentinel.mjs and
-// test_redis_streams_topologies.mjs.
+// three sentinels (startSentinels), a Redis Cluster a test starts, grows, shrinks and stops (ClusterFixture),
+// and the Redis servers a process is connected to (connectedPorts). Used by test_redis_cluster.mjs,
+// test_redis_cluster_grow.mjs, test_redis_sentinel.mjs and test_redis_streams_topologies.mjs.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { within, until, freePort, spawnTracked, startProc, stopProc } from './redis_harness.mjs';
@@ -58,9 +59,30 @@ export async function startSentinels({ redisServer, startServer, dir, name, admi
   return { masterPort, replicaPort, master, replica, sentinels, url };
 }
 
+// The remote ports of the established TCP connections of process pid (Linux: its socket descriptors looked
+// up in /proc/net/tcp and tcp6), one entry per connection.
+export function connectedPorts(pid) {
+  // '' for a descriptor closed meanwhile
+  const target = fd => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } };
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(target(fd));
+    if (m) inodes.add(m[1]);
+  }
+  const ports = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // sl local_address rem_address st ... inode (the 10th field); state 01 is ESTABLISHED
+      if (f.length > 9 && f[3] === '01' && inodes.has(f[9])) ports.push(parseInt(f[2].split(':')[1], 16));
+    }
+  }
+  return ports;
+}
+
 // A Redis Cluster: redis-server processes on free ports (each with a cluster bus port of its own), a
-// node-redis admin client per node, the slot questions the tests ask, and a replica added to a primary for
-// failover tests.
+// node-redis admin client per node, the slot questions the tests ask, a replica added to a primary for
+// failover tests, primaries added and removed, and slots moved between them.
 export class ClusterFixture {
   // redisServer, redisCli: the programs; dir: where the nodes keep their cluster configuration files.
   constructor({ redisServer, redisCli, dir }) {
@@ -93,15 +115,15 @@ export class ClusterFixture {
   }
 
   // A cluster-enabled node with an admin client; its index. A short node timeout lets a replica take over
-  // from a dead primary within a few seconds.
-  async startNode() {
+  // from a dead primary within a few seconds. more: further redis-server arguments.
+  async startNode(...more) {
     const port = await this.freshPort(), bus = await this.freshPort();
     this.ports.push(port);
     this.buses.push(bus);
     this.redis.push((await startProc(`redis:${port}`, this.redisServer, [
       '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
       '--cluster-node-timeout', '1500', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
-      '--dir', this.dir, '--save', '', '--appendonly', 'no',
+      '--dir', this.dir, '--save', '', '--appendonly', 'no', ...more,
     ], {}, /Ready to accept/)).proc);
     const c = createClient({ url: `redis://127.0.0.1:${port}` });
     c.on('error', () => {});
@@ -156,6 +178,51 @@ export class ClusterFixture {
       }
       return true;
     }, 20000);
+  }
+
+  // A new node made a primary without slots, known to every node of `nodes`; its index. It stays a primary
+  // when its last slot moves away (Redis would make it a replica of the slot's new owner), until removed.
+  async addPrimary(nodes) {
+    const i = await this.startNode('--cluster-allow-replica-migration', 'no');
+    const id = String(await this.cmd(i, 'CLUSTER', 'MYID'));
+    await this.cmd(i, 'CLUSTER', 'MEET', '127.0.0.1', this.ports[nodes[0]], this.buses[nodes[0]]);
+    await until('the new primary known to every node', async () => {
+      for (const k of nodes) {
+        const line = String(await this.cmd(k, 'CLUSTER', 'NODES')).split('\n').find(l => l.startsWith(id));
+        if (!line || !/ master /.test(line) || !/ connected/.test(line)) return `node ${k} does not see it yet`;
+      }
+      return true;
+    }, 10000);
+    return i;
+  }
+
+  // Slot moved from primary src to dst with every key in it (MIGRATE), SETSLOT NODE told to dst, src and the
+  // rest of `nodes` (every primary), in that order; waits until each of `nodes` sees dst serve it. mid(), if
+  // given, runs while the keys are on dst and the slot is still src's (-ASK there).
+  async moveSlot(slot, src, dst, nodes, mid) {
+    const [srcId, dstId] = [await this.cmd(src, 'CLUSTER', 'MYID'), await this.cmd(dst, 'CLUSTER', 'MYID')];
+    await this.cmd(dst, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId);
+    await this.cmd(src, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId);
+    for (;;) {
+      const keys = await this.cmd(src, 'CLUSTER', 'GETKEYSINSLOT', slot, 100);
+      if (!keys.length) break;
+      await this.cmd(src, 'MIGRATE', '127.0.0.1', this.ports[dst], '', 0, 5000, 'KEYS', ...keys);
+    }
+    await mid?.();
+    for (const i of [dst, src, ...nodes.filter(k => k !== src && k !== dst)])
+      await this.cmd(i, 'CLUSTER', 'SETSLOT', slot, 'NODE', dstId);
+    await until(`slot ${slot} served by its new owner everywhere`, async () => {
+      for (const i of nodes) if ((await this.ownerOf(slot, i)) !== dst) return false;
+      return true;
+    }, 5000);
+  }
+
+  // Node i, which serves no slot any more, taken out of the cluster as redis-cli --cluster del-node does:
+  // forgotten by every node of `nodes`, then reset to a cluster of its own (it keeps running).
+  async removeNode(i, nodes) {
+    const id = String(await this.cmd(i, 'CLUSTER', 'MYID'));
+    for (const k of nodes) await this.cmd(k, 'CLUSTER', 'FORGET', id);
+    await this.cmd(i, 'CLUSTER', 'RESET', 'SOFT');
   }
 
   async stop() {

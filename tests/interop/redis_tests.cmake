@@ -50,6 +50,14 @@ if(NODE_BIN AND REDIS_SERVER_BIN AND REDIS_CLI_BIN)
   redis_interop_tests(redis_cluster test_redis_cluster.mjs "REDIS_CLI=${REDIS_CLI_BIN};")
 endif()
 
+# A Redis Cluster that grows while the nodes run (test_redis_cluster_grow.mjs): two primaries no node has met
+# join the 3-primary cluster, slots in use move onto them (messages and stream entries meet -MOVED/-ASK to
+# them), then move back and the two leave; classic, sharded and streams.
+if(NODE_BIN AND REDIS_SERVER_BIN AND REDIS_CLI_BIN)
+  redis_interop_tests(redis_cluster_grow test_redis_cluster_grow.mjs "REDIS_CLI=${REDIS_CLI_BIN};"
+                      classic sharded streams)
+endif()
+
 # Through Redis Sentinel (test_redis_sentinel.mjs): a master, a replica and three sentinels the test starts;
 # the nodes get only the sentinels' addresses, and follow a failover.
 if(NODE_BIN AND REDIS_SERVER_BIN)

@@ -174,15 +174,7 @@ describe(`Redis Cluster adapter (${MODE}): two wsio nodes and a Node socket.io n
     for (const ch of ['socket.io#/#', `socket.io#/#${rooms[0]}#`]) {
       const slot = await slotOf(ch);
       const src = await ownerOf(slot);
-      const dst = (src + 1) % 3;
-      const [srcId, dstId] = [await cmd(src, 'CLUSTER', 'MYID'), await cmd(dst, 'CLUSTER', 'MYID')];
-      await cmd(dst, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId);
-      await cmd(src, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId);
-      for (const i of [dst, src, (src + 2) % 3]) await cmd(i, 'CLUSTER', 'SETSLOT', slot, 'NODE', dstId);
-      await until(`slot ${slot} served by its new owner everywhere`, async () => {
-        for (let i = 0; i < 3; i++) if ((await ownerOf(slot, i)) !== dst) return false;
-        return true;
-      }, 5000);
+      await cl.moveSlot(slot, src, (src + 1) % 3, [0, 1, 2]);
       for (const from of [cA, cB, cC]) {
         await until(`io.emit reaches every node again after ${ch} moved`, async () => {
           const tag = ++n;

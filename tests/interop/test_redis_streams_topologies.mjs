@@ -197,22 +197,7 @@ if (TOPOLOGY === 'cluster') {
 
     // Moves slot (and every key in it) from primary src to dst; mid(), if given, runs while the keys are on
     // dst and the slot is still src's (-ASK there).
-    async function moveSlot(slot, src, dst, mid) {
-      const [srcId, dstId] = [await cmd(src, 'CLUSTER', 'MYID'), await cmd(dst, 'CLUSTER', 'MYID')];
-      await cmd(dst, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId);
-      await cmd(src, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId);
-      for (;;) {
-        const keys = await cmd(src, 'CLUSTER', 'GETKEYSINSLOT', slot, 100);
-        if (!keys.length) break;
-        await cmd(src, 'MIGRATE', '127.0.0.1', ports[dst], '', 0, 5000, 'KEYS', ...keys);
-      }
-      await mid?.();
-      for (const i of [dst, src, (src + 2) % 3]) await cmd(i, 'CLUSTER', 'SETSLOT', slot, 'NODE', dstId);
-      await until(`slot ${slot} served by its new owner everywhere`, async () => {
-        for (let i = 0; i < 3; i++) if ((await ownerOf(slot, i)) !== dst) return false;
-        return true;
-      }, 5000);
-    }
+    const moveSlot = (slot, src, dst, mid) => cl.moveSlot(slot, src, dst, [0, 1, 2], mid);
 
     it('a session whose slot moved since the node last read the topology is restored there', async () => {
       const { s } = await leaveWithOffset(urlA, cC, probe, 'moved session');
