@@ -8,7 +8,13 @@
 
 typedef struct wk_out {
   wk_msg *newest, *oldest;     /* a chain posted this iteration, newest first, linked as on the queue */
+  unsigned n;                  /* messages in it */
 } wk_out;
+
+/* A chain this long goes at once rather than at the end of the iteration: a burst of broadcasts read in
+ * one callback then keeps the peer busy beside this worker instead of waiting until this worker has done
+ * its own part of the whole burst. */
+#define WK_CHAIN_MAX 64
 
 typedef struct wk_box {
   _Atomic(wk_msg *) head;      /* newest first; the owner reverses a batch to run it oldest first */
@@ -101,17 +107,19 @@ static void drop_chain(wk_group *g, unsigned to, wk_msg *m) {
   }
 }
 
+static void flush_one(wk_group *g, wk_out *o, unsigned to, int sealed) {
+  wk_msg *newest = o->newest, *oldest = o->oldest;
+  o->newest = o->oldest = NULL;
+  o->n = 0;
+  if (sealed) drop_chain(g, to, newest);
+  else push_chain(g, to, newest, oldest);
+}
+
 void wk_flush(wk_group *g, unsigned from) {
   wk_box *b = &g->boxes[from];
   int sealed = atomic_load_explicit(&g->sealed, memory_order_acquire);
-  for (unsigned to = 0; to < g->n; to++) {
-    wk_out *o = &b->out[to];
-    if (!o->newest) continue;
-    wk_msg *newest = o->newest, *oldest = o->oldest;
-    o->newest = o->oldest = NULL;
-    if (sealed) drop_chain(g, to, newest);
-    else push_chain(g, to, newest, oldest);
-  }
+  for (unsigned to = 0; to < g->n; to++)
+    if (b->out[to].newest) flush_one(g, &b->out[to], to, sealed);
 }
 
 static void on_post_early(uv_prepare_t *h) {
@@ -154,6 +162,7 @@ void wk_post(wk_group *g, unsigned from, unsigned to, wk_msg *m) {
   m->next = o->newest;
   o->newest = m;
   if (!o->oldest) o->oldest = m;
+  if (++o->n >= WK_CHAIN_MAX) flush_one(g, o, to, 0);
 }
 
 void wk_seal(wk_group *g) { atomic_store_explicit(&g->sealed, 1, memory_order_release); }

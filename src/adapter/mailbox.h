@@ -6,7 +6,8 @@
  * compare-and-swap, and that the owner's loop takes whole with one exchange, then runs in sending order
  * (messages from one sender arrive in the order it sent them). The push that finds the list empty wakes the
  * owner's loop (uv_async_send); later pushes ride on that wake-up, so a burst costs one wake-up. A worker
- * posting from its own loop (wk_post) hands each peer one chain per loop iteration.
+ * posting from its own loop (wk_post) hands each peer one chain per loop iteration, or one per 64 messages
+ * of a longer burst so that the peer starts on it early.
  *
  * A message is a wk_msg the sender allocates (usually embedded in a larger payload): the receiver calls
  * run(), which owns it from then on. Once the group is sealed (every worker's loop has returned), or when

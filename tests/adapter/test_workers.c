@@ -1,4 +1,4 @@
-/* Workers: the mailboxes under two threads, and wsio_workers_run with two workers serving real Engine.IO
+/* Workers: the mailboxes under two threads and with a burst posted from a loop, and wsio_workers_run with two workers serving real Engine.IO
  * long-polling clients over loopback: broadcasts, rooms and except, fetchSockets and serverSideEmit across
  * workers, requests handed to the worker that owns their session, publish across workers, a clean stop. */
 #include <setjmp.h>
@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "adapter/mailbox.h"
@@ -80,6 +82,81 @@ static void test_mailbox_two_threads(void **state) {
   wk_close(g, 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&loop), 0);
+  wk_group_free(g);
+}
+
+/* ---- a burst posted from a worker's loop: its peer starts on it before the iteration ends ---- */
+
+#define BURST 1000
+
+static atomic_uint burst_seen, burst_out_of_order;
+static uv_async_t burst_done;
+static uv_sem_t burst_sealed;
+static int burst_early;
+
+static void burst_run(wk_group *g, unsigned to, wk_msg *m) {
+  (void)g;
+  (void)to;
+  mb_msg *x = m->payload;
+  if (x->seq != atomic_load(&burst_seen)) atomic_fetch_add(&burst_out_of_order, 1);
+  free(x);
+  if (atomic_fetch_add(&burst_seen, 1) + 1 == BURST) uv_close((uv_handle_t *)&burst_done, NULL);
+}
+
+/* On worker 1's loop: posts the whole burst in one callback, then waits there (up to 5 s) for worker 0 to
+ * have run some of it, which it can only if chains leave before the iteration ends. */
+static void burst_post(uv_timer_t *t) {
+  wk_group *g = t->data;
+  for (unsigned i = 0; i < BURST; i++) {
+    mb_msg *x = malloc(sizeof *x);
+    x->seq = i;
+    x->node = (wk_msg){.run = burst_run, .drop = mb_drop, .payload = x, .from = 1};
+    wk_post(g, 1, 0, &x->node);
+  }
+  uint64_t end = uv_hrtime() + 5000000000ull;
+  while (atomic_load(&burst_seen) == 0 && uv_hrtime() < end) sched_yield();
+  burst_early = atomic_load(&burst_seen) > 0;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void burst_worker(void *arg) {
+  wk_group *g = arg;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  assert_int_equal(wk_open(g, 1, &loop), 0);
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  t.data = g;
+  uv_timer_start(&t, burst_post, 0, 0);
+  uv_run(&loop, UV_RUN_DEFAULT); /* the rest of the burst leaves at the end of the iteration */
+  uv_sem_wait(&burst_sealed);
+  wk_close(g, 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_mailbox_burst_leaves_early(void **state) {
+  (void)state;
+  wk_group *g = wk_group_new(2);
+  assert_non_null(g);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  assert_int_equal(wk_open(g, 0, &loop), 0);
+  uv_async_init(&loop, &burst_done, noop_async);
+  uv_sem_init(&burst_sealed, 0);
+  uv_thread_t t;
+  uv_thread_create(&t, burst_worker, g);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  wk_seal(g);
+  uv_sem_post(&burst_sealed);
+  uv_thread_join(&t);
+  assert_int_equal(atomic_load(&burst_seen), BURST);
+  assert_int_equal(atomic_load(&burst_out_of_order), 0);
+  assert_true(burst_early);
+  wk_close(g, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  uv_sem_destroy(&burst_sealed);
   wk_group_free(g);
 }
 
@@ -380,6 +457,7 @@ int main(void) {
   (void)wait_for;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mailbox_two_threads),
+      cmocka_unit_test(test_mailbox_burst_leaves_early),
       cmocka_unit_test_setup_teardown(test_broadcast_from_each_worker, start_fixture, stop_fixture),
       cmocka_unit_test_setup_teardown(test_rooms_and_except, start_fixture, stop_fixture),
       cmocka_unit_test_setup_teardown(test_fetch_and_server_side_emit, start_fixture, stop_fixture),
