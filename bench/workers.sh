@@ -9,9 +9,11 @@
 # them: docs/benchmarks.md, "Workers", says what that caps).
 #
 # The defaults keep 4096 broadcasts in flight to 4000 receivers: a window that deep keeps the server busy,
-# so the figure is what the server can deliver rather than the round trip of a shallow window.
+# so the figure is what the server can deliver rather than the round trip of a shallow window. The window
+# drains in waves, so a short measured window counts a whole number of them; 15 seconds hold enough waves
+# that the count moves by a few percent from run to run rather than by a fifth.
 #
-#   RUNS=5 CONNS=4000 DEPTH=4096 SECONDS_=6 bench/workers.sh build
+#   RUNS=3 CONNS=4000 DEPTH=4096 SECONDS_=15 bench/workers.sh build
 #
 # RATES="8 10 12 14 16 18" (millions of deliveries per second) switches to an open-loop search instead: the
 # sender is paced to each rate in turn (loadgen --interval; DEPTH, 1024 by default then, only bounds the
@@ -25,12 +27,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 SERVER=$BUILD/bench/sio_server
 LOADGEN=$BUILD/bench/loadgen
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-3}
 CONNS=${CONNS:-4000}
 RATES=${RATES:-}
 DEPTH=${DEPTH:-$([ -n "$RATES" ] && echo 1024 || echo 4096)}
 SIZE=${SIZE:-64}
-SECONDS_=${SECONDS_:-6}
+SECONDS_=${SECONDS_:-15}
 WARMUP=${WARMUP:-2}
 SOURCES=${SOURCES:-4}
 WORKERS_LIST=${WORKERS_LIST:-"1 2"}
