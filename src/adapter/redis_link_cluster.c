@@ -286,13 +286,19 @@ static int cmd_send(rl_cmd *x, rl_node *t, int argc, const char **argv, const si
   return 0;
 }
 
-/* n's command connection is up: what waited for it is sent, in order; what cannot be (the connection went
- * again, its output is full) fails, once the list is done with. */
-void rl_node_flush(rl_node *n) {
-  rl_cmd *x = n->wait, *failed = NULL, **fend = &failed;
+/* What waits for n, taken off it: n is no longer fresh, whatever becomes of the list. */
+static rl_cmd *wait_take(rl_node *n) {
+  rl_cmd *x = n->wait;
   n->wait = NULL;
   n->wait_end = &n->wait;
   n->fresh = 0;
+  return x;
+}
+
+/* n's command connection is up: what waited for it is sent, in order; what cannot be (the connection went
+ * again, its output is full) fails, once the list is done with. */
+void rl_node_flush(rl_node *n) {
+  rl_cmd *x = wait_take(n), *failed = NULL, **fend = &failed;
   while (x) {
     rl_cmd *next = x->next;
     n->l->waiting--;
@@ -312,10 +318,7 @@ void rl_node_flush(rl_node *n) {
 
 /* n's first connection failed, or n goes: what waits for it fails, as for a node away. */
 void rl_node_unwait(rl_node *n) {
-  rl_cmd *x = n->wait;
-  n->wait = NULL;
-  n->wait_end = &n->wait;
-  n->fresh = 0;
+  rl_cmd *x = wait_take(n);
   while (x) {
     rl_cmd *next = x->next;
     n->l->waiting--;
