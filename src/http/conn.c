@@ -60,6 +60,7 @@ void http_conn_respond(http_conn *hc, const void *data, size_t len, int keep_ali
     hc->on_abort = NULL;
     hc->owner = NULL;
     if (hc->close_after) {
+      net_conn_client_done(c); /* answered: its client's place goes now, not once the close is through */
       net_conn_end(c);
       return;
     }
@@ -223,6 +224,9 @@ static void on_data(net_conn *c, uint8_t *data, size_t len) {
       return;
     }
     if (hc->close_after || net_conn_buffered(c) > HTTP_OUT_LIMIT) {
+      /* Answered: a proxy's client gives its place back now. The close takes a while, and the client may
+       * have its next request on another connection by then. */
+      net_conn_client_done(c);
       net_conn_end(c);
       return;
     }

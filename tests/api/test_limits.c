@@ -372,6 +372,19 @@ static void test_trusted_proxies(void **state) {
   assert_int_equal(call(p, "/healthz", "unknown", 0, head, sizeof head), 503);
   assert_int_equal(call(p, "/healthz", "192.0.2.5", 0, head, sizeof head), 200);
 
+  /* An answer that ends its connection gives the client's place back at once: the server waits for the
+   * proxy's FIN before it closes, and the client's next request may come on another connection first. */
+  int e1 = raw_dial(r.port);
+  const char *ending = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 192.0.2.40\r\n"
+                       "Connection: close\r\n\r\n";
+  send_all(e1, ending, strlen(ending));
+  assert_int_equal(read_answer(e1, head, sizeof head, NULL, 0), 200);
+  assert_non_null(strstr(head, "\r\nConnection: close\r\n"));
+  int e2 = raw_dial(r.port); /* e1 still open on this side */
+  assert_int_equal(call(e2, "/healthz", "192.0.2.40", 0, head, sizeof head), 200);
+  close(e1);
+  close(e2);
+
   /* A peer that is not trusted: what it forwards is ignored; its own address is counted and shown. */
   int u = dial_from(r.port, "127.0.0.2");
   assert_int_equal(call(u, "/ws", "192.0.2.77", 1, head, sizeof head), 101);
