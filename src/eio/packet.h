@@ -209,8 +209,8 @@ int eio_error_status(int code);
 
 /* ---- Query string ----------------------------------------------------------------------------------- */
 
-/* Finds key in a raw query string q[0..len) (a leading '?' is skipped): pairs split on '&', key and value
- * on the first '='; keys compare after percent-decoding; the last occurrence wins. Percent-decodes the
+/* Finds key (under 32 bytes) in a raw query string q[0..len) (a leading '?' is skipped): pairs split on '&',
+ * key and value on the first '='; keys compare after percent-decoding; the last occurrence wins. Percent-decodes the
  * value ('+' is a space) into out, NUL-terminated. Returns the value's length, WSIO_ENOTFOUND,
  * WSIO_ETOOBIG (the value and its NUL do not fit in cap bytes) or WSIO_EPROTO (a bad %-escape in it). */
 int eio_query_get(const char *q, size_t len, const char *key, char *out, size_t cap);
